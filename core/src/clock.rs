@@ -1,0 +1,4 @@
+//! Clocks.
+/// Placeholder.
+#[derive(Debug)]
+pub struct WrappingClock;

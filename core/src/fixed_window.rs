@@ -1,0 +1,253 @@
+//! Fixed window (SPEC §4).
+//!
+//! Windows of W ticks start at every tick s with s ≡ o (mod W). At most N cost units per window.
+//!
+//! # State
+//!
+//! One 64-bit word: the window index in the high bits and the count in the low
+//! k = ⌊log₂ N⌋ + 1 bits (k ≤ 32, since N ≤ [`WindowQuota::MAX_LIMIT`]). Window index i covers
+//! `[o + (i − 1)·W, o + i·W)`, so index 0 is the partial window before the first boundary.
+//! The clock may reach `o + (2^(64−k) − 1)·W − 1` ticks ([`FixedWindow::span`]); beyond that a
+//! decision returns [`Error::ClockOutOfRange`].
+//!
+//! # Known and documented
+//!
+//! Up to 2N units can pass in a span of W ticks that straddles a window edge. Use the leaky
+//! bucket or the sliding log where that matters.
+//!
+//! # Time going backwards
+//!
+//! A `now` in an earlier window than the stored one is judged in the stored window, with
+//! `retry_after` and `reset_after` measured from `now` to that window's end. Peeks and `Never`
+//! answers in a later window move the stored window forward with a count of zero (which changes
+//! no decision), so every decision leaves its time in the state.
+
+use crate::atomic::{const_fn, update, AtomicU64, Ordering};
+use crate::gcra::Mode;
+use crate::{Decision, Error, Outcome, WindowQuota};
+
+const fn count_bits(limit: u64) -> u32 {
+    64 - limit.leading_zeros()
+}
+
+const fn max_index(quota: &WindowQuota) -> u64 {
+    u64::MAX >> count_bits(quota.limit())
+}
+
+const fn decode(state: u64, quota: &WindowQuota) -> (u64, u64) {
+    let k = count_bits(quota.limit());
+    (state >> k, state & ((1 << k) - 1))
+}
+
+const fn encode(index: u64, count: u64, quota: &WindowQuota) -> u64 {
+    (index << count_bits(quota.limit())) | count
+}
+
+/// The index of the window holding `now`, if representable.
+fn index_of(quota: &WindowQuota, now: u64) -> Result<u64, Error> {
+    let w = u128::from(quota.window());
+    let idx = (u128::from(now) + w - u128::from(quota.offset())) / w;
+    match u64::try_from(idx) {
+        Ok(i) if i <= max_index(quota) => Ok(i),
+        _ => Err(Error::ClockOutOfRange),
+    }
+}
+
+/// The largest `now` a fixed window with this quota accepts.
+pub(crate) fn span(quota: &WindowQuota) -> u64 {
+    let end =
+        u128::from(quota.offset()) + u128::from(max_index(quota)) * u128::from(quota.window());
+    u64::try_from(end - 1).unwrap_or(u64::MAX)
+}
+
+/// One decision on a state word. Pure.
+pub(crate) fn step(
+    state: u64,
+    quota: &WindowQuota,
+    now: u64,
+    cost: u64,
+    mode: Mode,
+) -> Result<(Option<u64>, Decision), Error> {
+    if cost == 0 {
+        return Err(Error::ZeroCost);
+    }
+    let current = index_of(quota, now)?;
+    let (stored, stored_count) = decode(state, quota);
+    let (window, count, record_time) = if current > stored {
+        (current, 0, Some(encode(current, 0, quota)))
+    } else {
+        (stored, stored_count, None)
+    };
+    let end = u128::from(quota.offset()) + u128::from(window) * u128::from(quota.window());
+    let to_end = u64::try_from(end - u128::from(now)).unwrap_or(u64::MAX);
+    let limit = quota.limit();
+    let report = |verdict, used, retry| Decision::plain(verdict, limit, used, retry, to_end);
+    if cost > limit {
+        return Ok((record_time, report(Outcome::Never, count, None)));
+    }
+    let fits = count + cost <= limit;
+    Ok(match (mode, fits) {
+        (Mode::Decide, true) => {
+            let next = encode(window, count + cost, quota);
+            (Some(next), report(Outcome::Allowed, count + cost, Some(0)))
+        }
+        (Mode::Peek, true) => (record_time, report(Outcome::Allowed, count, Some(0))),
+        (_, false) => (record_time, report(Outcome::Limited, count, Some(to_end))),
+    })
+}
+
+/// `true` if a window in `state` holds nothing that counts at `now`.
+pub(crate) fn is_drained(state: u64, quota: &WindowQuota, now: u64) -> bool {
+    let (stored, count) = decode(state, quota);
+    count == 0 || index_of(quota, now).map_or(true, |i| i > stored)
+}
+
+/// Re-expresses `state` under a new quota at `now`: the count in the current window carries over
+/// (capped at the new limit: no free burst), into the new quota's current window.
+pub(crate) fn convert(
+    state: u64,
+    old: &WindowQuota,
+    new: &WindowQuota,
+    now: u64,
+) -> Result<u64, Error> {
+    let (stored, count) = decode(state, old);
+    let current_old = index_of(old, now)?;
+    let current_new = index_of(new, now)?;
+    let carried = if current_old > stored {
+        0
+    } else {
+        count.min(new.limit())
+    };
+    Ok(encode(current_new, carried, new))
+}
+
+/// A fixed-window counter whose state is one atomic word: `&self` decisions, lock-free, no
+/// allocation; it can live in a `static`.
+///
+/// ```
+/// use tollgate::{FixedWindow, Outcome, WindowQuota};
+/// // TikTok Shop: 50 per second, on a millisecond clock.
+/// let w = FixedWindow::new(WindowQuota::new(50, 1_000).unwrap());
+/// for _ in 0..50 {
+///     assert!(w.decide(200, 1).unwrap().is_allowed());
+/// }
+/// let d = w.decide(300, 1).unwrap();
+/// assert_eq!(d.outcome, Outcome::Limited);
+/// assert_eq!(d.retry_after, Some(700)); // the window ends at 1 000
+/// assert!(w.decide(1_000, 1).unwrap().is_allowed());
+/// ```
+#[derive(Debug)]
+pub struct FixedWindow {
+    quota: WindowQuota,
+    state: AtomicU64,
+}
+
+impl FixedWindow {
+    const_fn! {
+        /// An empty window counter with this quota.
+        pub fn new(quota: WindowQuota) -> FixedWindow {
+            FixedWindow { quota, state: AtomicU64::new(0) }
+        }
+    }
+
+    /// The quota.
+    pub const fn quota(&self) -> &WindowQuota {
+        &self.quota
+    }
+
+    /// The largest `now` this quota accepts; see the module docs.
+    pub fn span(&self) -> u64 {
+        span(&self.quota)
+    }
+
+    /// Decides on a request of `cost` at `now`: admitted iff the window's count plus `cost` fits
+    /// the limit; a denial uses up nothing; a cost above the limit is [`Outcome::Never`].
+    pub fn decide(&self, now: u64, cost: u64) -> Result<Decision, Error> {
+        update(&self.state, |s| {
+            step(s, &self.quota, now, cost, Mode::Decide)
+        })
+    }
+
+    /// Would a request of `cost` be admitted at `now`? Spends nothing.
+    pub fn peek(&self, now: u64, cost: u64) -> Result<Decision, Error> {
+        update(&self.state, |s| step(s, &self.quota, now, cost, Mode::Peek))
+    }
+
+    /// `true` if nothing counts against the limit at `now`.
+    pub fn is_drained(&self, now: u64) -> bool {
+        is_drained(self.state.load(Ordering::Acquire), &self.quota, now)
+    }
+
+    /// Changes the quota; the current window's count carries over (capped at the new limit).
+    pub fn set_quota(&mut self, quota: WindowQuota, now: u64) -> Result<(), Error> {
+        let converted = convert(self.state.load(Ordering::Acquire), &self.quota, &quota, now)?;
+        self.state = AtomicU64::new(converted);
+        self.quota = quota;
+        Ok(())
+    }
+
+    /// Forgets all counts (an operator's reset).
+    pub fn reset(&self) {
+        self.state.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_windows_and_the_partial_first_window() {
+        let q = WindowQuota::new(2, 100).unwrap().with_offset(30).unwrap();
+        let w = FixedWindow::new(q);
+        // [0, 30) is window 0, [30, 130) window 1.
+        assert_eq!(w.decide(0, 2).unwrap().reset_after, 30);
+        assert_eq!(w.decide(29, 1).unwrap().outcome, Outcome::Limited);
+        let d = w.decide(30, 2).unwrap();
+        assert!(d.is_allowed());
+        assert_eq!(d.reset_after, 100);
+    }
+
+    #[test]
+    fn earlier_window_is_judged_in_the_stored_window() {
+        let w = FixedWindow::new(WindowQuota::new(3, 100).unwrap());
+        assert!(w.decide(250, 2).unwrap().is_allowed());
+        let d = w.decide(150, 1).unwrap();
+        assert!(d.is_allowed());
+        assert_eq!(d.used, 3);
+        assert_eq!(d.reset_after, 150);
+        let d = w.decide(10, 1).unwrap();
+        assert_eq!(d.outcome, Outcome::Limited);
+        assert_eq!(d.retry_after, Some(290));
+    }
+
+    #[test]
+    fn never_zero_cost_and_out_of_range() {
+        let q = WindowQuota::new(50, 1_000).unwrap();
+        let w = FixedWindow::new(q);
+        let d = w.decide(0, 51).unwrap();
+        assert_eq!((d.outcome, d.retry_after), (Outcome::Never, None));
+        assert_eq!(w.decide(0, 0), Err(Error::ZeroCost));
+        // 50 needs 6 count bits: 58 index bits, window 1000: the span is the whole u64.
+        assert_eq!(w.span(), u64::MAX);
+        assert!(w.decide(u64::MAX, 1).unwrap().is_allowed());
+        let one_tick = FixedWindow::new(WindowQuota::new(u64::from(u32::MAX), 1).unwrap());
+        assert_eq!(one_tick.span(), (1 << 32) - 2);
+        assert_eq!(
+            one_tick.decide(one_tick.span() + 1, 1),
+            Err(Error::ClockOutOfRange)
+        );
+        assert!(one_tick.decide(one_tick.span(), 1).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn set_quota_carries_the_count() {
+        let mut w = FixedWindow::new(WindowQuota::new(10, 100).unwrap());
+        assert!(w.decide(5, 7).unwrap().is_allowed());
+        w.set_quota(WindowQuota::new(100, 100).unwrap(), 6).unwrap();
+        assert_eq!(w.peek(6, 1).unwrap().used, 7);
+        w.set_quota(WindowQuota::new(5, 100).unwrap(), 6).unwrap();
+        assert_eq!(w.peek(6, 1).unwrap().outcome, Outcome::Limited);
+        assert!(w.peek(100, 5).unwrap().is_allowed());
+    }
+}

@@ -1,0 +1,276 @@
+//! Leaky bucket / GCRA, pass or fail, no queueing (SPEC §3).
+//!
+//! # State
+//!
+//! One 64-bit word S per bucket, in units of 1/D tick ([`Quota`] explains the units). S is the
+//! larger of the theoretical arrival time (the moment the bucket will be empty) and the latest
+//! `now` the bucket has been asked about. The level at time t is
+//! `L(t) = max(0, S − t·D) / I` requests, where I is the emission interval in units.
+//! A request of cost c is admitted iff `max(S, t·D) + c·I ≤ t·D + B·I`, i.e. `L(t) + c ≤ B`.
+//!
+//! # Time going backwards
+//!
+//! Keeping the latest `now` in S makes a request at an earlier `now` see the bucket as it was at
+//! the latest time, plus the gap: it can only be judged more strictly, never more leniently, than
+//! the true timeline would. Peeks and `Never` answers record a later `now` when the bucket has
+//! drained (which changes no level), so every decision leaves its time in the state. The
+//! proptests replay the admitted requests at their times raised to the latest time seen and check
+//! that the reference model admits every one.
+
+use crate::atomic::{const_fn, update, AtomicU64, Ordering};
+use crate::{Decision, Error, Outcome, Quota};
+
+/// Whether a step spends capacity or only looks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    Decide,
+    Peek,
+}
+
+/// One decision on a state word: the new word (`None`: unchanged) and the decision. Pure.
+pub(crate) fn step(
+    state: u64,
+    quota: &Quota,
+    now: u64,
+    cost: u64,
+    mode: Mode,
+) -> Result<(Option<u64>, Decision), Error> {
+    if cost == 0 {
+        return Err(Error::ZeroCost);
+    }
+    if now > quota.exact_span() {
+        return Err(Error::ClockOutOfRange);
+    }
+    let unit = quota.unit();
+    let interval = quota.interval();
+    let tolerance = quota.tolerance();
+    // Fits: now ≤ span = (MAX − tolerance) / unit.
+    let now_u = now * unit;
+    let limit = quota.burst();
+    let report = |verdict, s: u64, retry_after| {
+        let excess = s.saturating_sub(now_u);
+        let used = excess.div_ceil(interval).min(limit);
+        Decision::plain(verdict, limit, used, retry_after, excess.div_ceil(unit))
+    };
+    // Recording a later `now` into a drained bucket changes no level (see the module docs).
+    let record_time = if now_u > state { Some(now_u) } else { None };
+    if cost > limit {
+        return Ok((record_time, report(Outcome::Never, state, None)));
+    }
+    // cost ≤ burst, so cost·interval ≤ tolerance fits.
+    let need = cost * interval;
+    let base = if state > now_u { state } else { now_u };
+    let deadline = now_u + tolerance;
+    let fits = match base.checked_add(need) {
+        Some(next) if next <= deadline => Some(next),
+        _ => None,
+    };
+    let retry_after = || {
+        // ⌈(L(t) + c − B) · P / C⌉ in units: (base − now_u + need − tolerance) / unit.
+        let over = u128::from(base - now_u) + u128::from(need) - u128::from(tolerance);
+        let ticks = over.div_ceil(u128::from(unit));
+        // Bounded by the span, so it fits; saturate rather than trust that silently.
+        u64::try_from(ticks).unwrap_or(u64::MAX)
+    };
+    match (mode, fits) {
+        (Mode::Decide, Some(next)) => Ok((Some(next), report(Outcome::Allowed, next, Some(0)))),
+        (Mode::Peek, Some(_)) => Ok((record_time, report(Outcome::Allowed, state, Some(0)))),
+        (Mode::Decide, None) => Ok((None, report(Outcome::Limited, state, Some(retry_after())))),
+        (Mode::Peek, None) => Ok((
+            record_time,
+            report(Outcome::Limited, state, Some(retry_after())),
+        )),
+    }
+}
+
+/// `true` if a bucket in `state` is empty at `now` (indistinguishable from a new one).
+pub(crate) fn is_drained(state: u64, quota: &Quota, now: u64) -> bool {
+    match now.checked_mul(quota.unit()) {
+        Some(now_u) => state <= now_u,
+        None => true,
+    }
+}
+
+/// Re-expresses `state` from `old` quota units in `new` quota units at `now`, carrying the level
+/// over (rounded up: no free burst), so a key that changes tier keeps its history.
+pub(crate) fn convert(state: u64, old: &Quota, new: &Quota, now: u64) -> Result<u64, Error> {
+    if now > old.exact_span() || now > new.exact_span() {
+        return Err(Error::ClockOutOfRange);
+    }
+    let old_excess = state.saturating_sub(now * old.unit());
+    // Level in requests = old_excess / old.interval; in new units: × new.interval.
+    let new_excess =
+        (u128::from(old_excess) * u128::from(new.interval())).div_ceil(u128::from(old.interval()));
+    // Never more than a full bucket above `now` plus what the old state held in ticks terms:
+    // cap at the new quota's largest representable level so the word cannot overflow.
+    let now_u = now * new.unit();
+    let cap = u128::from(u64::MAX - now_u);
+    let excess = u64::try_from(new_excess.min(cap)).unwrap_or(u64::MAX);
+    Ok(now_u + excess)
+}
+
+/// A leaky bucket (GCRA) whose state is one atomic word: `&self` decisions, lock-free, no
+/// allocation; it can live in a `static`.
+///
+/// ```
+/// use tollgate::{LeakyBucket, Outcome, Quota};
+/// const SECOND: u64 = 1_000_000_000; // nanosecond ticks
+/// static SHOPBASE: LeakyBucket = LeakyBucket::new(match Quota::new(30, 2, SECOND) {
+///     Ok(q) => q,
+///     Err(_) => panic!(),
+/// });
+/// for _ in 0..30 {
+///     assert!(SHOPBASE.decide(0, 1).unwrap().is_allowed());
+/// }
+/// let d = SHOPBASE.decide(0, 1).unwrap();
+/// assert_eq!(d.outcome, Outcome::Limited);
+/// assert_eq!(d.retry_after, Some(SECOND / 2));
+/// assert_eq!((d.used, d.limit, d.remaining), (30, 30, 0));
+/// ```
+#[derive(Debug)]
+pub struct LeakyBucket {
+    quota: Quota,
+    state: AtomicU64,
+}
+
+impl LeakyBucket {
+    const_fn! {
+        /// An empty bucket with this quota.
+        pub fn new(quota: Quota) -> LeakyBucket {
+            LeakyBucket { quota, state: AtomicU64::new(0) }
+        }
+    }
+
+    /// The bucket's quota.
+    pub const fn quota(&self) -> &Quota {
+        &self.quota
+    }
+
+    /// Decides on a request of `cost` at `now`: admitted iff the level plus `cost` fits the
+    /// burst; a denial changes nothing; a cost above the burst is [`Outcome::Never`].
+    ///
+    /// Errors: [`Error::ZeroCost`], [`Error::ClockOutOfRange`].
+    pub fn decide(&self, now: u64, cost: u64) -> Result<Decision, Error> {
+        update(&self.state, |s| {
+            step(s, &self.quota, now, cost, Mode::Decide)
+        })
+    }
+
+    /// Would a request of `cost` be admitted at `now`? Spends nothing; the numbers describe the
+    /// current level, not counting the request asked about.
+    pub fn peek(&self, now: u64, cost: u64) -> Result<Decision, Error> {
+        update(&self.state, |s| step(s, &self.quota, now, cost, Mode::Peek))
+    }
+
+    /// `true` if the bucket is empty at `now`.
+    pub fn is_drained(&self, now: u64) -> bool {
+        is_drained(self.state.load(Ordering::Acquire), &self.quota, now)
+    }
+
+    /// Changes the quota, keeping the bucket's level (rounded up; no free burst, no lock-out:
+    /// a level above the new burst drains at the new rate).
+    pub fn set_quota(&mut self, quota: Quota, now: u64) -> Result<(), Error> {
+        let state = self.state.load(Ordering::Acquire);
+        let converted = convert(state, &self.quota, &quota, now)?;
+        self.state = AtomicU64::new(converted);
+        self.quota = quota;
+        Ok(())
+    }
+
+    /// Empties the bucket (an operator's reset).
+    pub fn reset(&self) {
+        self.state.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn shopbase() -> LeakyBucket {
+        LeakyBucket::new(Quota::new(30, 2, SECOND).unwrap())
+    }
+
+    #[test]
+    fn shopbase_29_of_30_is_9_of_30_ten_seconds_later() {
+        let b = shopbase();
+        for _ in 0..29 {
+            assert!(b.decide(0, 1).unwrap().is_allowed());
+        }
+        let d = b.peek(0, 1).unwrap();
+        assert_eq!((d.used, d.limit), (29, 30));
+        let d = b.peek(10 * SECOND, 1).unwrap();
+        assert_eq!((d.used, d.limit, d.remaining), (9, 30, 21));
+    }
+
+    #[test]
+    fn shopbase_31st_request_retries_after_half_a_second() {
+        let b = shopbase();
+        for i in 0..30 {
+            let d = b.decide(0, 1).unwrap();
+            assert!(d.is_allowed());
+            assert_eq!(d.used, i + 1);
+            assert_eq!(d.reset_after, (i + 1) * SECOND / 2);
+        }
+        let d = b.decide(0, 1).unwrap();
+        assert_eq!(d.outcome, Outcome::Limited);
+        assert_eq!(d.retry_after, Some(SECOND / 2));
+        assert_eq!(d.reset_after, 15 * SECOND);
+        // Exactly then it passes, one tick earlier it does not.
+        assert!(!b.peek(SECOND / 2 - 1, 1).unwrap().is_allowed());
+        assert!(b.decide(SECOND / 2, 1).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn cost_above_burst_is_never_and_zero_cost_is_an_error() {
+        let b = shopbase();
+        let d = b.decide(0, 31).unwrap();
+        assert_eq!(d.outcome, Outcome::Never);
+        assert_eq!(d.retry_after, None);
+        assert_eq!(d.used, 0);
+        assert_eq!(b.decide(0, 0), Err(Error::ZeroCost));
+        assert_eq!(b.peek(0, 0), Err(Error::ZeroCost));
+        assert!(b.is_drained(0));
+    }
+
+    #[test]
+    fn peek_spends_nothing() {
+        let b = shopbase();
+        for _ in 0..100 {
+            assert!(b.peek(0, 30).unwrap().is_allowed());
+        }
+        assert!(b.decide(0, 30).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn now_beyond_the_span_is_an_error_and_near_it_works() {
+        let q = Quota::new(30, 2, SECOND).unwrap();
+        let b = LeakyBucket::new(q);
+        assert_eq!(b.decide(q.exact_span() + 1, 1), Err(Error::ClockOutOfRange));
+        assert_eq!(b.decide(u64::MAX, 1), Err(Error::ClockOutOfRange));
+        for _ in 0..30 {
+            assert!(b.decide(q.exact_span(), 1).unwrap().is_allowed());
+        }
+        assert_eq!(
+            b.decide(q.exact_span(), 1).unwrap().outcome,
+            Outcome::Limited
+        );
+    }
+
+    #[test]
+    fn set_quota_keeps_the_level() {
+        let mut b = shopbase();
+        for _ in 0..20 {
+            assert!(b.decide(0, 1).unwrap().is_allowed());
+        }
+        // Premium tier: 60 burst, 4 per second. The level of 20 carries over.
+        b.set_quota(Quota::new(60, 4, SECOND).unwrap(), 0).unwrap();
+        assert_eq!(b.peek(0, 1).unwrap().used, 20);
+        // Down to a burst of 10: over the top, no free burst; drains at 1/s from 20.
+        b.set_quota(Quota::new(10, 1, SECOND).unwrap(), 0).unwrap();
+        assert!(!b.peek(0, 1).unwrap().is_allowed());
+        assert_eq!(b.peek(0, 1).unwrap().retry_after, Some(11 * SECOND));
+    }
+}

@@ -1,0 +1,371 @@
+//! Quotas: a leaky bucket's burst and exact rational drain rate (SPEC §2), and a window's limit.
+//!
+//! # Exact arithmetic and its span
+//!
+//! A leaky-bucket quota drains `count` C requests every `period` P ticks. Let g = gcd(C, P),
+//! C' = C / g and P' = P / g. The engine counts time in units of 1/C' tick, in which one request
+//! drains in exactly P' units: no rounding, ever, so 3 per 10⁹ ticks is exactly 3 per second
+//! for as long as the limiter runs. The state is one 64-bit word, so the clock may reach
+//!
+//! ```text
+//! exact span = ⌊(2⁶⁴ − 1 − B·P') / C'⌋ ticks
+//! ```
+//!
+//! | clock | quota | C' | exact span |
+//! |---|---|---|---|
+//! | nanoseconds | 50 / s (TikTok Shop) | 1 | 584 years |
+//! | nanoseconds | 2 / s, burst 30 (ShopBase) | 1 | 584 years |
+//! | nanoseconds | 3 / s | 3 | 194 years |
+//! | nanoseconds | 7 / s | 7 | 83 years |
+//! | nanoseconds | 999 983 / s | 999 983 | 5.1 hours |
+//! | microseconds | 999 983 / s | 999 983 | 213 days |
+//! | 1 kHz tick | 7 / 1000 ticks | 7 | 83 million years |
+//!
+//! [`Quota::new`] refuses a quota whose exact span is below [`Quota::DEFAULT_MIN_SPAN`] ticks;
+//! [`Quota::with_min_span`] lets the caller name the span it needs, and [`Quota::approximate`]
+//! opts in to a conservative approximation (the emission interval rounded up to a coarser unit,
+//! so it admits never more, and at most one unit per request less, than the exact rate).
+//! A decision at a `now` beyond the span returns [`Error::ClockOutOfRange`]: never a wrong
+//! answer, never a panic.
+
+use crate::Error;
+
+/// A leaky-bucket (GCRA) quota: a bucket of `burst` requests draining `count` per `period` ticks.
+///
+/// ```
+/// use tollgate::Quota;
+/// // ShopBase: a bucket of 30 draining 2 per second, on a nanosecond clock.
+/// let q = Quota::new(30, 2, 1_000_000_000).unwrap();
+/// assert_eq!(q.burst(), 30);
+/// assert!(q.is_exact());
+/// assert_eq!(q.drain_ticks(), 15_000_000_000); // a full bucket empties in 15 s
+/// // A quota can be a constant:
+/// const TIKTOK: Quota = match Quota::per_second(50, 50, 1_000) {
+///     Ok(q) => q,
+///     Err(_) => panic!("invalid quota"),
+/// };
+/// assert_eq!(TIKTOK.count(), 50);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Quota {
+    burst: u64,
+    count: u64,
+    period: u64,
+    /// Units per tick (C' when exact).
+    unit: u64,
+    /// Units per request: the emission interval (P' when exact).
+    interval: u64,
+    /// burst × interval: the bucket's capacity in units.
+    tolerance: u64,
+    /// Largest `now` in ticks the arithmetic accepts.
+    span: u64,
+    exact: bool,
+}
+
+pub(crate) const fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    a
+}
+
+impl Quota {
+    /// The least exact span [`Quota::new`] accepts: 2⁵⁶ ticks — 2.3 years of nanoseconds,
+    /// 2 284 years of microseconds. Every quota with C' ≤ 255 on any clock meets it.
+    pub const DEFAULT_MIN_SPAN: u64 = 1 << 56;
+
+    /// An exact quota: a bucket of `burst` draining `count` requests per `period` ticks.
+    ///
+    /// Errors: [`Error::ZeroBurst`], [`Error::ZeroCount`], [`Error::ZeroPeriod`],
+    /// [`Error::QuotaOverflow`] when `burst × period / gcd(count, period)` exceeds 64 bits, and
+    /// [`Error::SpanTooShort`] when the exact span is below [`Quota::DEFAULT_MIN_SPAN`].
+    pub const fn new(burst: u64, count: u64, period: u64) -> Result<Quota, Error> {
+        Quota::with_min_span(burst, count, period, Quota::DEFAULT_MIN_SPAN)
+    }
+
+    /// `count` requests per second on a clock of `ticks_per_second`, with a bucket of `burst`.
+    pub const fn per_second(burst: u64, count: u64, ticks_per_second: u64) -> Result<Quota, Error> {
+        Quota::new(burst, count, ticks_per_second)
+    }
+
+    /// An exact quota whose arithmetic must reach at least `min_span` ticks of the caller's
+    /// clock, else [`Error::SpanTooShort`]. `min_span = 0` accepts any quota that fits.
+    pub const fn with_min_span(
+        burst: u64,
+        count: u64,
+        period: u64,
+        min_span: u64,
+    ) -> Result<Quota, Error> {
+        if burst == 0 {
+            return Err(Error::ZeroBurst);
+        }
+        if count == 0 {
+            return Err(Error::ZeroCount);
+        }
+        if period == 0 {
+            return Err(Error::ZeroPeriod);
+        }
+        let g = gcd(count, period);
+        match Quota::build(burst, count, period, count / g, period / g, true) {
+            Ok(q) if q.span >= min_span => Ok(q),
+            Ok(_) => Err(Error::SpanTooShort),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Exact when the exact span reaches `min_span` ticks; otherwise a conservative
+    /// approximation whose span does: time is counted in units of 1/D tick for the largest
+    /// D (a power of two, or 1) that reaches `min_span`, and a request drains in
+    /// ⌈P·D / C⌉ units — the emission interval rounded up, so the approximate limiter never
+    /// admits more than the exact one would. [`Quota::is_exact`] tells which was chosen.
+    ///
+    /// ```
+    /// use tollgate::Quota;
+    /// // 999 983 per second on nanoseconds spans only 5 hours exactly...
+    /// assert!(Quota::new(10, 999_983, 1_000_000_000).is_err());
+    /// // ...so ask for 100 years, approximately.
+    /// let century = 100 * 365 * 86_400 * 1_000_000_000;
+    /// let q = Quota::approximate(10, 999_983, 1_000_000_000, century).unwrap();
+    /// assert!(!q.is_exact());
+    /// assert!(q.exact_span() >= century);
+    /// ```
+    pub const fn approximate(
+        burst: u64,
+        count: u64,
+        period: u64,
+        min_span: u64,
+    ) -> Result<Quota, Error> {
+        match Quota::with_min_span(burst, count, period, min_span) {
+            Err(Error::SpanTooShort) => {}
+            other => return other,
+        }
+        // The largest power of two D with min_span·D < 2^64; halve until the tolerance fits too.
+        let max_unit = if min_span == 0 {
+            u64::MAX
+        } else {
+            u64::MAX / min_span
+        };
+        let mut unit: u64 = 1 << (63 - max_unit.leading_zeros());
+        loop {
+            let interval = (period as u128 * unit as u128).div_ceil(count as u128);
+            if interval <= u64::MAX as u128 {
+                if let Ok(q) = Quota::build(burst, count, period, unit, interval as u64, false) {
+                    if q.span >= min_span {
+                        return Ok(q);
+                    }
+                }
+            }
+            if unit == 1 {
+                return Err(Error::SpanTooShort);
+            }
+            unit /= 2;
+        }
+    }
+
+    const fn build(
+        burst: u64,
+        count: u64,
+        period: u64,
+        unit: u64,
+        interval: u64,
+        exact: bool,
+    ) -> Result<Quota, Error> {
+        let Some(tolerance) = burst.checked_mul(interval) else {
+            return Err(Error::QuotaOverflow);
+        };
+        let span = (u64::MAX - tolerance) / unit;
+        Ok(Quota {
+            burst,
+            count,
+            period,
+            unit,
+            interval,
+            tolerance,
+            span,
+            exact,
+        })
+    }
+
+    /// The bucket size B: how many cost-1 requests pass back to back from empty.
+    pub const fn burst(&self) -> u64 {
+        self.burst
+    }
+
+    /// C: requests drained per period.
+    pub const fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// P: the period in ticks.
+    pub const fn period(&self) -> u64 {
+        self.period
+    }
+
+    /// `true` if the arithmetic is exact (the rate is exactly C/P), `false` for an
+    /// [`approximate`](Quota::approximate) quota.
+    pub const fn is_exact(&self) -> bool {
+        self.exact
+    }
+
+    /// The largest `now`, in ticks, a decision accepts; see the module docs for the formula.
+    pub const fn exact_span(&self) -> u64 {
+        self.span
+    }
+
+    /// Ticks a full bucket takes to drain: ⌈B·P / C⌉ (for an approximate quota, at its rounded
+    /// rate).
+    pub const fn drain_ticks(&self) -> u64 {
+        self.tolerance.div_ceil(self.unit)
+    }
+
+    pub(crate) const fn unit(&self) -> u64 {
+        self.unit
+    }
+
+    pub(crate) const fn interval(&self) -> u64 {
+        self.interval
+    }
+
+    pub(crate) const fn tolerance(&self) -> u64 {
+        self.tolerance
+    }
+}
+
+/// A window quota: at most `limit` cost units per window of `window` ticks, for the fixed window
+/// and the sliding window log. Fixed windows start at every tick s with s ≡ `offset` (mod
+/// `window`).
+///
+/// ```
+/// use tollgate::WindowQuota;
+/// // TikTok Shop: 50 per second, on a millisecond clock.
+/// let q = WindowQuota::new(50, 1_000).unwrap();
+/// assert_eq!((q.limit(), q.window(), q.offset()), (50, 1_000, 0));
+/// let shifted = q.with_offset(250).unwrap();
+/// assert_eq!(shifted.offset(), 250);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WindowQuota {
+    limit: u64,
+    window: u64,
+    offset: u64,
+}
+
+impl WindowQuota {
+    /// The largest window limit: 2³² − 1 units, so a fixed window's state keeps at least 32
+    /// bits for the window index.
+    pub const MAX_LIMIT: u64 = u32::MAX as u64;
+
+    /// At most `limit` units per `window` ticks, windows aligned to tick 0.
+    ///
+    /// Errors: [`Error::ZeroBurst`] for a zero limit, [`Error::ZeroPeriod`] for a zero window,
+    /// [`Error::QuotaOverflow`] for a limit above [`WindowQuota::MAX_LIMIT`].
+    pub const fn new(limit: u64, window: u64) -> Result<WindowQuota, Error> {
+        if limit == 0 {
+            return Err(Error::ZeroBurst);
+        }
+        if window == 0 {
+            return Err(Error::ZeroPeriod);
+        }
+        if limit > WindowQuota::MAX_LIMIT {
+            return Err(Error::QuotaOverflow);
+        }
+        Ok(WindowQuota {
+            limit,
+            window,
+            offset: 0,
+        })
+    }
+
+    /// The same quota with fixed windows starting at ticks ≡ `offset` (mod window).
+    /// [`Error::OffsetOutOfRange`] unless `offset < window`.
+    pub const fn with_offset(self, offset: u64) -> Result<WindowQuota, Error> {
+        if offset >= self.window {
+            return Err(Error::OffsetOutOfRange);
+        }
+        Ok(WindowQuota { offset, ..self })
+    }
+
+    /// N: units allowed per window.
+    pub const fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// W: the window length in ticks.
+    pub const fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// o: where fixed windows start, modulo the window.
+    pub const fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_parameters_are_named_errors() {
+        assert_eq!(Quota::new(0, 1, 1), Err(Error::ZeroBurst));
+        assert_eq!(Quota::new(1, 0, 1), Err(Error::ZeroCount));
+        assert_eq!(Quota::new(1, 1, 0), Err(Error::ZeroPeriod));
+        assert_eq!(WindowQuota::new(0, 1), Err(Error::ZeroBurst));
+        assert_eq!(WindowQuota::new(1, 0), Err(Error::ZeroPeriod));
+        assert_eq!(
+            WindowQuota::new(1, 10).unwrap().with_offset(10),
+            Err(Error::OffsetOutOfRange)
+        );
+        assert_eq!(
+            WindowQuota::new(WindowQuota::MAX_LIMIT + 1, 10),
+            Err(Error::QuotaOverflow)
+        );
+    }
+
+    #[test]
+    fn overflowing_products_are_refused() {
+        assert_eq!(Quota::new(u64::MAX, 1, 2), Err(Error::QuotaOverflow));
+        assert_eq!(
+            Quota::with_min_span(u64::MAX, 1, 1, 0).map(|q| q.tolerance()),
+            Ok(u64::MAX)
+        );
+        // P' reduced by the gcd: 2^40 per 2^40 ticks is one per tick.
+        assert!(Quota::new(1 << 30, 1 << 40, 1 << 40).is_ok());
+    }
+
+    #[test]
+    fn exact_span_matches_the_documented_formula() {
+        let ns = 1_000_000_000;
+        let q = Quota::new(50, 50, ns).unwrap();
+        assert_eq!(q.exact_span(), u64::MAX - 50 * 20_000_000);
+        let q = Quota::new(10, 3, ns).unwrap();
+        assert_eq!(q.exact_span(), (u64::MAX - 10 * ns) / 3);
+        let years = |t: u64| t / ns / 86_400 / 365;
+        assert_eq!(years(Quota::new(30, 2, ns).unwrap().exact_span()), 584);
+        assert_eq!(years(Quota::new(1, 3, ns).unwrap().exact_span()), 194);
+        assert_eq!(years(Quota::new(1, 7, ns).unwrap().exact_span()), 83);
+        let q = Quota::with_min_span(1, 999_983, ns, 0).unwrap();
+        assert_eq!(q.exact_span() / ns / 3600, 5);
+    }
+
+    #[test]
+    fn a_short_span_is_refused_unless_approximation_is_chosen() {
+        let ns = 1_000_000_000;
+        assert_eq!(Quota::new(1, 999_983, ns), Err(Error::SpanTooShort));
+        let century = 100 * 365 * 86_400 * ns;
+        assert_eq!(
+            Quota::with_min_span(1, 7, ns, century),
+            Err(Error::SpanTooShort)
+        );
+        let q = Quota::approximate(1, 999_983, ns, century).unwrap();
+        assert!(!q.is_exact());
+        assert!(q.exact_span() >= century);
+        // The approximate emission interval is never shorter than the exact one:
+        // interval / unit >= P / C.
+        assert!(u128::from(q.interval()) * 999_983 >= u128::from(q.unit()) * u128::from(ns));
+        // An exact quota stays exact through approximate().
+        assert!(Quota::approximate(30, 2, ns, century).unwrap().is_exact());
+    }
+}
