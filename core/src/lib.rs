@@ -51,6 +51,8 @@ pub mod pagination;
 pub mod presets;
 mod quota;
 mod sliding_log;
+pub mod table;
+pub mod client;
 
 pub use clock::WrappingClock;
 pub use concurrency::{ConcurrencyLimit, Permit};

@@ -1,0 +1,1 @@
+//! Client toolkit (SPEC §11). Being written; see issue 9.

@@ -1,0 +1,1 @@
+//! Keyed table (SPEC §10). Being written; see issue 3.
