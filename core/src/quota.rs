@@ -142,14 +142,15 @@ impl Quota {
             other => return other,
         }
         // The largest power of two D with min_span·D < 2^64; halve until the tolerance fits too.
-        let max_unit = if min_span == 0 {
-            u64::MAX
-        } else {
-            u64::MAX / min_span
+        let max_unit = match u64::MAX.checked_div(min_span) {
+            Some(m) => m,
+            None => u64::MAX,
         };
-        let mut unit: u64 = 1 << (63 - max_unit.leading_zeros());
+        let mut unit: u64 = 1 << max_unit.ilog2();
         loop {
             let interval = (period as u128 * unit as u128).div_ceil(count as u128);
+            // A u64 interval whose tolerance fits; `as` is exact after the range check.
+            #[allow(clippy::cast_possible_truncation)]
             if interval <= u64::MAX as u128 {
                 if let Ok(q) = Quota::build(burst, count, period, unit, interval as u64, false) {
                     if q.span >= min_span {
