@@ -1,6 +1,8 @@
 //! The two vendor policies deciding on one simulated second-by-second timeline, with the
 //! headers a gateway would send. Run: `cargo run -p tollgate --example vendor_policies`.
 
+use std::fmt::Write as _;
+
 use tollgate::presets::{shopbase, tiktok_shop};
 use tollgate::{header, pagination, Decision, FixedWindow, LeakyBucket, Outcome};
 
@@ -13,12 +15,12 @@ fn text(buf: &[u8], n: usize) -> &str {
 fn show(policy: &str, t: u64, d: &Decision, extra: &str) {
     let mut buf = [0u8; 64];
     let status = d.outcome.http_status().unwrap_or(200);
-    let mut line = format!("{:>7.3}s {policy:<9} {status}", t as f64 / MS as f64);
+    let mut line = format!("{:>3}.{:03}s {policy:<9} {status}", t / MS, t % MS);
     if let Ok(Some(s)) = header::retry_after_seconds(d, MS) {
-        line += &format!("  Retry-After: {s}");
+        let _ = write!(line, "  Retry-After: {s}");
     }
     if let Ok(n) = header::write_ratelimit(policy, d, MS, &mut buf) {
-        line += &format!("  RateLimit: {}", text(&buf, n));
+        let _ = write!(line, "  RateLimit: {}", text(&buf, n));
     }
     println!("{line}{extra}");
 }
