@@ -34,9 +34,9 @@ fn main() -> Result<(), tollgate::Error> {
         let t = if i < 40 { 0 } else { (i - 39) * 400 };
         let d = shop.decide(t, 1)?;
         if d.is_allowed() {
-            ok += 1
+            ok += 1;
         } else {
-            limited += 1
+            limited += 1;
         }
         if i < 2 || (28..32).contains(&i) || i >= 56 {
             let n = header::write_shop_api_call_limit(&d, &mut buf)?;
@@ -77,9 +77,9 @@ fn main() -> Result<(), tollgate::Error> {
         let t = i * 2_000 / 120;
         let d = api.decide(t, 1)?;
         if d.is_allowed() {
-            ok += 1
+            ok += 1;
         } else {
-            limited += 1
+            limited += 1;
         }
         if i == 49 || i == 50 || i == 60 || i == 110 {
             show("tiktok", t, &d, "");
