@@ -181,6 +181,31 @@ impl LeakyBucket {
     pub fn reset(&self) {
         self.state.store(0, Ordering::Release);
     }
+
+    /// Raises the bucket's level at `now` to at least `used` requests (capped at the burst);
+    /// never lowers it. A client mirror uses this to take in a server's `used/limit` header
+    /// (SPEC §11): whatever the server counted that the mirror did not, the mirror counts too.
+    ///
+    /// ```
+    /// use tollgate::{LeakyBucket, Quota};
+    /// let mirror = LeakyBucket::new(Quota::new(30, 2, 1_000).unwrap());
+    /// mirror.raise_level_to(0, 22).unwrap(); // the server said "22/30"
+    /// assert_eq!(mirror.peek(0, 1).unwrap().used, 22);
+    /// mirror.raise_level_to(0, 5).unwrap(); // never lowered
+    /// assert_eq!(mirror.peek(0, 1).unwrap().used, 22);
+    /// ```
+    ///
+    /// Errors: [`Error::ClockOutOfRange`].
+    pub fn raise_level_to(&self, now: u64, used: u64) -> Result<(), Error> {
+        if now > self.quota.exact_span() {
+            return Err(Error::ClockOutOfRange);
+        }
+        // Fits: now·unit + burst·interval ≤ span·unit + tolerance ≤ u64::MAX.
+        let target = now * self.quota.unit() + used.min(self.quota.burst()) * self.quota.interval();
+        update(&self.state, |s| {
+            Ok((if target > s { Some(target) } else { None }, ()))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -257,6 +282,33 @@ mod tests {
             b.decide(q.exact_span(), 1).unwrap().outcome,
             Outcome::Limited
         );
+    }
+
+    #[test]
+    fn raise_level_to_raises_and_never_lowers() {
+        let b = shopbase();
+        b.raise_level_to(0, 22).unwrap();
+        let d = b.peek(0, 1).unwrap();
+        assert_eq!((d.used, d.remaining), (22, 8));
+        b.raise_level_to(0, 10).unwrap();
+        assert_eq!(b.peek(0, 1).unwrap().used, 22);
+        // Drains as usual: 22 at 0 is 12 at 5 s; raising to 20 at 5 s takes it to 20.
+        assert_eq!(b.peek(5 * SECOND, 1).unwrap().used, 12);
+        b.raise_level_to(5 * SECOND, 20).unwrap();
+        assert_eq!(b.peek(5 * SECOND, 1).unwrap().used, 20);
+        // Capped at the burst: a full bucket, the next request waits half a second.
+        b.raise_level_to(5 * SECOND, 1_000).unwrap();
+        let d = b.decide(5 * SECOND, 1).unwrap();
+        assert_eq!(
+            (d.outcome, d.retry_after),
+            (Outcome::Limited, Some(SECOND / 2))
+        );
+        let q = *b.quota();
+        assert_eq!(
+            b.raise_level_to(q.exact_span() + 1, 1),
+            Err(Error::ClockOutOfRange)
+        );
+        b.raise_level_to(q.exact_span(), 30).unwrap();
     }
 
     #[test]
