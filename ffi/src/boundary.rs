@@ -1,0 +1,207 @@
+//! The boundary between C and Rust: the panic boundary every exported function runs inside, the
+//! one place pointers from C are checked, and the storage of Rust values inside the fixed-size
+//! structs C declares.
+//!
+//! # Objects in C memory
+//!
+//! A C limiter (`tg_bucket`, `tg_window`, ...) is an array of `uint64_t` words of a fixed size.
+//! Inside, the library keeps a [`Slot`]: a magic word naming the type, then the Rust value. A
+//! zeroed struct (the `TG_*_INIT` macros, or any C `static`) has no magic, so every function
+//! answers `TG_STATUS_UNINITIALIZED` until the type's `_init` function has run; a struct of
+//! another type, or of garbage, is refused the same way. Compile-time asserts in each module tie
+//! the C struct's size and alignment to its slot.
+
+use core::mem::{align_of, MaybeUninit};
+use core::ptr::NonNull;
+
+use crate::status::tg_status;
+
+/// Runs `f` inside the panic boundary: in hosted builds (feature `std`) a panic is caught and
+/// answered `TG_STATUS_PANIC`, never unwound into C. The no_std build relies on the core being
+/// panic-free (its panic handler is the firmware's, see the crate docs).
+pub(crate) fn guard(f: impl FnOnce() -> Result<(), tg_status>) -> tg_status {
+    let result = guard_value(Err(tg_status::Panic), f);
+    match result {
+        Ok(()) => tg_status::Ok,
+        Err(status) => status,
+    }
+}
+
+/// [`guard`] for a function that returns a value: `on_panic` is returned if `f` panics.
+pub(crate) fn guard_value<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
+    #[cfg(feature = "std")]
+    {
+        std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).unwrap_or(on_panic)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        drop(on_panic);
+        f()
+    }
+}
+
+/// Checks a pointer C passed for reading: not NULL, aligned for `T`.
+///
+/// # Safety
+///
+/// If `ptr` is not NULL and aligned it must point to a `T` valid for reads and not written by
+/// anyone else for the lifetime `'a`, except through interior mutability.
+pub(crate) unsafe fn try_ref<'a, T>(ptr: *const T) -> Result<&'a T, tg_status> {
+    if ptr.is_null() {
+        return Err(tg_status::NullPointer);
+    }
+    if !ptr.is_aligned() {
+        return Err(tg_status::Misaligned);
+    }
+    // SAFETY: not NULL and aligned (checked above); valid for reads by the caller's contract.
+    Ok(unsafe { &*ptr })
+}
+
+/// An out-parameter checked up front (not NULL, aligned) and written only on success.
+pub(crate) struct Out<T>(NonNull<T>);
+
+impl<T> Out<T> {
+    /// Checks `ptr` without writing it.
+    ///
+    /// # Safety
+    ///
+    /// If `ptr` is not NULL and aligned it must be valid for a write of `T` when
+    /// [`Out::set`] is called.
+    pub(crate) unsafe fn new(ptr: *mut T) -> Result<Out<T>, tg_status> {
+        let Some(p) = NonNull::new(ptr) else {
+            return Err(tg_status::NullPointer);
+        };
+        if !ptr.is_aligned() {
+            return Err(tg_status::Misaligned);
+        }
+        Ok(Out(p))
+    }
+
+    /// Writes the value (the old one is overwritten, not dropped: out types are plain data).
+    pub(crate) fn set(self, value: T) {
+        // SAFETY: checked not NULL and aligned in `new`, valid for writes by its contract.
+        unsafe { self.0.as_ptr().write(value) }
+    }
+}
+
+/// A Rust value inside a C struct: a magic word naming the type, then the value, initialised
+/// only when the magic matches.
+#[repr(C)]
+pub(crate) struct Slot<T> {
+    magic: u64,
+    value: MaybeUninit<T>,
+}
+
+/// A Rust type that lives in a C struct `C` of fixed size.
+pub(crate) trait Stored: Sized {
+    /// The C struct.
+    type C;
+    /// The magic word that marks an initialised `C`: eight ASCII letters, never 0.
+    const MAGIC: u64;
+}
+
+/// Eight ASCII bytes as a magic word.
+pub(crate) const fn magic(name: [u8; 8]) -> u64 {
+    u64::from_le_bytes(name)
+}
+
+/// Compile-time check that a Rust value's slot fits its C struct, in size and (where C can
+/// express it) alignment.
+pub(crate) const fn fits<T: Stored>() -> bool {
+    size_of::<Slot<T>>() <= size_of::<T::C>()
+        // On targets whose C `uint64_t` is aligned to 4 (i386), C cannot promise the 8-byte
+        // alignment of the atomics: the runtime check answers TG_STATUS_MISALIGNED there.
+        && (align_of::<u64>() < 8 || align_of::<Slot<T>>() <= align_of::<T::C>())
+}
+
+use core::mem::size_of;
+
+/// Checks a C object pointer and returns the value inside.
+///
+/// # Safety
+///
+/// If `ptr` is not NULL and aligned it must point to memory of `size_of::<T::C>()` bytes valid
+/// for reads during `'a`; if initialised, it must have been by [`init`] with the same `T`, and not
+/// be re-initialised during `'a`.
+pub(crate) unsafe fn object<'a, T: Stored>(ptr: *const T::C) -> Result<&'a T, tg_status> {
+    let slot = ptr.cast::<Slot<T>>();
+    // SAFETY: forwarded contract; a `Slot<T>` fits `T::C` (checked at compile time), its magic is
+    // a plain u64 (any bytes are valid) and its value is MaybeUninit.
+    let slot = unsafe { try_ref(slot) }?;
+    if slot.magic != T::MAGIC {
+        return Err(tg_status::Uninitialized);
+    }
+    // SAFETY: the magic is only written by `init`, together with the value.
+    Ok(unsafe { slot.value.assume_init_ref() })
+}
+
+/// Checks a C object pointer for exclusive use and returns the value inside.
+///
+/// # Safety
+///
+/// As [`object`], and no other reference to the object may exist during `'a`: the caller (C)
+/// must not use the object from another thread meanwhile.
+pub(crate) unsafe fn object_mut<'a, T: Stored>(ptr: *mut T::C) -> Result<&'a mut T, tg_status> {
+    let slot = ptr.cast::<Slot<T>>();
+    if slot.is_null() {
+        return Err(tg_status::NullPointer);
+    }
+    if !slot.is_aligned() {
+        return Err(tg_status::Misaligned);
+    }
+    // SAFETY: not NULL, aligned, valid and exclusive by the caller's contract.
+    let slot = unsafe { &mut *slot };
+    if slot.magic != T::MAGIC {
+        return Err(tg_status::Uninitialized);
+    }
+    // SAFETY: the magic is only written by `init`, together with the value.
+    Ok(unsafe { slot.value.assume_init_mut() })
+}
+
+/// Checks a C object pointer for initialisation (NULL, alignment) without reading it.
+///
+/// # Safety
+///
+/// If `ptr` is not NULL and aligned it must be valid for writes of `size_of::<T::C>()` bytes.
+pub(crate) unsafe fn init_target<T: Stored>(ptr: *mut T::C) -> Result<Out<Slot<T>>, tg_status> {
+    // SAFETY: forwarded contract; a `Slot<T>` fits `T::C` (checked at compile time).
+    unsafe { Out::new(ptr.cast::<Slot<T>>()) }
+}
+
+/// Writes an initialised slot: the value and its magic.
+pub(crate) fn init<T: Stored>(target: Out<Slot<T>>, value: T) {
+    target.set(Slot {
+        magic: T::MAGIC,
+        value: MaybeUninit::new(value),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn a_panic_is_caught_and_answered_panic() {
+        let status = guard(|| panic!("inside the boundary"));
+        assert_eq!(status, tg_status::Panic);
+        assert_eq!(guard_value(7, || -> i32 { panic!("value") }), 7);
+        assert_eq!(guard(|| Ok(())), tg_status::Ok);
+        assert_eq!(guard(|| Err(tg_status::ZeroCost)), tg_status::ZeroCost);
+    }
+
+    #[test]
+    fn pointers_are_checked() {
+        // SAFETY: NULL and misaligned pointers are refused before any access.
+        unsafe {
+            assert!(matches!(
+                try_ref::<u64>(core::ptr::null()),
+                Err(tg_status::NullPointer)
+            ));
+            let words = [0u64; 2];
+            #[allow(clippy::cast_ptr_alignment)]
+            let odd = words.as_ptr().cast::<u8>().wrapping_add(1).cast::<u64>();
+            assert!(matches!(try_ref(odd), Err(tg_status::Misaligned)));
+        }
+    }
+}
