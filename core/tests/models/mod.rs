@@ -251,6 +251,12 @@ impl FixedWindow {
         (i128::from(now) - i128::from(self.offset)).div_euclid(i128::from(self.window))
     }
 
+    /// `true` if nothing counts against the limit at `now`: no units in the latest window, or
+    /// `now` is past it.
+    pub fn is_drained(&self, now: u64) -> bool {
+        self.count == 0 || self.latest.is_none_or(|l| self.window_of(now) > l)
+    }
+
     /// A request of `cost` at `now` that spends capacity when admitted.
     pub fn decide(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
         self.judge(now, cost, true)

@@ -1,0 +1,293 @@
+//! `FixedWindow` against the reference model of SPEC §1, §2 and §4.
+//!
+//! SPEC §4 fixes what an earlier `now` means (it is judged in the stored window, with times
+//! measured to that window's end), so the model predicts every decision and every number exactly,
+//! forward or back. On top of that, the SPEC §1 replay property is checked as written.
+
+mod models;
+
+use models::FixedWindow as Model;
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+use tollgate::{Decision, Error, FixedWindow, Outcome, WindowQuota};
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/proptest-regressions/proptest_fixed_window.txt"
+        )))),
+        ..ProptestConfig::default()
+    }
+}
+
+/// (limit, window, offset): small, vendor-like, count-bit boundaries, the largest limit, huge
+/// windows, with offsets.
+fn quota_params() -> impl Strategy<Value = (u64, u64, u64)> {
+    let limit = prop_oneof![
+        3 => 1..=10u64,
+        1 => Just(50u64),
+        1 => 1..=1_000u64,
+        1 => (0..32u32).prop_map(|k| 1u64 << k),
+        1 => (1..32u32).prop_map(|k| (1u64 << k) - 1),
+        1 => Just(u64::from(u32::MAX)),
+    ];
+    let window = prop_oneof![
+        2 => 1..=10u64,
+        3 => 1..=2_000u64,
+        1 => Just(1_000_000_000u64),
+        1 => 1u64..1 << 40,
+        1 => (u64::MAX - 1_000)..=u64::MAX,
+    ];
+    (limit, window, any::<u64>(), 0..4u8).prop_map(|(limit, window, raw, sel)| {
+        let offset = if sel == 0 { 0 } else { raw % window };
+        (limit, window, offset)
+    })
+}
+
+fn cost(sel: u8, raw: u64, limit: u64) -> u64 {
+    match sel {
+        0..=2 => 0,
+        3..=5 => limit + 1 + raw % 3,
+        6..=54 => 1,
+        55..=84 => 1 + raw % limit.min(4),
+        _ => 1 + raw % limit,
+    }
+}
+
+/// The next `now`: stalls, moves within a window, lands on or just before a window edge, jumps
+/// windows, and with `backward`, steps back up to two windows.
+fn next_time(t: u64, sel: u8, raw: u64, q: &Model, backward: bool) -> u64 {
+    let w = q.window;
+    let modulo = |m: u64| raw % m.saturating_add(1);
+    // The next window edge after t.
+    let edge = || {
+        let next = q.window_of(t) + 1;
+        let at = i128::from(q.offset) + next * i128::from(w);
+        u64::try_from(at).unwrap_or(u64::MAX)
+    };
+    match sel {
+        0..=14 => t,
+        15..=49 => t.saturating_add(modulo(w / 3)),
+        50..=59 => edge(),
+        60..=64 => edge().saturating_sub(1),
+        65..=79 => t.saturating_add(modulo(w)),
+        80..=87 => t.saturating_add(modulo(w.saturating_mul(3))),
+        _ if backward => t.saturating_sub(modulo(w.saturating_mul(2))),
+        _ => t.saturating_add(modulo(w / 2)),
+    }
+}
+
+fn start_time(sel: u8, raw: u64, q: &Model) -> u64 {
+    match sel {
+        0..=3 => 0,
+        4..=5 => q.offset,
+        6 => raw % q.window.saturating_mul(4),
+        7 => raw,
+        _ => q
+            .span
+            .saturating_sub(raw % q.window.saturating_mul(3).saturating_add(1)),
+    }
+}
+
+type Op = (bool, u8, u64, u8, u64);
+
+fn ops(max: usize) -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(
+        (
+            prop::bool::weighted(0.25),
+            0..100u8,
+            any::<u64>(),
+            0..100u8,
+            any::<u64>(),
+        ),
+        1..max,
+    )
+}
+
+fn call(w: &FixedWindow, peek: bool, now: u64, cost: u64) -> Result<Decision, Error> {
+    if peek {
+        w.peek(now, cost)
+    } else {
+        w.decide(now, cost)
+    }
+}
+
+fn model_call(m: &mut Model, peek: bool, now: u64, cost: u64) -> Result<Decision, Error> {
+    if peek {
+        m.peek(now, cost)
+    } else {
+        m.decide(now, cost)
+    }
+}
+
+fn check_shape(d: &Decision, limit: u64) -> Result<(), TestCaseError> {
+    prop_assert_eq!(d.outcome, d.verdict);
+    prop_assert_eq!(d.limit, limit);
+    prop_assert!(d.used <= limit);
+    prop_assert_eq!(d.remaining, limit - d.used);
+    prop_assert!(d.reset_after >= 1, "a window always has a tick left");
+    match d.outcome {
+        Outcome::Allowed => prop_assert_eq!(d.retry_after, Some(0)),
+        Outcome::Limited => prop_assert_eq!(d.retry_after, Some(d.reset_after)),
+        Outcome::Never => prop_assert_eq!(d.retry_after, None),
+        Outcome::Overloaded => prop_assert!(false, "a window never answers Overloaded"),
+    }
+    Ok(())
+}
+
+fn run(
+    (limit, window, offset): (u64, u64, u64),
+    (start_sel, start_raw): (u8, u64),
+    ops: &[Op],
+    backward: bool,
+) -> Result<(), TestCaseError> {
+    let quota = WindowQuota::new(limit, window).and_then(|q| q.with_offset(offset));
+    let model = Model::new(limit, window, offset);
+    prop_assert_eq!(
+        quota.map(|_| ()),
+        model.as_ref().map(|_| ()).map_err(|e| *e)
+    );
+    let (Ok(quota), Ok(mut model)) = (quota, model) else {
+        return Ok(());
+    };
+    let engine = FixedWindow::new(quota);
+    prop_assert_eq!(engine.span(), model.span);
+    // The SPEC §1 replay: only the admitted requests, at their times raised to the latest seen.
+    let mut replay = model.clone();
+    let mut latest: Option<u64> = None;
+    let mut t = start_time(start_sel, start_raw, &model);
+    for (i, &(peek, cost_sel, cost_raw, dt_sel, dt_raw)) in ops.iter().enumerate() {
+        t = next_time(t, dt_sel, dt_raw, &model, backward);
+        let c = cost(cost_sel, cost_raw, limit);
+        let got = call(&engine, peek, t, c);
+        let want = model_call(&mut model, peek, t, c);
+        prop_assert_eq!(got, want, "call {} (peek {}) at {} cost {}", i, peek, t, c);
+        let Ok(d) = got else { continue };
+        check_shape(&d, limit)?;
+        let raised = latest.map_or(t, |l| l.max(t));
+        latest = Some(raised);
+        if d.outcome == Outcome::Allowed && !peek {
+            let r = replay.decide(raised, c);
+            prop_assert!(
+                r.is_ok_and(|r| r.is_allowed()),
+                "replay of call {} at {}",
+                i,
+                raised
+            );
+        }
+        if raised == t {
+            prop_assert_eq!(engine.is_drained(t), model.is_drained(t));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(1_536))]
+
+    #[test]
+    fn forward_decisions_equal_the_model(
+        params in quota_params(),
+        start in (0..10u8, any::<u64>()),
+        ops in ops(200),
+    ) {
+        run(params, start, &ops, false)?;
+    }
+
+    #[test]
+    fn backward_steps_equal_the_model_and_never_admit_more_than_the_timeline(
+        params in quota_params(),
+        start in (0..10u8, any::<u64>()),
+        ops in ops(200),
+    ) {
+        run(params, start, &ops, true)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(4_096))]
+
+    #[test]
+    fn window_quota_construction_follows_the_spec(
+        limit in prop_oneof![Just(0u64), 1..100u64, Just(u64::from(u32::MAX)), Just(1u64 << 32), any::<u64>()],
+        window in prop_oneof![Just(0u64), Just(1u64), 1..100u64, Just(u64::MAX), any::<u64>()],
+        offset in prop_oneof![Just(0u64), 0..100u64, any::<u64>()],
+    ) {
+        let got = WindowQuota::new(limit, window).and_then(|q| q.with_offset(offset));
+        prop_assert_eq!(got.map(|_| ()), models::window_validate(limit, window, offset));
+        if let Ok(q) = got {
+            prop_assert_eq!((q.limit(), q.window(), q.offset()), (limit, window, offset));
+            let engine = FixedWindow::new(q);
+            prop_assert_eq!(engine.span(), models::fixed_window_span(limit, window, offset));
+        }
+    }
+}
+
+// Named edge inputs of the fixed window.
+
+#[test]
+fn the_largest_limit_on_a_one_tick_window_ends_its_span_with_a_clock_error() {
+    let q = WindowQuota::new(u64::from(u32::MAX), 1).unwrap();
+    let w = FixedWindow::new(q);
+    assert_eq!(w.span(), (1 << 32) - 2);
+    let d = w.decide(w.span(), u64::from(u32::MAX)).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining),
+        (Outcome::Allowed, u64::from(u32::MAX), 0)
+    );
+    assert_eq!(w.decide(w.span(), 1).unwrap().retry_after, Some(1));
+    for now in [w.span() + 1, u64::MAX] {
+        assert_eq!(w.decide(now, 1), Err(Error::ClockOutOfRange));
+        assert_eq!(w.peek(now, 1), Err(Error::ClockOutOfRange));
+    }
+    // Nothing changed: the window at the span is still full.
+    assert_eq!(w.peek(w.span(), 1).unwrap().outcome, Outcome::Limited);
+}
+
+#[test]
+fn now_at_u64_max_works_when_the_span_is_the_whole_clock() {
+    let w = FixedWindow::new(WindowQuota::new(3, u64::MAX).unwrap());
+    assert_eq!(w.span(), u64::MAX);
+    let d = w.decide(u64::MAX, 3).unwrap();
+    // Window [u64::MAX, 2·u64::MAX): the whole window is left.
+    assert_eq!((d.outcome, d.reset_after), (Outcome::Allowed, u64::MAX));
+    let d = w.decide(0, 1).unwrap();
+    assert_eq!(
+        (d.outcome, d.retry_after),
+        (Outcome::Limited, Some(u64::MAX))
+    );
+}
+
+#[test]
+fn zero_cost_and_cost_above_the_limit() {
+    let w = FixedWindow::new(WindowQuota::new(2, 10).unwrap());
+    assert_eq!(w.decide(0, 0), Err(Error::ZeroCost));
+    assert_eq!(w.peek(0, 0), Err(Error::ZeroCost));
+    let d = w.decide(3, 3).unwrap();
+    assert_eq!(
+        (d.outcome, d.retry_after, d.used, d.reset_after),
+        (Outcome::Never, None, 0, 7)
+    );
+    assert!(w.decide(3, 2).unwrap().is_allowed());
+}
+
+#[test]
+fn a_window_edge_is_exact_with_an_offset() {
+    // Windows [7, 17), [17, 27), ...; [0, 7) is the partial first window.
+    let w = FixedWindow::new(WindowQuota::new(1, 10).unwrap().with_offset(7).unwrap());
+    assert!(w.decide(0, 1).unwrap().is_allowed());
+    assert_eq!(w.decide(6, 1).unwrap().retry_after, Some(1));
+    assert!(w.decide(7, 1).unwrap().is_allowed());
+    assert_eq!(w.decide(16, 1).unwrap().retry_after, Some(1));
+    assert!(w.decide(17, 1).unwrap().is_allowed());
+}
+
+#[test]
+fn up_to_twice_the_limit_across_an_edge_is_the_documented_outcome() {
+    let w = FixedWindow::new(WindowQuota::new(5, 100).unwrap());
+    assert!(w.decide(99, 5).unwrap().is_allowed());
+    assert!(w.decide(100, 5).unwrap().is_allowed());
+    assert!(!w.decide(101, 1).unwrap().is_allowed());
+}
