@@ -28,6 +28,15 @@
 /** The version as a string; equal to tg_version_string() for a matching library. */
 #define TG_VERSION_STRING "0.1.0"
 
+/** Header name: ShopBase's used/limit header (its value: tg_header_shop_api_call_limit). */
+#define TG_HEADER_SHOP_API_CALL_LIMIT "X-Sb-Shop-Api-Call-Limit"
+/** Header name: Retry-After, whole seconds (its value: tg_header_retry_after). */
+#define TG_HEADER_RETRY_AFTER "Retry-After"
+/** Header name: the IETF draft's remaining/reset field (its value: tg_header_ratelimit). */
+#define TG_HEADER_RATELIMIT "RateLimit"
+/** Header name: the IETF draft's quota/window field (tg_header_ratelimit_policy*). */
+#define TG_HEADER_RATELIMIT_POLICY "RateLimit-Policy"
+
 /** Initialiser of a not-yet-initialised tg_quota (call tg_quota_init before use). */
 #define TG_QUOTA_INIT { { 0 } }
 /** Initialiser of a not-yet-initialised tg_bucket (call tg_bucket_init before use). */
@@ -38,12 +47,19 @@
 #define TG_SLIDING_LOG_INIT { { 0 } }
 /** Initialiser of a not-yet-initialised tg_concurrency (call tg_concurrency_init before use). */
 #define TG_CONCURRENCY_INIT { { 0 } }
+/** Initialiser of a not-yet-initialised tg_wrapping_clock (call tg_wrapping_clock_init first). */
+#define TG_WRAPPING_CLOCK_INIT { { 0 } }
 
 
 /**
  * Words (`uint64_t`) in a `tg_bucket`.
  */
 #define TG_BUCKET_WORDS 10
+
+/**
+ * Words (`uint64_t`) in a `tg_wrapping_clock`.
+ */
+#define TG_WRAPPING_CLOCK_WORDS 2
 
 /**
  * Words (`uint64_t`) in a `tg_concurrency`.
@@ -67,6 +83,31 @@
  * no time can be promised (`TG_OUTCOME_OVERLOADED`).
  */
 #define TG_RETRY_NEVER UINT64_MAX
+
+/**
+ * ShopBase's maximum offset, 100 000.
+ */
+#define TG_PAGINATION_DEFAULT_MAX_OFFSET 100000
+
+/**
+ * ShopBase: bucket size.
+ */
+#define TG_PRESET_SHOPBASE_BURST 30
+
+/**
+ * ShopBase: requests drained per second.
+ */
+#define TG_PRESET_SHOPBASE_PER_SECOND 2
+
+/**
+ * ShopBase: the deep-pagination maximum offset.
+ */
+#define TG_PRESET_SHOPBASE_MAX_OFFSET 100000
+
+/**
+ * TikTok Shop: requests per second per (app, shop, api).
+ */
+#define TG_PRESET_TIKTOK_SHOP_PER_SECOND 50
 
 /**
  * Words (`uint64_t`) in a `tg_quota`.
@@ -312,6 +353,26 @@ typedef struct tg_decision {
 } tg_decision;
 
 /**
+ * A monotonic 64-bit clock over a wrapping 32-bit counter, correct as long as
+ * `tg_wrapping_clock_now` is called at least once per wrap period of the counter (2^32 ticks:
+ * 49.7 days of a millisecond counter). Lock-free and safe to call from an interrupt handler and
+ * the main loop at once.
+ *
+ * Fixed-size plain memory: `static tg_wrapping_clock c = TG_WRAPPING_CLOCK_INIT;` then
+ * `tg_wrapping_clock_init` once. The fields are private.
+ */
+typedef struct tg_wrapping_clock {
+    uint64_t _private[TG_WRAPPING_CLOCK_WORDS];
+} tg_wrapping_clock;
+
+/**
+ * Reads the raw 32-bit counter; `context` is the pointer given to `tg_wrapping_clock_now`. It
+ * may be called more than once per `tg_wrapping_clock_now` (a read interrupted by another
+ * caller is retried with a fresh read), so it must have no side effects beyond reading.
+ */
+typedef uint32_t (*tg_read_counter)(void *context);
+
+/**
  * At most `max` requests in flight. A refusal is `TG_OUTCOME_OVERLOADED` (HTTP 503: protective
  * shedding, distinct from rate limiting). Pair every admitted `tg_concurrency_acquire` with one
  * `tg_concurrency_release`.
@@ -323,6 +384,22 @@ typedef struct tg_decision {
 typedef struct tg_concurrency {
     uint64_t _private[TG_CONCURRENCY_WORDS];
 } tg_concurrency;
+
+/**
+ * A fixed-window counter: at most `limit` cost units per window of `window` ticks; windows
+ * start at every tick s with s ≡ `offset` (mod `window`). Known and documented: up to
+ * 2 × `limit` can pass in a span of `window` ticks that straddles a window edge (use a
+ * `tg_bucket` or a `tg_sliding_log` where that matters).
+ *
+ * Fixed-size plain memory: `static tg_window w = TG_WINDOW_INIT;` then `tg_window_init` once
+ * before sharing it; until then every call answers `TG_STATUS_UNINITIALIZED`. Decisions are
+ * lock-free and safe from any number of threads at once; `tg_window_init` and
+ * `tg_window_set_quota` need the window to themselves. Nothing is allocated; there is no
+ * `_free`. The fields are private.
+ */
+typedef struct tg_window {
+    uint64_t _private[TG_WINDOW_WORDS];
+} tg_window;
 
 /**
  * A strict sliding window log: at most `limit` cost units in any half-open window
@@ -340,22 +417,6 @@ typedef struct tg_concurrency {
 typedef struct tg_sliding_log {
     uint64_t _private[TG_SLIDING_LOG_WORDS];
 } tg_sliding_log;
-
-/**
- * A fixed-window counter: at most `limit` cost units per window of `window` ticks; windows
- * start at every tick s with s ≡ `offset` (mod `window`). Known and documented: up to
- * 2 × `limit` can pass in a span of `window` ticks that straddles a window edge (use a
- * `tg_bucket` or a `tg_sliding_log` where that matters).
- *
- * Fixed-size plain memory: `static tg_window w = TG_WINDOW_INIT;` then `tg_window_init` once
- * before sharing it; until then every call answers `TG_STATUS_UNINITIALIZED`. Decisions are
- * lock-free and safe from any number of threads at once; `tg_window_init` and
- * `tg_window_set_quota` need the window to themselves. Nothing is allocated; there is no
- * `_free`. The fields are private.
- */
-typedef struct tg_window {
-    uint64_t _private[TG_WINDOW_WORDS];
-} tg_window;
 
 #ifdef __cplusplus
 extern "C" {
@@ -471,6 +532,48 @@ tg_status tg_bucket_set_quota(struct tg_bucket *bucket, const struct tg_quota *q
 tg_status tg_bucket_quota(const struct tg_bucket *bucket, struct tg_quota *out);
 
 /**
+ * Initialises the clock: its first reading is the raw counter's value (as if the counter had
+ * not yet wrapped).
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `clock` is NULL or points to a `tg_wrapping_clock` valid for writes, which no other thread or
+ * interrupt uses during the call.
+ */
+tg_status tg_wrapping_clock_init(struct tg_wrapping_clock *clock);
+
+/**
+ * The current time in ticks: the last extended value advanced by how far the raw counter moved
+ * since (modulo 2^32). `read(context)` returns the raw counter.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER` (`clock`, `read` or `out_now`; `context` may be NULL),
+ * `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `clock` is NULL or points to a `tg_wrapping_clock` valid for reads and writes; `read` is NULL
+ * or a function safe to call with `context`; `out_now` is NULL or valid for a write.
+ */
+tg_status tg_wrapping_clock_now(struct tg_wrapping_clock *clock,
+                                tg_read_counter read,
+                                void *context,
+                                uint64_t *out_now);
+
+/**
+ * The latest extended value, without reading the counter.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `clock` is NULL or points to a `tg_wrapping_clock` valid for reads; `out_last` is NULL or
+ * valid for a write.
+ */
+tg_status tg_wrapping_clock_last(const struct tg_wrapping_clock *clock, uint64_t *out_last);
+
+/**
  * Initialises a limit of `max` requests in flight, none in flight. `max = 0` sheds everything.
  *
  * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
@@ -552,6 +655,228 @@ tg_status tg_decision_shadow(struct tg_decision *decision);
  * `out_http_status` is NULL or valid for a write of a `uint16_t`.
  */
 tg_status tg_outcome_http_status(uint32_t outcome, uint16_t *out_http_status);
+
+/**
+ * Writes `{used}/{limit}` (e.g. `22/30`), the value of `X-Sb-Shop-Api-Call-Limit`.
+ *
+ * Errors: `TG_STATUS_BUFFER_TOO_SMALL` (see the module rule: `*out_len` gets the size needed),
+ * `TG_STATUS_INVALID_ARGUMENT` (a decision with an unknown outcome or flag),
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `decision` is NULL or points to a `tg_decision` valid for reads; `buf` is NULL (with
+ * `buf_len` 0) or valid for writes of `buf_len` bytes; `out_len` is NULL or valid for a write.
+ */
+tg_status tg_header_shop_api_call_limit(const struct tg_decision *decision,
+                                        char *buf,
+                                        size_t buf_len,
+                                        size_t *out_len);
+
+/**
+ * The `Retry-After` seconds for a decision: 0 when the decision calls for no `Retry-After`
+ * header (allowed, or `TG_OUTCOME_NEVER`: retrying cannot help), else
+ * ⌈retry_after / ticks_per_second⌉ but at least 1 (a denial never says 0; an overload with no
+ * known time says 1).
+ *
+ * Errors: `TG_STATUS_INVALID_ARGUMENT` (`ticks_per_second` 0, or an unknown outcome or flag),
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `decision` is NULL or points to a `tg_decision` valid for reads; `out_seconds` is NULL or
+ * valid for a write.
+ */
+tg_status tg_header_retry_after_seconds(const struct tg_decision *decision,
+                                        uint64_t ticks_per_second,
+                                        uint64_t *out_seconds);
+
+/**
+ * Writes the `Retry-After` value in whole seconds (see `tg_header_retry_after_seconds`); an
+ * empty string (length 0) when the decision calls for no `Retry-After` header.
+ *
+ * Errors: as `tg_header_shop_api_call_limit`, and `TG_STATUS_INVALID_ARGUMENT` for
+ * `ticks_per_second` 0.
+ *
+ * # Safety
+ *
+ * As `tg_header_shop_api_call_limit`.
+ */
+tg_status tg_header_retry_after(const struct tg_decision *decision,
+                                uint64_t ticks_per_second,
+                                char *buf,
+                                size_t buf_len,
+                                size_t *out_len);
+
+/**
+ * Writes the IETF draft `RateLimit` value `"{name}";r={remaining};t={s}` with
+ * s = ⌈reset_after / ticks_per_second⌉. `name` (`name_len` bytes, no NUL needed) must be
+ * printable ASCII without `"` or `\`.
+ *
+ * Errors: as `tg_header_retry_after`, and `TG_STATUS_INVALID_ARGUMENT` for a bad name.
+ *
+ * # Safety
+ *
+ * As `tg_header_shop_api_call_limit`; `name` is NULL (with `name_len` 0) or valid for reads of
+ * `name_len` bytes.
+ */
+tg_status tg_header_ratelimit(const struct tg_decision *decision,
+                              const char *name,
+                              size_t name_len,
+                              uint64_t ticks_per_second,
+                              char *buf,
+                              size_t buf_len,
+                              size_t *out_len);
+
+/**
+ * Writes the IETF draft `RateLimit-Policy` value `"{name}";q={limit};w={window_seconds}`.
+ *
+ * Errors: `TG_STATUS_BUFFER_TOO_SMALL`, `TG_STATUS_INVALID_ARGUMENT` (a bad name),
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `name` is NULL (with `name_len` 0) or valid for reads of `name_len` bytes; `buf` is NULL (with
+ * `buf_len` 0) or valid for writes of `buf_len` bytes; `out_len` is NULL or valid for a write.
+ */
+tg_status tg_header_ratelimit_policy(const char *name,
+                                     size_t name_len,
+                                     uint64_t limit,
+                                     uint64_t window_seconds,
+                                     char *buf,
+                                     size_t buf_len,
+                                     size_t *out_len);
+
+/**
+ * `RateLimit-Policy` for a leaky bucket: q = burst, w = the time a full bucket takes to drain,
+ * ⌈B·P / C / ticks_per_second⌉ seconds (ShopBase: `"shopbase";q=30;w=15`).
+ *
+ * Errors: as `tg_header_ratelimit_policy`, `TG_STATUS_INVALID_ARGUMENT` for `ticks_per_second`
+ * 0, `TG_STATUS_UNINITIALIZED` (the quota).
+ *
+ * # Safety
+ *
+ * As `tg_header_ratelimit_policy`; `quota` is NULL or points to a `tg_quota` valid for reads.
+ */
+tg_status tg_header_ratelimit_policy_bucket(const struct tg_quota *quota,
+                                            const char *name,
+                                            size_t name_len,
+                                            uint64_t ticks_per_second,
+                                            char *buf,
+                                            size_t buf_len,
+                                            size_t *out_len);
+
+/**
+ * `RateLimit-Policy` for a fixed or sliding window of `limit` units per `window` ticks:
+ * q = limit, w = ⌈window / ticks_per_second⌉ seconds (TikTok Shop: `"tiktok";q=50;w=1`).
+ *
+ * Errors: as `tg_header_ratelimit_policy`, `TG_STATUS_INVALID_ARGUMENT` for `ticks_per_second`
+ * 0, and the window's own: `TG_STATUS_ZERO_BURST`, `TG_STATUS_ZERO_PERIOD`,
+ * `TG_STATUS_QUOTA_OVERFLOW`.
+ *
+ * # Safety
+ *
+ * As `tg_header_ratelimit_policy`.
+ */
+tg_status tg_header_ratelimit_policy_window(uint64_t limit,
+                                            uint64_t window,
+                                            const char *name,
+                                            size_t name_len,
+                                            uint64_t ticks_per_second,
+                                            char *buf,
+                                            size_t buf_len,
+                                            size_t *out_len);
+
+/**
+ * `TG_OUTCOME_NEVER` if `limit × page > max_offset` (computed exactly), else
+ * `TG_OUTCOME_ALLOWED`: `limit=250&page=401` → 100 250 → never; `page=400` → allowed.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `out_outcome` is NULL or valid for a write.
+ */
+tg_status tg_pagination_check(uint64_t limit,
+                              uint64_t page,
+                              uint64_t max_offset,
+                              tg_outcome *out_outcome);
+
+/**
+ * `tg_pagination_check` on a URL query string (`limit=250&page=401`, without the `?`;
+ * `query_len` bytes, no NUL needed). A missing `limit` or `page` is not pagination: allowed. A
+ * parameter given twice counts by its largest value.
+ *
+ * Errors: `TG_STATUS_MALFORMED` for a `limit` or `page` value that is not a decimal number
+ * fitting 64 bits (a gateway answers 400), `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `query` is NULL (with `query_len` 0) or valid for reads of `query_len` bytes; `out_outcome`
+ * is NULL or valid for a write.
+ */
+tg_status tg_pagination_check_query(const char *query,
+                                    size_t query_len,
+                                    uint64_t max_offset,
+                                    tg_outcome *out_outcome);
+
+/**
+ * ShopBase's quota (a bucket of 30 draining 2 per second) on a clock of `ticks_per_second`.
+ *
+ * Errors: `TG_STATUS_ZERO_PERIOD` (`ticks_per_second` 0), the errors of `tg_quota_init`,
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `out` is NULL or points to a `tg_quota` valid for writes.
+ */
+tg_status tg_preset_shopbase_quota(uint64_t ticks_per_second, struct tg_quota *out);
+
+/**
+ * Initialises `bucket` as a ShopBase bucket (30, draining 2 per second) on a clock of
+ * `ticks_per_second`.
+ *
+ * Errors: as `tg_preset_shopbase_quota`.
+ *
+ * # Safety
+ *
+ * `bucket` is NULL or points to a `tg_bucket` valid for writes, which no other thread uses
+ * during the call.
+ */
+tg_status tg_preset_shopbase_bucket_init(struct tg_bucket *bucket, uint64_t ticks_per_second);
+
+/**
+ * Initialises `window_counter` as TikTok Shop's server side: a fixed window of one second,
+ * 50 per window (keep one per (app, shop, api)).
+ *
+ * Errors: `TG_STATUS_ZERO_PERIOD` (`ticks_per_second` 0), `TG_STATUS_NULL_POINTER`,
+ * `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `window_counter` is NULL or points to a `tg_window` valid for writes, which no other thread
+ * uses during the call.
+ */
+tg_status tg_preset_tiktok_shop_window_init(struct tg_window *window_counter,
+                                            uint64_t ticks_per_second);
+
+/**
+ * Initialises `log` as TikTok Shop's client side: a strict sliding log of 50 per second,
+ * lengthened by `jitter_margin` ticks (W + J) so network jitter up to J never earns a 429
+ * whatever the server's window alignment.
+ *
+ * Errors: `TG_STATUS_ZERO_PERIOD` (`ticks_per_second` 0), `TG_STATUS_INVALID_ARGUMENT`
+ * (`ticks_per_second + jitter_margin` overflows), `TG_STATUS_NULL_POINTER`,
+ * `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `log` is NULL or points to a `tg_sliding_log` valid for writes, which no other thread uses
+ * during the call.
+ */
+tg_status tg_preset_tiktok_shop_client_log_init(struct tg_sliding_log *log,
+                                                uint64_t ticks_per_second,
+                                                uint64_t jitter_margin);
 
 /**
  * Initialises `out` as an exact quota: a bucket of `burst` draining `count` per `period` ticks.

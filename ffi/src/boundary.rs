@@ -84,6 +84,52 @@ impl<T> Out<T> {
     }
 }
 
+/// Bytes C passed as `(pointer, length)`: NULL is accepted with length 0.
+///
+/// # Safety
+///
+/// If `ptr` is not NULL it must be valid for reads of `len` bytes for `'a`.
+pub(crate) unsafe fn try_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], tg_status> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(tg_status::NullPointer)
+        };
+    }
+    if isize::try_from(len).is_err() {
+        return Err(tg_status::InvalidArgument);
+    }
+    // SAFETY: not NULL, `len` fits isize, valid for `len` bytes by the caller's contract; u8 has
+    // alignment 1.
+    Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
+}
+
+/// An output buffer C passed as `(pointer, size)`: NULL is accepted with size 0 (to measure).
+///
+/// # Safety
+///
+/// If `ptr` is not NULL it must be valid for writes of `len` bytes for `'a`, and not accessed by
+/// anyone else meanwhile.
+pub(crate) unsafe fn try_bytes_mut<'a>(
+    ptr: *mut u8,
+    len: usize,
+) -> Result<&'a mut [u8], tg_status> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&mut [])
+        } else {
+            Err(tg_status::NullPointer)
+        };
+    }
+    if isize::try_from(len).is_err() {
+        return Err(tg_status::InvalidArgument);
+    }
+    // SAFETY: not NULL, `len` fits isize, valid and exclusive for `len` bytes by the caller's
+    // contract; u8 has alignment 1.
+    Ok(unsafe { core::slice::from_raw_parts_mut(ptr, len) })
+}
+
 /// A Rust value inside a C struct: a magic word naming the type, then the value, initialised
 /// only when the magic matches.
 #[repr(C)]

@@ -32,8 +32,12 @@ extern crate std;
 
 mod boundary;
 pub mod bucket;
+pub mod clock;
 pub mod concurrency;
 pub mod decision;
+pub mod header;
+pub mod pagination;
+pub mod presets;
 pub mod quota;
 pub mod sliding_log;
 pub mod status;

@@ -100,18 +100,31 @@ pub unsafe extern "C" fn tg_sliding_log_init(
     window: u64,
 ) -> tg_status {
     guard(|| {
-        // SAFETY: forwarded contract.
-        let target = unsafe { init_target::<LogCell>(log) }?;
         let quota = WindowQuota::new(limit, window)?;
-        boundary::init(
-            target,
-            LogCell {
-                busy: AtomicU32::new(0),
-                log: UnsafeCell::new(Log::new(quota)?),
-            },
-        );
-        Ok(())
+        // SAFETY: forwarded contract.
+        unsafe { init_with_quota(log, quota) }
     })
+}
+
+/// Checks `log`, then initialises it with `quota`.
+///
+/// # Safety
+///
+/// As `tg_sliding_log_init`.
+pub(crate) unsafe fn init_with_quota(
+    log: *mut tg_sliding_log,
+    quota: WindowQuota,
+) -> Result<(), tg_status> {
+    // SAFETY: forwarded contract.
+    let target = unsafe { init_target::<LogCell>(log) }?;
+    boundary::init(
+        target,
+        LogCell {
+            busy: AtomicU32::new(0),
+            log: UnsafeCell::new(Log::new(quota)?),
+        },
+    );
+    Ok(())
 }
 
 /// # Safety
