@@ -355,6 +355,12 @@ impl SlidingLog {
         u64::try_from(t - u128::from(now)).unwrap_or(u64::MAX)
     }
 
+    /// Units in the window at the latest time seen (or `now`, if later); `now` counts as seen.
+    pub fn used(&mut self, now: u64) -> u64 {
+        self.latest = self.latest.max(now);
+        self.units_at(u128::from(self.latest))
+    }
+
     /// A request of `cost` at `now` that records an entry when admitted.
     pub fn decide(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
         self.judge(now, cost, true)
