@@ -52,6 +52,7 @@ pub mod presets;
 mod quota;
 mod sliding_log;
 pub mod table;
+pub mod key;
 pub mod client;
 
 pub use clock::WrappingClock;
