@@ -1,0 +1,228 @@
+//! Differential: arbitrary operation sequences on a `LeakyBucket` against the reference model.
+//!
+//! - Exact quotas: every decision (outcome, used, remaining, retry_after, reset_after), every
+//!   error, `is_drained`, the exact span and the drain time must equal the model's.
+//! - Any quota, exact or approximate: replaying only the admitted requests, each at its time
+//!   raised to the latest time seen before it, through the exact model must admit every one
+//!   (SPEC §1, time going backwards; §2, an approximation never over-admits).
+#![no_main]
+
+use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use libfuzzer_sys::fuzz_target;
+use tollgate::{Error, LeakyBucket, Outcome, Quota};
+use tollgate_fuzz::gen::{Param, SmallParam, Tick};
+use tollgate_fuzz::model::BucketModel;
+use tollgate_fuzz::Report;
+
+/// Known bug, reported (regression test `core/tests/fuzz_regressions.rs`, ignored until fixed):
+/// `set_quota` at a `now` earlier than the latest time seen over-admits when the new rate is
+/// faster. Until it is fixed, the replay check pauses after such a change (until a reset); the
+/// exact-model check still runs. Set to `true` once the engine is fixed.
+const SET_QUOTA_BACKWARD_FIXED: bool = false;
+
+/// Known bug, reported (regression test in `core/tests/fuzz_regressions.rs`): `set_quota` caps a
+/// level that does not fit the new quota's state, and a later change carries the capped level
+/// on. The replay check pauses after a change that left a level reaching past the span.
+const SET_QUOTA_CAP_FIXED: bool = false;
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Kind {
+    /// `Quota::new`: the default least span.
+    New,
+    /// `Quota::with_min_span(.., 0)`: any quota that fits.
+    AnySpan,
+    /// `Quota::approximate` with this least span.
+    Approximate(Param),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+struct QuotaSpec {
+    burst: SmallParam,
+    count: Param,
+    period: Param,
+    kind: Kind,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Decide(Tick, SmallParam),
+    Peek(Tick, SmallParam),
+    IsDrained(Tick),
+    Reset,
+    SetQuota(Tick, QuotaSpec),
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    quota: QuotaSpec,
+    ops: Vec<Op>,
+}
+
+/// Builds the quota, checking a refusal against the SPEC's rules; `None` if refused.
+fn build(spec: QuotaSpec) -> Option<(Quota, u64, u64, u64)> {
+    let (b, c, p) = (spec.burst.get(), spec.count.get(), spec.period.get());
+    let result = match spec.kind {
+        Kind::New => Quota::new(b, c, p),
+        Kind::AnySpan => Quota::with_min_span(b, c, p, 0),
+        Kind::Approximate(min) => Quota::approximate(b, c, p, min.get()),
+    };
+    let expected_zero = match (b, c, p) {
+        (0, _, _) => Some(Error::ZeroBurst),
+        (_, 0, _) => Some(Error::ZeroCount),
+        (_, _, 0) => Some(Error::ZeroPeriod),
+        _ => None,
+    };
+    if let Some(e) = expected_zero {
+        assert_eq!(result, Err(e), "{spec:?}");
+        return None;
+    }
+    let model = BucketModel::new(b, c, p);
+    let min_span = match spec.kind {
+        Kind::New => Quota::DEFAULT_MIN_SPAN,
+        Kind::AnySpan => 0,
+        Kind::Approximate(min) => min.get(),
+    };
+    match (result, model.exact_span()) {
+        (Ok(q), Some(span)) if q.is_exact() => {
+            assert!(
+                span >= min_span,
+                "{spec:?}: exact span {span} below {min_span}"
+            );
+            assert_eq!(q.exact_span(), span, "{spec:?}");
+            let drain = (model.burst * model.period).div_ceil(model.count);
+            assert_eq!(u128::from(q.drain_ticks()), drain, "{spec:?}");
+        }
+        (Ok(q), exact) => {
+            assert!(
+                matches!(spec.kind, Kind::Approximate(_)),
+                "{spec:?}: inexact {q:?}"
+            );
+            assert!(
+                exact.map_or(true, |s| s < min_span),
+                "{spec:?}: exact would do"
+            );
+            assert!(q.exact_span() >= min_span, "{spec:?}: {q:?}");
+        }
+        (Err(Error::QuotaOverflow), None) => return None,
+        (Err(Error::QuotaOverflow), Some(_)) => {
+            // Only an approximation can overflow where the exact quota fits: its emission
+            // interval is rounded up to a finer unit.
+            assert!(matches!(spec.kind, Kind::Approximate(_)), "{spec:?}");
+            return None;
+        }
+        (Err(Error::SpanTooShort), exact) => {
+            if let Some(span) = exact {
+                assert!(span < min_span, "{spec:?}: span {span} is enough");
+            }
+            return None;
+        }
+        (Err(e), exact) => panic!("{spec:?}: unexpected {e:?} (exact span {exact:?})"),
+    }
+    Some((result.unwrap(), b, c, p))
+}
+
+fuzz_target!(|input: Input| {
+    let Some((quota, b, c, p)) = build(input.quota) else {
+        return;
+    };
+    let mut bucket = LeakyBucket::new(quota);
+    let fresh_model = |q: &Quota| {
+        q.is_exact()
+            .then(|| BucketModel::new(q.burst(), q.count(), q.period()))
+    };
+    // The exact model of the engine (exact quotas only).
+    let mut model = fresh_model(&quota);
+    // The replay model: admitted requests only, at raised times, under the exact rate.
+    let mut replay = BucketModel::new(b, c, p);
+    let mut latest_seen = 0u64;
+    let mut replay_valid = true;
+    let mut now = 0u64;
+    for op in input.ops.iter().take(256) {
+        let span = bucket.quota().exact_span();
+        match *op {
+            Op::Decide(tick, cost) | Op::Peek(tick, cost) => {
+                now = tick.apply(now);
+                let cost = cost.get();
+                let spend = matches!(op, Op::Decide(..));
+                let got = if spend {
+                    bucket.decide(now, cost)
+                } else {
+                    bucket.peek(now, cost)
+                };
+                let got = got.map(|d| Report::of(&d));
+                if let Some(m) = model.as_mut() {
+                    let want = m.decide(now, cost, spend, span);
+                    assert_eq!(got, want, "{op:?} at {now} on {m:?}");
+                }
+                match got {
+                    Ok(r) => {
+                        assert_eq!(r.limit, bucket.quota().burst());
+                        let raised = now.max(latest_seen);
+                        if spend && r.outcome == Outcome::Allowed && replay_valid {
+                            let again = replay.decide(raised, cost, true, u64::MAX).unwrap();
+                            assert_eq!(
+                                again.outcome,
+                                Outcome::Allowed,
+                                "over-admission: {op:?} at {now} (raised {raised}) on {replay:?}"
+                            );
+                        }
+                        latest_seen = raised;
+                    }
+                    Err(Error::ZeroCost) => assert_eq!(cost, 0),
+                    Err(Error::ClockOutOfRange) => assert!(now > span),
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+            Op::IsDrained(tick) => {
+                now = tick.apply(now);
+                let got = bucket.is_drained(now);
+                if let Some(m) = model.as_ref() {
+                    assert_eq!(got, m.is_drained(now), "is_drained at {now} on {m:?}");
+                }
+            }
+            Op::Reset => {
+                bucket.reset();
+                model = fresh_model(bucket.quota());
+                replay.reset();
+                latest_seen = 0;
+                replay_valid = true;
+            }
+            Op::SetQuota(tick, spec) => {
+                now = tick.apply(now);
+                let Some((next, b2, c2, p2)) = build(spec) else {
+                    continue;
+                };
+                let old_span = bucket.quota().exact_span();
+                let result = bucket.set_quota(next, now);
+                if now > old_span || now > next.exact_span() {
+                    assert_eq!(result, Err(Error::ClockOutOfRange));
+                    continue;
+                }
+                assert_eq!(result, Ok(()));
+                model = match (model.take(), next.is_exact()) {
+                    (Some(mut m), true) => {
+                        m.set_quota(b2, c2, p2, now, true);
+                        Some(m)
+                    }
+                    _ => None,
+                };
+                // How full is it now? A level reaching past the span may have been capped.
+                let look = bucket.peek(now, 1).map(|d| Report::of(&d));
+                if let Some(m) = model.as_mut() {
+                    assert_eq!(look, m.decide(now, 1, false, next.exact_span()), "peek");
+                }
+                let look = look.expect("now is within both spans");
+                if now.saturating_add(look.reset_after) > next.exact_span() && !SET_QUOTA_CAP_FIXED
+                {
+                    replay_valid = false;
+                }
+                let raised = now.max(latest_seen);
+                if now < latest_seen && !SET_QUOTA_BACKWARD_FIXED {
+                    replay_valid = false;
+                }
+                replay.set_quota(b2, c2, p2, raised, false);
+                latest_seen = raised;
+            }
+        }
+    }
+});

@@ -1,0 +1,384 @@
+//! Reference models, straight from the SPEC, in `u128` with checked arithmetic.
+//!
+//! They know nothing of the engine's state words: the bucket keeps its level as a rational, the
+//! fixed window its window number and count, the sliding log every admitted entry.
+
+use tollgate::{Error, Outcome};
+
+use crate::Report;
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+fn ceil_div(a: u128, b: u128) -> u128 {
+    a.div_ceil(b)
+}
+
+fn sat64(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// A leaky bucket (SPEC §3). The level L is kept as `x = L · P'` where C'/P' is the drain rate
+/// in lowest terms, so the level drains by exactly C' per tick and a request of cost c adds
+/// c · P'. Time going backwards is judged as the SPEC's engine contract says: at the latest time
+/// seen, plus the gap (so the level at an earlier `now` is the latest level plus the drain the
+/// gap would have brought).
+#[derive(Clone, Debug)]
+pub struct BucketModel {
+    /// B.
+    pub burst: u128,
+    /// C' = C / gcd(C, P).
+    pub count: u128,
+    /// P' = P / gcd(C, P).
+    pub period: u128,
+    x: u128,
+    latest: u64,
+}
+
+impl BucketModel {
+    /// An empty bucket of `burst`, draining `count` per `period` ticks. All must be ≥ 1.
+    pub fn new(burst: u64, count: u64, period: u64) -> BucketModel {
+        let (c, p) = (u128::from(count), u128::from(period));
+        let g = gcd(c, p);
+        BucketModel {
+            burst: u128::from(burst),
+            count: c / g,
+            period: p / g,
+            x: 0,
+            latest: 0,
+        }
+    }
+
+    /// The exact span ⌊(2⁶⁴ − 1 − B·P') / C'⌋, or `None` if B·P' does not fit 64 bits.
+    pub fn exact_span(&self) -> Option<u64> {
+        let tol = self.burst.checked_mul(self.period)?;
+        let room = u128::from(u64::MAX).checked_sub(tol)?;
+        Some(sat64(room / self.count))
+    }
+
+    /// The level scaled by P' at `now`, without moving time: the latest level drained to `now`,
+    /// or raised by the gap when `now` is earlier.
+    fn level_at(&self, now: u64) -> u128 {
+        if now >= self.latest {
+            let drained = self.count * u128::from(now - self.latest);
+            self.x.saturating_sub(drained)
+        } else {
+            // Saturates only far beyond any capacity, where every answer is a refusal anyway.
+            self.x
+                .saturating_add(self.count * u128::from(self.latest - now))
+        }
+    }
+
+    fn advance(&mut self, now: u64) {
+        if now > self.latest {
+            self.x = self.level_at(now);
+            self.latest = now;
+        }
+    }
+
+    /// A decision (`spend = false` for a peek). `span` is the engine's clock limit for this
+    /// quota (checked against [`BucketModel::exact_span`] by the caller for exact quotas).
+    pub fn decide(&mut self, now: u64, cost: u64, spend: bool, span: u64) -> Result<Report, Error> {
+        if cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        if now > span {
+            return Err(Error::ClockOutOfRange);
+        }
+        self.advance(now);
+        let mut level = self.level_at(now);
+        let cost = u128::from(cost);
+        let capacity = self.burst * self.period;
+        let need = cost * self.period;
+        let burst = self.burst;
+        let (outcome, retry) = if cost > burst {
+            (Outcome::Never, None)
+        } else if level.saturating_add(need) <= capacity {
+            if spend {
+                self.x += need;
+                level += need;
+            }
+            (Outcome::Allowed, Some(0))
+        } else {
+            let over = level.saturating_add(need).saturating_sub(capacity);
+            (Outcome::Limited, Some(sat64(ceil_div(over, self.count))))
+        };
+        let used = sat64(ceil_div(level, self.period).min(burst));
+        let limit = sat64(burst);
+        Ok(Report {
+            outcome,
+            used,
+            remaining: limit - used,
+            retry_after: retry,
+            reset_after: sat64(ceil_div(level, self.count)),
+            limit,
+        })
+    }
+
+    /// `true` if the level at `now` is zero.
+    pub fn is_drained(&self, now: u64) -> bool {
+        self.level_at(now) == 0
+    }
+
+    /// Empties the bucket and forgets the latest time (an operator's reset).
+    pub fn reset(&mut self) {
+        self.x = 0;
+        self.latest = 0;
+    }
+
+    /// Changes the quota at `now`, carrying the level over rounded up (SPEC §10: no free
+    /// burst). A level too large for the new quota's 64-bit state at `now` is capped there: it
+    /// then takes past the end of the span to drain, so within the span it refuses exactly what
+    /// the uncapped level would (only `retry_after`/`reset_after` are then shorter, and still
+    /// point beyond the span).
+    /// `cap = false` models the true timeline, with no state word to fit.
+    pub fn set_quota(&mut self, burst: u64, count: u64, period: u64, now: u64, cap: bool) {
+        let level = self.level_at(now);
+        let next = BucketModel::new(burst, count, period);
+        // A level too large for u128 (only the uncapped replay model gets there, after
+        // successive changes) takes longer than any u64 clock to drain: keep it out of reach.
+        let carried = level
+            .checked_mul(next.period)
+            .map_or(u128::MAX, |v| ceil_div(v, self.period));
+        let room = u128::from(u64::MAX).saturating_sub(u128::from(now) * next.count);
+        *self = BucketModel {
+            x: if cap { carried.min(room) } else { carried },
+            latest: now,
+            ..next
+        };
+    }
+
+    /// The latest time seen.
+    pub fn latest(&self) -> u64 {
+        self.latest
+    }
+}
+
+/// A fixed window (SPEC §4): windows [o + (i − 1)·W, o + i·W) numbered from 0, at most N units
+/// each; an earlier window than the stored one is judged in the stored one.
+#[derive(Clone, Debug)]
+pub struct WindowModel {
+    /// N.
+    pub limit: u64,
+    /// W.
+    pub window: u64,
+    /// o.
+    pub offset: u64,
+    index: u128,
+    count: u64,
+}
+
+impl WindowModel {
+    /// A fresh window counter.
+    pub fn new(limit: u64, window: u64, offset: u64) -> WindowModel {
+        WindowModel {
+            limit,
+            window,
+            offset,
+            index: 0,
+            count: 0,
+        }
+    }
+
+    /// The largest window number the engine's word holds: it keeps the count in
+    /// ⌊log₂ N⌋ + 1 bits and the window number in the rest (the documented span).
+    fn max_index(&self) -> u128 {
+        u128::from(u64::MAX >> (64 - self.limit.leading_zeros()))
+    }
+
+    fn index_of(&self, now: u64) -> Result<u128, Error> {
+        let w = u128::from(self.window);
+        let i = (u128::from(now) + w - u128::from(self.offset)) / w;
+        if i > self.max_index() {
+            Err(Error::ClockOutOfRange)
+        } else {
+            Ok(i)
+        }
+    }
+
+    /// The documented span: o + (2^(64−k) − 1)·W − 1, capped at `u64::MAX`.
+    pub fn span(&self) -> u64 {
+        sat64(u128::from(self.offset) + self.max_index() * u128::from(self.window) - 1)
+    }
+
+    /// A decision (`spend = false` for a peek).
+    pub fn decide(&mut self, now: u64, cost: u64, spend: bool) -> Result<Report, Error> {
+        if cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        let current = self.index_of(now)?;
+        if current > self.index {
+            self.index = current;
+            self.count = 0;
+        }
+        let end = u128::from(self.offset) + self.index * u128::from(self.window);
+        let to_end = sat64(end - u128::from(now));
+        let (outcome, retry) = if cost > self.limit {
+            (Outcome::Never, None)
+        } else if u128::from(self.count) + u128::from(cost) <= u128::from(self.limit) {
+            if spend {
+                self.count += cost;
+            }
+            (Outcome::Allowed, Some(0))
+        } else {
+            (Outcome::Limited, Some(to_end))
+        };
+        Ok(Report {
+            outcome,
+            used: self.count,
+            remaining: self.limit - self.count,
+            retry_after: retry,
+            reset_after: to_end,
+            limit: self.limit,
+        })
+    }
+
+    /// `true` if nothing counts at `now`.
+    pub fn is_drained(&self, now: u64) -> bool {
+        self.count == 0 || self.index_of(now).map_or(true, |i| i > self.index)
+    }
+
+    /// Forgets everything.
+    pub fn reset(&mut self) {
+        self.index = 0;
+        self.count = 0;
+    }
+
+    /// Changes the quota at `now`: the count of a window that has not passed carries over,
+    /// capped at the new limit, into the new quota's window of `now`.
+    pub fn set_quota(
+        &mut self,
+        limit: u64,
+        window: u64,
+        offset: u64,
+        now: u64,
+    ) -> Result<(), Error> {
+        let current_old = self.index_of(now)?;
+        let next = WindowModel::new(limit, window, offset);
+        let current_new = next.index_of(now)?;
+        let carried = if current_old > self.index {
+            0
+        } else {
+            self.count.min(limit)
+        };
+        *self = WindowModel {
+            index: current_new,
+            count: carried,
+            ..next
+        };
+        Ok(())
+    }
+}
+
+/// A strict sliding-window log (SPEC §5): every admitted (time, cost), judged at the latest time
+/// seen; a unit counts while `time + W > t`.
+#[derive(Clone, Debug)]
+pub struct LogModel {
+    /// N.
+    pub limit: u64,
+    /// W.
+    pub window: u64,
+    entries: Vec<(u64, u64)>,
+    latest: u64,
+}
+
+impl LogModel {
+    /// An empty log.
+    pub fn new(limit: u64, window: u64) -> LogModel {
+        LogModel {
+            limit,
+            window,
+            entries: Vec::new(),
+            latest: 0,
+        }
+    }
+
+    fn counts_at(&self, time: u64, t: u128) -> bool {
+        u128::from(time) + u128::from(self.window) > t
+    }
+
+    fn units_at(&self, t: u128) -> u64 {
+        self.entries
+            .iter()
+            .filter(|&&(time, _)| self.counts_at(time, t))
+            .map(|&(_, c)| c)
+            .sum()
+    }
+
+    /// Units in the window at the latest time seen (moved to `now` if later).
+    pub fn used(&mut self, now: u64) -> u64 {
+        self.latest = self.latest.max(now);
+        self.units_at(u128::from(self.latest))
+    }
+
+    /// A decision (`record = false` for a peek).
+    pub fn decide(&mut self, now: u64, cost: u64, record: bool) -> Result<Report, Error> {
+        if cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        self.latest = self.latest.max(now);
+        let t = u128::from(self.latest);
+        let w = u128::from(self.window);
+        let used = self.units_at(t);
+        let gone = |time: u64| sat64(u128::from(time) + w - u128::from(now));
+        let newest = self
+            .entries
+            .iter()
+            .filter(|&&(time, _)| self.counts_at(time, t))
+            .map(|&(time, _)| time)
+            .max();
+        let reset = |newest: Option<u64>| newest.map_or(0, gone);
+        let limit = self.limit;
+        let report = |outcome, used: u64, retry_after, reset_after| Report {
+            outcome,
+            used,
+            remaining: limit - used,
+            retry_after,
+            reset_after,
+            limit,
+        };
+        if cost > limit {
+            return Ok(report(Outcome::Never, used, None, reset(newest)));
+        }
+        if used + cost <= limit {
+            if !record {
+                return Ok(report(Outcome::Allowed, used, Some(0), reset(newest)));
+            }
+            self.entries.push((self.latest, cost));
+            let after = used + cost;
+            return Ok(report(Outcome::Allowed, after, Some(0), gone(self.latest)));
+        }
+        // The least Δ such that at now + Δ (≥ latest, else it is judged at latest, which just
+        // failed) the units still in the window leave room for `cost`. It is one of the times
+        // an entry leaves the window.
+        let retry = self
+            .entries
+            .iter()
+            .filter(|&&(time, _)| self.counts_at(time, t))
+            .map(|&(time, _)| u128::from(time) + w - u128::from(now))
+            .filter(|&delta| self.units_at(u128::from(now) + delta) + cost <= limit)
+            .min()
+            .expect("a full window empties eventually");
+        Ok(report(
+            Outcome::Limited,
+            used,
+            Some(sat64(retry)),
+            reset(newest),
+        ))
+    }
+
+    /// Earliest time at or after `now` a request of `cost` passes with no other traffic.
+    pub fn next_admit_time(&mut self, now: u64, cost: u64) -> Option<u64> {
+        let d = self.decide(now, cost, false).ok()?;
+        now.checked_add(d.retry_after?)
+    }
+
+    /// Forgets every entry; the latest time is kept.
+    pub fn reset(&mut self) {
+        self.entries.clear();
+    }
+}
