@@ -1,0 +1,666 @@
+//! The shared limiter: requests, the pipelined round trip, quota changes and the failure policy.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use redis::{Connection, ErrorKind, RedisError, RedisResult, Script, Value};
+use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
+
+use crate::fixed_window;
+use crate::gcra::{self, Mode};
+
+const GCRA_LUA: &str = include_str!("../lua/gcra.lua");
+const WINDOW_LUA: &str = include_str!("../lua/fixed_window.lua");
+
+/// Compare-and-set rounds for a key whose quota changed while other nodes write it.
+const CONVERSION_ROUNDS: usize = 4;
+
+/// What a node answers while Redis is down or slower than [`Config::timeout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailurePolicy {
+    /// Let the request through: `outcome` Allowed, `verdict` Overloaded, flag
+    /// [`Decision::FAIL_OPEN`]. Availability first; the limit is not enforced meanwhile.
+    Open,
+    /// Refuse the request: [`Outcome::Overloaded`] (HTTP 503). The limit first.
+    Closed,
+}
+
+/// A limiter's configuration. [`Config::new`] gives the defaults listed on each field.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The Redis URL, e.g. `redis://127.0.0.1:6379/`.
+    pub url: String,
+    /// Prefix of every key this limiter writes (default `tg:`); buckets live under
+    /// `{prefix}b:{key}`, windows under `{prefix}w:{key}`.
+    pub prefix: String,
+    /// Ticks per second of the caller's clock. Used only for key expiry (Redis counts TTLs in
+    /// wall-clock milliseconds) and for the retry hint of a fail-closed answer.
+    pub ticks_per_second: u64,
+    /// The longest a decision waits for Redis, connecting included (default 50 ms). Past it the
+    /// [`FailurePolicy`] answers.
+    pub timeout: Duration,
+    /// After a failure, how long decisions answer by the policy at once, without trying Redis
+    /// (default 250 ms); then the next decision tries again.
+    pub retry_interval: Duration,
+    /// What to answer while Redis cannot (default [`FailurePolicy::Closed`]).
+    pub policy: FailurePolicy,
+    /// Extra time a drained key is kept before it expires (default 1 s): covers nodes whose
+    /// clocks run behind the one that wrote it. Set it to at least the fleet's clock skew.
+    pub grace: Duration,
+    /// Connections kept to Redis, each used by one decision at a time (default 4).
+    pub connections: usize,
+    /// Shadow (dry-run) mode: decisions are computed and the state updated as if enforced, but
+    /// every outcome is Allowed, with [`Decision::SHADOW`] set (SPEC §7).
+    pub shadow: bool,
+}
+
+impl Config {
+    /// The defaults, for Redis at `url` and a caller clock of `ticks_per_second`.
+    pub fn new(url: impl Into<String>, ticks_per_second: u64) -> Config {
+        Config {
+            url: url.into(),
+            prefix: "tg:".into(),
+            ticks_per_second,
+            timeout: Duration::from_millis(50),
+            retry_interval: Duration::from_millis(250),
+            policy: FailurePolicy::Closed,
+            grace: Duration::from_secs(1),
+            connections: 4,
+            shadow: false,
+        }
+    }
+}
+
+/// The quota a request is judged by: each request carries its key's quota (per-key tiers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// A leaky bucket (GCRA, SPEC §3).
+    Bucket(Quota),
+    /// A fixed window (SPEC §4).
+    Window(WindowQuota),
+}
+
+impl From<Quota> for Limit {
+    fn from(q: Quota) -> Limit {
+        Limit::Bucket(q)
+    }
+}
+
+impl From<WindowQuota> for Limit {
+    fn from(q: WindowQuota) -> Limit {
+        Limit::Window(q)
+    }
+}
+
+impl Limit {
+    fn capacity(&self) -> u64 {
+        match self {
+            Limit::Bucket(q) => q.burst(),
+            Limit::Window(q) => q.limit(),
+        }
+    }
+}
+
+/// One request of a batch: a key, its quota, the caller's `now` in ticks and the cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The key (for example `"app:42/shop:7"`).
+    pub key: &'a str,
+    /// The key's quota. A different quota than the key's last one converts its state, keeping
+    /// the level (as `LeakyBucket::set_quota` / `FixedWindow::set_quota` do).
+    pub limit: Limit,
+    /// The caller's time in ticks; all nodes must share one timeline (see docs/redis.md).
+    pub now: u64,
+    /// The request's cost, at least 1.
+    pub cost: u64,
+    /// `true` for a peek: would it pass? Spends nothing.
+    pub peek: bool,
+}
+
+impl<'a> Request<'a> {
+    /// A decision request.
+    pub fn decide(key: &'a str, limit: impl Into<Limit>, now: u64, cost: u64) -> Request<'a> {
+        Request {
+            key,
+            limit: limit.into(),
+            now,
+            cost,
+            peek: false,
+        }
+    }
+
+    /// A peek request.
+    pub fn peek(key: &'a str, limit: impl Into<Limit>, now: u64, cost: u64) -> Request<'a> {
+        Request {
+            peek: true,
+            ..Request::decide(key, limit, now, cost)
+        }
+    }
+
+    fn mode(&self) -> Mode {
+        if self.peek {
+            Mode::Peek
+        } else {
+            Mode::Decide
+        }
+    }
+}
+
+/// Counters of a limiter, for monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Round trips to Redis that completed.
+    pub round_trips: u64,
+    /// Round trips that failed (error, timeout, refused connection).
+    pub failures: u64,
+    /// Requests answered by the failure policy.
+    pub policy_answers: u64,
+}
+
+/// A key's state as Redis holds it, after a decision: what the hybrid mode caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Known {
+    Bucket(gcra::Params, u64),
+    Window(fixed_window::Params, (u64, u64)),
+}
+
+/// One request on its way through the round trips.
+struct Job {
+    redis_key: String,
+    kind: Kind,
+    /// The compare-and-set arguments of a conversion, once the old state is known.
+    conversion: Vec<String>,
+    result: Option<Result<(Decision, Option<Known>), Error>>,
+}
+
+enum Kind {
+    Bucket(gcra::Params, gcra::ScriptArgs),
+    Window(fixed_window::Params, u64),
+}
+
+/// A leaky bucket and fixed window per key, shared through Redis by every node that uses the
+/// same Redis and key prefix. Thread-safe (`&self` decisions over a small connection pool).
+///
+/// Decisions and every reported number are identical to `tollgate::LeakyBucket` /
+/// `tollgate::FixedWindow` run on the same sequence of requests (docs/redis.md gives the
+/// argument; the conformance tests check it field by field).
+pub struct RedisLimiter {
+    config: Config,
+    client: redis::Client,
+    gcra: Script,
+    window: Script,
+    slots: Vec<Mutex<Option<Connection>>>,
+    next_slot: AtomicUsize,
+    epoch: Instant,
+    /// Nanoseconds since `epoch` before which Redis is not tried again.
+    down_until: AtomicU64,
+    round_trips: AtomicU64,
+    failures: AtomicU64,
+    policy_answers: AtomicU64,
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiter")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl RedisLimiter {
+    /// A limiter on the Redis at `config.url`. Connects lazily: a Redis that is down now is
+    /// not an error here (the failure policy answers until it is up).
+    ///
+    /// Errors: an invalid URL, `ticks_per_second == 0` or `connections == 0`.
+    pub fn new(config: Config) -> Result<RedisLimiter, RedisError> {
+        if config.ticks_per_second == 0 || config.connections == 0 {
+            return Err(RedisError::from((
+                ErrorKind::InvalidClientConfig,
+                "ticks_per_second and connections must be at least 1",
+            )));
+        }
+        let client = redis::Client::open(config.url.as_str())?;
+        let slots = (0..config.connections).map(|_| Mutex::new(None)).collect();
+        Ok(RedisLimiter {
+            client,
+            gcra: Script::new(GCRA_LUA),
+            window: Script::new(WINDOW_LUA),
+            slots,
+            next_slot: AtomicUsize::new(0),
+            epoch: Instant::now(),
+            down_until: AtomicU64::new(0),
+            round_trips: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            policy_answers: AtomicU64::new(0),
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            round_trips: self.round_trips.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            policy_answers: self.policy_answers.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Decides on a request of `cost` at `now` for `key` under `limit`: one round trip.
+    ///
+    /// Errors (nothing changed): [`Error::ZeroCost`], [`Error::ClockOutOfRange`], and
+    /// [`Error::InvalidArgument`] for a quota this crate cannot reproduce. Redis being down is
+    /// not an error: the [`FailurePolicy`] answers.
+    pub fn decide(
+        &self,
+        key: &str,
+        limit: impl Into<Limit>,
+        now: u64,
+        cost: u64,
+    ) -> Result<Decision, Error> {
+        self.one(Request::decide(key, limit, now, cost))
+    }
+
+    /// Would a request of `cost` pass at `now`? Spends nothing; the numbers describe the current
+    /// level. Errors as [`RedisLimiter::decide`].
+    pub fn peek(
+        &self,
+        key: &str,
+        limit: impl Into<Limit>,
+        now: u64,
+        cost: u64,
+    ) -> Result<Decision, Error> {
+        self.one(Request::peek(key, limit, now, cost))
+    }
+
+    fn one(&self, request: Request<'_>) -> Result<Decision, Error> {
+        let mut out = self.run(std::slice::from_ref(&request));
+        out.pop()
+            .map_or(Err(Error::InvalidArgument), |r| r.map(|(d, _)| d))
+    }
+
+    /// Decides on several requests (any keys, any quotas) in one pipelined round trip; the
+    /// answers come back in the order of `requests`. Requests on the same key are decided in
+    /// order, as if sent one by one.
+    pub fn decide_batch(&self, requests: &[Request<'_>]) -> Vec<Result<Decision, Error>> {
+        self.run(requests)
+            .into_iter()
+            .map(|r| r.map(|(d, _)| d))
+            .collect()
+    }
+
+    /// The decision a node answers without Redis, by its policy.
+    pub fn policy_decision(&self, limit: &Limit) -> Decision {
+        let capacity = limit.capacity();
+        let decision = match self.config.policy {
+            FailurePolicy::Open => Decision {
+                outcome: Outcome::Allowed,
+                verdict: Outcome::Overloaded,
+                limit: capacity,
+                used: 0,
+                remaining: capacity,
+                retry_after: Some(0),
+                reset_after: 0,
+                flags: Decision::FAIL_OPEN,
+            },
+            FailurePolicy::Closed => {
+                let hint = u128::from(self.config.ticks_per_second)
+                    * self.config.retry_interval.as_nanos();
+                let hint = u64::try_from(hint.div_ceil(1_000_000_000)).unwrap_or(u64::MAX);
+                Decision {
+                    outcome: Outcome::Overloaded,
+                    verdict: Outcome::Overloaded,
+                    limit: capacity,
+                    used: capacity,
+                    remaining: 0,
+                    retry_after: Some(hint),
+                    reset_after: hint,
+                    flags: 0,
+                }
+            }
+        };
+        self.finish(decision)
+    }
+
+    fn finish(&self, decision: Decision) -> Decision {
+        if self.config.shadow {
+            decision.shadow()
+        } else {
+            decision
+        }
+    }
+
+    fn redis_key(&self, kind: char, key: &str) -> String {
+        let mut k = String::with_capacity(self.config.prefix.len() + 2 + key.len());
+        k.push_str(&self.config.prefix);
+        k.push(kind);
+        k.push(':');
+        k.push_str(key);
+        k
+    }
+
+    fn prepare(&self, r: &Request<'_>) -> Result<Job, Error> {
+        let (redis_key, kind) = match &r.limit {
+            Limit::Bucket(q) => {
+                let p = gcra::Params::of(q)?;
+                let args = gcra::script_args(&p, r.now, r.cost, r.mode())?;
+                (self.redis_key('b', r.key), Kind::Bucket(p, args))
+            }
+            Limit::Window(q) => {
+                if r.cost == 0 {
+                    return Err(Error::ZeroCost);
+                }
+                let p = fixed_window::Params::of(q);
+                let index = p.index_of(r.now)?;
+                (self.redis_key('w', r.key), Kind::Window(p, index))
+            }
+        };
+        Ok(Job {
+            redis_key,
+            kind,
+            conversion: Vec::new(),
+            result: None,
+        })
+    }
+
+    fn invocation(&self, job: &Job, r: &Request<'_>) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        match &job.kind {
+            Kind::Bucket(p, a) => {
+                let grace = self.config.grace.as_millis();
+                cmd.arg(self.gcra.get_hash())
+                    .arg(1)
+                    .arg(&job.redis_key)
+                    .arg(p.fingerprint())
+                    .arg(if a.decide { "d" } else { "r" })
+                    .arg(a.now_units.to_string())
+                    .arg(a.need.to_string())
+                    .arg(a.threshold.to_string())
+                    .arg(format!("{:e}", p.ms_per_unit(self.config.ticks_per_second)))
+                    .arg(grace.to_string());
+            }
+            Kind::Window(p, index) => {
+                let decide = !r.peek && r.cost <= p.limit;
+                cmd.arg(self.window.get_hash())
+                    .arg(1)
+                    .arg(&job.redis_key)
+                    .arg(p.fingerprint())
+                    .arg(if decide { "d" } else { "r" })
+                    .arg(index.to_string())
+                    .arg(r.cost.min(p.limit).to_string())
+                    .arg(p.limit.to_string())
+                    .arg(self.window_ttl_ms(p, *index, r.now).to_string());
+            }
+        }
+        for a in &job.conversion {
+            cmd.arg(a);
+        }
+        cmd
+    }
+
+    /// Milliseconds to the end of window `index` seen from `now`, rounded up, plus grace.
+    fn window_ttl_ms(&self, p: &fixed_window::Params, index: u64, now: u64) -> u64 {
+        let ticks = u128::from(p.ticks_to_end(index, now));
+        let ms = (ticks * 1000).div_ceil(u128::from(self.config.ticks_per_second));
+        let ms = ms + self.config.grace.as_millis() + 1;
+        u64::try_from(ms.min(1_000_000_000_000_000)).unwrap_or(u64::MAX)
+    }
+
+    /// Reads one script reply; returns `true` when the job needs another (conversion) round.
+    /// Only the first of a segment's jobs on a key converts: the later ones run after it, so
+    /// they find the key converted (or, if that conversion failed, convert at their own `now`).
+    fn absorb(job: &mut Job, r: &Request<'_>, reply: &Value, first: bool) -> Result<bool, ()> {
+        let fields = strings(reply).ok_or(())?;
+        if !first && fields.first().map(String::as_str) == Some("0") {
+            job.conversion.clear();
+            return Ok(true);
+        }
+        let num = |i: usize| fields.get(i).and_then(|s| s.parse::<u64>().ok()).ok_or(());
+        match (&job.kind, fields.first().map(String::as_str)) {
+            (Kind::Bucket(p, _), Some("1")) => {
+                let state = num(1)?;
+                job.result = Some(
+                    gcra::step(state, p, r.now, r.cost, r.mode())
+                        .map(|(next, d)| (d, Some(Known::Bucket(*p, next.unwrap_or(state))))),
+                );
+                Ok(false)
+            }
+            (Kind::Bucket(p, _), Some("0")) => {
+                let state = num(1)?;
+                let old_fp = fields.get(2).ok_or(())?;
+                // A fingerprint this crate did not write converts from an empty bucket.
+                let converted = match gcra::Params::parse(old_fp) {
+                    Some(old) => gcra::convert(state, &old, p, r.now),
+                    None => gcra::convert(0, p, p, r.now),
+                };
+                match converted {
+                    Ok(s) => {
+                        job.conversion = vec![fields[1].clone(), old_fp.clone(), s.to_string()];
+                        Ok(true)
+                    }
+                    Err(e) => {
+                        job.result = Some(Err(e));
+                        Ok(false)
+                    }
+                }
+            }
+            (Kind::Window(p, _), Some("1")) => {
+                let state = (num(1)?, num(2)?);
+                job.result = Some(
+                    fixed_window::step(state, p, r.now, r.cost, r.mode())
+                        .map(|(next, d)| (d, Some(Known::Window(*p, next.unwrap_or(state))))),
+                );
+                Ok(false)
+            }
+            (Kind::Window(p, _), Some("0")) => {
+                let state = (num(1)?, num(2)?);
+                let old_fp = fields.get(3).ok_or(())?;
+                let converted = match fixed_window::Params::parse(old_fp) {
+                    Some(old) => fixed_window::convert(state, &old, p, r.now),
+                    None => p.index_of(r.now).map(|i| (i, 0)),
+                };
+                match converted {
+                    Ok((i, c)) => {
+                        job.conversion = vec![
+                            fields[1].clone(),
+                            fields[2].clone(),
+                            old_fp.clone(),
+                            i.to_string(),
+                            c.to_string(),
+                        ];
+                        Ok(true)
+                    }
+                    Err(e) => {
+                        job.result = Some(Err(e));
+                        Ok(false)
+                    }
+                }
+            }
+            _ => Err(()),
+        }
+    }
+
+    /// Decides every request; the `Known` state feeds the hybrid mode's cache.
+    ///
+    /// The batch is cut into segments in which each key appears under one quota only, and each
+    /// segment is one pipeline (plus a compare-and-set round for keys whose quota changed): the
+    /// script returns before writing anything when a key needs converting, so every request of
+    /// a segment on that key waits for the conversion and the order of the batch is kept.
+    pub(crate) fn run(
+        &self,
+        requests: &[Request<'_>],
+    ) -> Vec<Result<(Decision, Option<Known>), Error>> {
+        let deadline = Instant::now() + self.config.timeout;
+        let mut jobs: Vec<Result<Job, Error>> = requests.iter().map(|r| self.prepare(r)).collect();
+        let mut start = 0;
+        while start < jobs.len() {
+            let mut quotas: HashMap<&str, &Limit> = HashMap::new();
+            let mut end = start;
+            while end < jobs.len() {
+                if let Ok(job) = &jobs[end] {
+                    let limit = &requests[end].limit;
+                    if *quotas.entry(job.redis_key.as_str()).or_insert(limit) != limit {
+                        break;
+                    }
+                }
+                end += 1;
+            }
+            self.run_segment(&mut jobs[start..end], &requests[start..end], deadline);
+            start = end;
+        }
+        jobs.into_iter()
+            .zip(requests)
+            .map(|(job, r)| {
+                let Some(result) = job?.result else {
+                    self.policy_answers.fetch_add(1, Ordering::Relaxed);
+                    return Ok((self.policy_decision(&r.limit), None));
+                };
+                let (decision, known) = result?;
+                Ok((self.finish(decision), known))
+            })
+            .collect()
+    }
+
+    fn run_segment(
+        &self,
+        jobs: &mut [Result<Job, Error>],
+        requests: &[Request<'_>],
+        deadline: Instant,
+    ) {
+        for _ in 0..CONVERSION_ROUNDS {
+            let pending: Vec<usize> = jobs
+                .iter()
+                .enumerate()
+                .filter(|(_, j)| matches!(j, Ok(job) if job.result.is_none()))
+                .map(|(i, _)| i)
+                .collect();
+            if pending.is_empty() {
+                return;
+            }
+            let mut pipe = redis::pipe();
+            for &i in &pending {
+                if let Ok(job) = &jobs[i] {
+                    pipe.add_command(self.invocation(job, &requests[i]));
+                }
+            }
+            let Some(replies) = self.round_trip(&pipe, deadline) else {
+                return;
+            };
+            let mut malformed = replies.len() != pending.len();
+            let mut converting: Vec<String> = Vec::new();
+            for (&i, reply) in pending.iter().zip(&replies) {
+                if let Ok(job) = &mut jobs[i] {
+                    let first = !converting.contains(&job.redis_key);
+                    match Self::absorb(job, &requests[i], reply, first) {
+                        Ok(true) => converting.push(job.redis_key.clone()),
+                        Ok(false) => {}
+                        Err(()) => malformed = true,
+                    }
+                }
+            }
+            if malformed {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Option<Connection>> {
+        let n = self.slots.len();
+        let start = self.next_slot.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            if let Ok(guard) = self.slots[(start + i) % n].try_lock() {
+                return guard;
+            }
+        }
+        self.slots[start % n]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One pipelined round trip within `deadline`, or `None` (failure recorded, circuit open).
+    fn round_trip(&self, pipe: &redis::Pipeline, deadline: Instant) -> Option<Vec<Value>> {
+        let elapsed = duration_nanos(self.epoch.elapsed());
+        if elapsed < self.down_until.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut slot = self.slot();
+        if let Ok(v) = self.try_round_trip(&mut slot, pipe, deadline) {
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+            return Some(v);
+        }
+        // Whatever state the connection is in (a late reply may still come), it goes.
+        *slot = None;
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let until = duration_nanos(self.epoch.elapsed())
+            .saturating_add(duration_nanos(self.config.retry_interval));
+        self.down_until.store(until, Ordering::Relaxed);
+        None
+    }
+
+    fn try_round_trip(
+        &self,
+        slot: &mut Option<Connection>,
+        pipe: &redis::Pipeline,
+        deadline: Instant,
+    ) -> RedisResult<Vec<Value>> {
+        let remaining = || {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                Err(RedisError::from((ErrorKind::IoError, "timed out")))
+            } else {
+                Ok(left)
+            }
+        };
+        if slot.is_none() {
+            let conn = self.client.get_connection_with_timeout(remaining()?)?;
+            let left = remaining()?;
+            conn.set_read_timeout(Some(left))?;
+            conn.set_write_timeout(Some(left))?;
+            let mut conn = conn;
+            redis::pipe()
+                .cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(GCRA_LUA)
+                .cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(WINDOW_LUA)
+                .exec(&mut conn)?;
+            *slot = Some(conn);
+        }
+        let Some(conn) = slot.as_mut() else {
+            return Err(RedisError::from((ErrorKind::IoError, "no connection")));
+        };
+        let left = remaining()?;
+        conn.set_read_timeout(Some(left))?;
+        conn.set_write_timeout(Some(left))?;
+        pipe.query(conn)
+    }
+}
+
+/// The strings of a script's reply array.
+fn strings(reply: &Value) -> Option<Vec<String>> {
+    let Value::Array(items) = reply else {
+        return None;
+    };
+    items
+        .iter()
+        .map(|v| match v {
+            Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+            Value::SimpleString(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            _ => None,
+        })
+        .collect()
+}
