@@ -38,8 +38,13 @@ pub fn fresh_prefix(name: &str) -> String {
 /// A limiter for conformance runs: generous timeout (debug builds on a loaded machine), and a
 /// fail-closed policy whose answers the tests check never happened.
 pub fn limiter(name: &str, ticks_per_second: u64) -> RedisLimiter {
+    node(&fresh_prefix(name), ticks_per_second)
+}
+
+/// One more node on the keys under `prefix`: its own connections, the same shared state.
+pub fn node(prefix: &str, ticks_per_second: u64) -> RedisLimiter {
     let mut config = Config::new(url(), ticks_per_second);
-    config.prefix = fresh_prefix(name);
+    prefix.clone_into(&mut config.prefix);
     config.timeout = Duration::from_secs(5);
     config.policy = FailurePolicy::Closed;
     RedisLimiter::new(config).expect("valid config")

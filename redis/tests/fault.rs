@@ -1,0 +1,191 @@
+//! Faults: a Redis server of the test's own (same binary as the suite's), killed, stopped
+//! (SIGSTOP: up but silent, the "slow" case) and restarted in the middle of a run. The configured
+//! policy answers within the timeout, nothing panics, and decisions resume when Redis is back.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tollgate::{Decision, Outcome, Quota};
+use tollgate_redis::{Config, FailurePolicy, RedisLimiter};
+
+const TIMEOUT: Duration = Duration::from_millis(200);
+/// Scheduling slack on a loaded two-core machine: an answer later than TIMEOUT + SLACK means the
+/// timeout did not hold (a stopped server would otherwise block a read forever).
+const SLACK: Duration = Duration::from_millis(800);
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(port: u16) -> Server {
+        let bin = std::env::var("TOLLGATE_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let dir =
+            std::env::temp_dir().join(format!("tg-redis-fault-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new(bin)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let server = Server { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let up = redis::Client::open(common::url_for(port))
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if up.is_ok() {
+                return server;
+            }
+            sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not come up on port {port}");
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn kill(mut self) -> u16 {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.port
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn limiter(port: u16, policy: FailurePolicy) -> RedisLimiter {
+    let mut config = Config::new(common::url_for(port), 1_000);
+    config.timeout = TIMEOUT;
+    config.retry_interval = Duration::from_millis(100);
+    config.policy = policy;
+    config.connections = 2;
+    RedisLimiter::new(config).unwrap()
+}
+
+/// Decides `n` times, each answered within the timeout; returns the decisions.
+fn timed(l: &RedisLimiter, q: Quota, now: u64, n: usize) -> Vec<Decision> {
+    (0..n)
+        .map(|_| {
+            let start = Instant::now();
+            let d = l.decide("k", q, now, 1).unwrap();
+            let took = start.elapsed();
+            assert!(took < TIMEOUT + SLACK, "answered after {took:?}");
+            d
+        })
+        .collect()
+}
+
+/// Decides until Redis answers again (bounded), then returns that decision.
+fn until_resumed(l: &RedisLimiter, q: Quota, now: u64) -> Decision {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = l.decide("k", q, now, 1).unwrap();
+        if d.verdict != Outcome::Overloaded {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "decisions did not resume");
+        sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+#[ignore = "needs a Redis server: scripts/test-redis.sh"]
+fn killed_redis_fails_closed_within_the_timeout_and_resumes_after_restart() {
+    let server = Server::start(free_port());
+    let l = limiter(server.port, FailurePolicy::Closed);
+    let q = Quota::new(3, 1, 1_000).unwrap();
+    for d in timed(&l, q, 0, 3) {
+        assert_eq!(d.outcome, Outcome::Allowed);
+    }
+    assert_eq!(l.decide("k", q, 0, 1).unwrap().outcome, Outcome::Limited);
+    let port = server.kill();
+    for d in timed(&l, q, 0, 20) {
+        assert_eq!(d.outcome, Outcome::Overloaded);
+        assert_eq!(d.outcome.http_status(), Some(503));
+        assert!(d.retry_after.is_some_and(|t| t > 0));
+    }
+    let stats = l.stats();
+    assert!(
+        stats.failures >= 1 && stats.policy_answers >= 20,
+        "{stats:?}"
+    );
+    let _server = Server::start(port);
+    // No persistence: the restarted server has forgotten the bucket (docs/redis.md).
+    let d = until_resumed(&l, q, 0);
+    assert_eq!((d.outcome, d.used), (Outcome::Allowed, 1));
+    let before = l.stats().policy_answers;
+    let rest: Vec<Outcome> = timed(&l, q, 0, 3).iter().map(|d| d.outcome).collect();
+    assert_eq!(rest, [Outcome::Allowed, Outcome::Allowed, Outcome::Limited]);
+    assert_eq!(l.stats().policy_answers, before);
+}
+
+#[test]
+#[ignore = "needs a Redis server: scripts/test-redis.sh"]
+fn a_silent_redis_fails_open_within_the_timeout_and_resumes() {
+    let server = Server::start(free_port());
+    let l = limiter(server.port, FailurePolicy::Open);
+    let q = Quota::new(2, 1, 1_000).unwrap();
+    assert!(l.decide("k", q, 0, 1).unwrap().is_allowed());
+    // Up but not answering: connections open, replies never come.
+    server.signal("-STOP");
+    for d in timed(&l, q, 0, 10) {
+        assert_eq!(d.outcome, Outcome::Allowed);
+        assert_eq!(d.verdict, Outcome::Overloaded);
+        assert!(d.is_fail_open());
+    }
+    server.signal("-CONT");
+    // The state survived (the server was only paused): one unit left, then denial.
+    let d = until_resumed(&l, q, 0);
+    assert_eq!((d.outcome, d.used, d.flags), (Outcome::Allowed, 2, 0));
+    assert_eq!(l.decide("k", q, 0, 1).unwrap().outcome, Outcome::Limited);
+}
+
+#[test]
+#[ignore = "needs a Redis server: scripts/test-redis.sh"]
+fn a_node_starts_and_serves_while_redis_is_down_and_batches_follow_the_policy() {
+    let port = free_port();
+    let l = limiter(port, FailurePolicy::Closed);
+    let q = Quota::new(2, 1, 1_000).unwrap();
+    let batch = [
+        tollgate_redis::Request::decide("a", q, 0, 1),
+        tollgate_redis::Request::decide("b", q, 0, 0),
+    ];
+    let t = Instant::now();
+    let out = l.decide_batch(&batch);
+    assert!(t.elapsed() < TIMEOUT + SLACK);
+    assert_eq!(out[0].unwrap().outcome, Outcome::Overloaded);
+    // Argument errors stay errors, whatever Redis does.
+    assert_eq!(out[1], Err(tollgate::Error::ZeroCost));
+    let _server = Server::start(port);
+    assert_eq!(until_resumed(&l, q, 0).used, 1);
+}
