@@ -47,6 +47,13 @@
 #define TG_SLIDING_LOG_INIT { { 0 } }
 /** Initialiser of a not-yet-initialised tg_concurrency (call tg_concurrency_init before use). */
 #define TG_CONCURRENCY_INIT { { 0 } }
+/**
+ * Bytes of memory a table of `capacity` slots and `tiers` tiers needs, as a constant expression
+ * for static buffers; tg_table_size() is the same number, checked for overflow. Align the memory
+ * to TG_TABLE_ALIGN, for example (C11):
+ *   static _Alignas(TG_TABLE_ALIGN) unsigned char mem[TG_TABLE_SIZE(4096, 2)];
+ */
+#define TG_TABLE_SIZE(capacity, tiers) ((size_t)TG_TABLE_HEADER_SIZE + (size_t)(tiers) * TG_TABLE_TIER_SIZE + (size_t)(capacity) * TG_TABLE_SLOT_SIZE)
 /** Initialiser of a not-yet-initialised tg_wrapping_clock (call tg_wrapping_clock_init first). */
 #define TG_WRAPPING_CLOCK_INIT { { 0 } }
 
@@ -129,6 +136,32 @@
  * Words (`uint64_t`) in a `tg_sliding_log`.
  */
 #define TG_SLIDING_LOG_WORDS 266
+
+/**
+ * The alignment a table's memory needs, in bytes.
+ */
+#define TG_TABLE_ALIGN 16
+
+/**
+ * Bytes at the start of a table's memory for the table itself.
+ */
+#define TG_TABLE_HEADER_SIZE 256
+
+/**
+ * Bytes per tier in a table's memory.
+ */
+#define TG_TABLE_TIER_SIZE 64
+
+/**
+ * Bytes per slot in a table's memory. A slot holds one key; keep the load (keys active within
+ * one drain time, over slots) at or under 0.7: about 46 bytes per key.
+ */
+#define TG_TABLE_SLOT_SIZE 32
+
+/**
+ * The most tiers a table can have.
+ */
+#define TG_TABLE_MAX_TIERS 256
 
 /**
  * Words (`uint64_t`) in a `tg_window`.
@@ -282,6 +315,40 @@ typedef uint32_t tg_outcome;
 #endif // __cplusplus
 
 /**
+ * What a table answers when a new key finds no room within its probe bound.
+ */
+enum tg_full_policy
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Refuse: outcome and verdict `TG_OUTCOME_OVERLOADED` (HTTP 503). The safe default.
+     */
+    TG_FULL_POLICY_FAIL_CLOSED = 0,
+    /**
+     * Let the request through: outcome `TG_OUTCOME_ALLOWED`, verdict `TG_OUTCOME_OVERLOADED`,
+     * flag `TG_DECISION_FAIL_OPEN`.
+     */
+    TG_FULL_POLICY_FAIL_OPEN = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tg_full_policy tg_full_policy;
+#else
+typedef uint32_t tg_full_policy;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * A keyed table living in caller memory (see `tg_table_size`). Opaque: C only holds the
+ * pointer `tg_table_init_*` returns, which is the start of the memory. Decisions are lock-free
+ * and safe from any number of threads at once; decisions on different keys never wait for
+ * each other.
+ */
+typedef struct tg_table tg_table;
+
+/**
  * A leaky bucket (GCRA): a bucket of `burst` draining an exact `count` per `period` ticks;
  * a request of cost c passes iff the level plus c fits the burst, and a denial costs nothing.
  *
@@ -417,6 +484,64 @@ typedef struct tg_window {
 typedef struct tg_sliding_log {
     uint64_t _private[TG_SLIDING_LOG_WORDS];
 } tg_sliding_log;
+
+/**
+ * A fixed-window quota, plain data: at most `limit` units per `window` ticks, windows starting
+ * at ticks ≡ `offset` (mod `window`). Checked when used (`tg_table_init_windows`).
+ */
+typedef struct tg_window_quota {
+    /**
+     * N: units allowed per window (1 ..= `TG_WINDOW_MAX_LIMIT`).
+     */
+    uint64_t limit;
+    /**
+     * W: the window length in ticks (≥ 1).
+     */
+    uint64_t window;
+    /**
+     * o: where windows start, modulo the window (< `window`).
+     */
+    uint64_t offset;
+} tg_window_quota;
+
+/**
+ * A key of the table: an exact 128-bit value, `hi` the high 64 bits and `lo` the low 64 bits.
+ * Equal keys share one bucket; distinct keys never do. Make one with `tg_key_pair` or
+ * `tg_key_triple` (exact packings; use one per table), or hash anything else with
+ * `tg_table_key_bytes`, `tg_table_key_parts` or `tg_table_key_triple`.
+ */
+typedef struct tg_key {
+    /**
+     * Bits 64..128 of the key.
+     */
+    uint64_t hi;
+    /**
+     * Bits 0..64 of the key.
+     */
+    uint64_t lo;
+} tg_key;
+
+/**
+ * A snapshot of a table's counters (each exact; read one after the other).
+ */
+typedef struct tg_table_stats {
+    /**
+     * Slots in the table.
+     */
+    uint64_t capacity;
+    /**
+     * Slots holding a key now.
+     */
+    uint64_t occupied;
+    /**
+     * Slots taken from a drained key for a new one, since initialisation.
+     */
+    uint64_t reclaimed;
+    /**
+     * Decisions answered by the full-table policy for lack of room, since initialisation.
+     */
+    uint64_t rejected;
+} tg_table_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1073,6 +1198,198 @@ tg_status tg_sliding_log_reset(struct tg_sliding_log *log);
  * never free it.
  */
 const char *tg_status_str(uint32_t status);
+
+/**
+ * The bytes of memory a table of `capacity` slots and `tiers` tiers needs (equal to
+ * `TG_TABLE_SIZE(capacity, tiers)`), or 0 if there is no such table: `capacity` 0, `tiers`
+ * 0 or above `TG_TABLE_MAX_TIERS`, or a size that does not fit `size_t`.
+ */
+size_t tg_table_size(size_t capacity, size_t tiers);
+
+/**
+ * The alignment a table's memory needs, in bytes (equal to `TG_TABLE_ALIGN`).
+ */
+size_t tg_table_align(void);
+
+/**
+ * Initialises a table of leaky buckets (SPEC §3) in `memory`: `capacity` slots, and the tiers
+ * `tiers[0 .. tier_count]` (copied: the array may go away afterwards) that decisions name by
+ * index. `policy` is a `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed:
+ * pick them at random when the process starts (a fixed seed lets an attacker aim keys at one
+ * slot). On success `*out_table` is the table (at `memory`).
+ *
+ * Errors, all checked before anything is written: `TG_STATUS_NULL_POINTER` (`memory`, `tiers`,
+ * `out_table`), `TG_STATUS_MISALIGNED` (`memory` not aligned to `TG_TABLE_ALIGN`, or
+ * `tiers`), `TG_STATUS_BUFFER_TOO_SMALL` (`memory_size` below `tg_table_size(capacity,
+ * tier_count)`), `TG_STATUS_CAPACITY_EXCEEDED` (`capacity` 0), `TG_STATUS_INVALID_ARGUMENT`
+ * (`tier_count` 0 or above `TG_TABLE_MAX_TIERS`, an unknown policy),
+ * `TG_STATUS_UNINITIALIZED` (a tier).
+ *
+ * # Safety
+ *
+ * `memory` is NULL or valid for reads and writes of `memory_size` bytes, used by nothing else
+ * during the call and, after success, only through the table for as long as it is used;
+ * `tiers` is NULL or valid for reads of `tier_count` `tg_quota`s and does not overlap
+ * `memory`; `out_table` is NULL or valid for a write.
+ */
+tg_status tg_table_init_buckets(void *memory,
+                                size_t memory_size,
+                                size_t capacity,
+                                const struct tg_quota *tiers,
+                                size_t tier_count,
+                                uint32_t policy,
+                                uint64_t seed_k0,
+                                uint64_t seed_k1,
+                                struct tg_table **out_table);
+
+/**
+ * Initialises a table of fixed windows (SPEC §4) in `memory`, as `tg_table_init_buckets` with
+ * tiers of `tg_window_quota`.
+ *
+ * Errors: those of `tg_table_init_buckets` (without `TG_STATUS_UNINITIALIZED`), and for a bad
+ * tier `TG_STATUS_ZERO_BURST`, `TG_STATUS_ZERO_PERIOD`, `TG_STATUS_QUOTA_OVERFLOW` or
+ * `TG_STATUS_OFFSET_OUT_OF_RANGE`.
+ *
+ * # Safety
+ *
+ * As `tg_table_init_buckets`, with `tiers` valid for reads of `tier_count`
+ * `tg_window_quota`s.
+ */
+tg_status tg_table_init_windows(void *memory,
+                                size_t memory_size,
+                                size_t capacity,
+                                const struct tg_window_quota *tiers,
+                                size_t tier_count,
+                                uint32_t policy,
+                                uint64_t seed_k0,
+                                uint64_t seed_k1,
+                                struct tg_table **out_table);
+
+/**
+ * Decides on a request of `cost` at `now` for `key`, whose quota is the table's tier number
+ * `tier`: exactly what a `tg_bucket` (or `tg_window`) of that quota holding the key's history
+ * answers. A key that changes tier keeps its level. A new key that finds no room gets the
+ * table's full policy (`TG_OUTCOME_OVERLOADED`, or allowed with `TG_DECISION_FAIL_OPEN`),
+ * counted in `tg_table_get_stats`.
+ *
+ * Errors: `TG_STATUS_INVALID_ARGUMENT` (`tier` out of range), `TG_STATUS_ZERO_COST`,
+ * `TG_STATUS_CLOCK_OUT_OF_RANGE`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED`. An error changes nothing.
+ *
+ * # Safety
+ *
+ * `table` is NULL or a table from `tg_table_init_*` (or memory of at least
+ * `TG_TABLE_HEADER_SIZE` readable bytes); `out` is NULL or valid for a write of a
+ * `tg_decision`. Any number of threads may decide at once.
+ */
+tg_status tg_table_decide(struct tg_table *table,
+                          struct tg_key key,
+                          size_t tier,
+                          uint64_t now,
+                          uint64_t cost,
+                          struct tg_decision *out);
+
+/**
+ * Would a request of `cost` for `key` be admitted at `now`? Spends nothing; the numbers
+ * describe the key's current level. A peek records its time and tier in the key's bucket as
+ * the single limiters do, so it inserts a new key (and gets the full policy's answer when there
+ * is no room).
+ *
+ * Errors: as `tg_table_decide`.
+ *
+ * # Safety
+ *
+ * As `tg_table_decide`.
+ */
+tg_status tg_table_peek(struct tg_table *table,
+                        struct tg_key key,
+                        size_t tier,
+                        uint64_t now,
+                        uint64_t cost,
+                        struct tg_decision *out);
+
+/**
+ * The table's counters: capacity, occupied slots, reclaimed slots, full-policy answers.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `table` as for `tg_table_decide`; `out` is NULL or valid for a write.
+ */
+tg_status tg_table_get_stats(const struct tg_table *table, struct tg_table_stats *out);
+
+/**
+ * How many slots a lookup of `key` reads to find it (1 = its home slot), or 0 if the key is
+ * not in the table. For tests and monitoring of probe lengths.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `table` as for `tg_table_decide`; `out_len` is NULL or valid for a write.
+ */
+tg_status tg_table_probe_len(const struct tg_table *table, struct tg_key key, size_t *out_len);
+
+/**
+ * The exact key of an (app, shop) pair: `app` in the high 64 bits, `shop` in the low.
+ */
+struct tg_key tg_key_pair(uint64_t app, uint64_t shop);
+
+/**
+ * The exact key of an (app, shop, api) triple whose app and api ids fit 32 bits: `app` in bits
+ * 96..128, `api` in bits 64..96, `shop` in bits 0..64. For wider ids use `tg_table_key_triple`.
+ */
+struct tg_key tg_key_triple(uint32_t app, uint64_t shop, uint32_t api);
+
+/**
+ * The key of a byte string (a shop's domain, an API token), hashed with the table's secret
+ * seed (SipHash-2-4-128): distinct strings collide with probability about 2^-128.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER` (`bytes` NULL with `len` > 0, `out`),
+ * `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `table` as for `tg_table_decide`; `bytes` is NULL (with `len` 0) or valid for reads of `len`
+ * bytes; `out` is NULL or valid for a write.
+ */
+tg_status tg_table_key_bytes(const struct tg_table *table,
+                             const uint8_t *bytes,
+                             size_t len,
+                             struct tg_key *out);
+
+/**
+ * The key of any number of 64-bit ids, hashed with the table's secret seed.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER` (`parts` NULL with `count` > 0, `out`),
+ * `TG_STATUS_MISALIGNED` (`table`, `parts`, `out`), `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `table` as for `tg_table_decide`; `parts` is NULL (with `count` 0) or valid for reads of
+ * `count` `uint64_t`s; `out` is NULL or valid for a write.
+ */
+tg_status tg_table_key_parts(const struct tg_table *table,
+                             const uint64_t *parts,
+                             size_t count,
+                             struct tg_key *out);
+
+/**
+ * The key of an (app, shop, api) triple of any 64-bit ids, hashed with the table's secret seed
+ * (for ids too wide for `tg_key_triple`).
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `table` as for `tg_table_decide`; `out` is NULL or valid for a write.
+ */
+tg_status tg_table_key_triple(const struct tg_table *table,
+                              uint64_t app,
+                              uint64_t shop,
+                              uint64_t api,
+                              struct tg_key *out);
 
 /**
  * The library's version as MAJOR × 10000 + MINOR × 100 + PATCH, the same formula as

@@ -41,6 +41,7 @@ pub mod presets;
 pub mod quota;
 pub mod sliding_log;
 pub mod status;
+pub mod table;
 pub mod version;
 pub mod window;
 

@@ -13,6 +13,7 @@ static tg_bucket bucket = TG_BUCKET_INIT;
 static tg_window window = TG_WINDOW_INIT;
 static tg_sliding_log log_ = TG_SLIDING_LOG_INIT;
 static tg_concurrency limit = TG_CONCURRENCY_INIT;
+static unsigned char table_mem[TG_TABLE_SIZE(256, 1)] __attribute__((aligned(TG_TABLE_ALIGN)));
 
 int main(int argc, char **argv) {
     unsigned long n = argc > 1 ? strtoul(argv[1], NULL, 10) : 0;
@@ -21,11 +22,16 @@ int main(int argc, char **argv) {
     tg_outcome o;
     char buf[64];
     size_t len;
+    tg_quota tier = TG_QUOTA_INIT;
+    tg_table *table = NULL;
 
     failures += tg_bucket_init(&bucket, 30, 2, 1000) != TG_STATUS_OK;
     failures += tg_window_init(&window, 50, 1000, 0) != TG_STATUS_OK;
     failures += tg_sliding_log_init(&log_, 50, 1000) != TG_STATUS_OK;
     failures += tg_concurrency_init(&limit, 4) != TG_STATUS_OK;
+    failures += tg_quota_init(&tier, 10, 1, 100) != TG_STATUS_OK;
+    failures += tg_table_init_buckets(table_mem, sizeof table_mem, 256, &tier, 1,
+                                      TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &table) != TG_STATUS_OK;
     for (i = 0; i < n; i++) {
         uint64_t now = i / 4;
         switch (i % 4) {
@@ -44,6 +50,9 @@ int main(int argc, char **argv) {
         default:
             failures += tg_concurrency_acquire(&limit, &d) != TG_STATUS_OK;
             failures += tg_concurrency_release(&limit) != TG_STATUS_OK;
+            /* a table with keys coming and going (drained slots are reclaimed) */
+            failures += tg_table_decide(table, tg_key_pair(i % 1000, i), 0, now, 1, &d) !=
+                        TG_STATUS_OK;
             failures += tg_bucket_decide(&bucket, now, 0, &d) != TG_STATUS_ZERO_COST; /* an error */
             break;
         }

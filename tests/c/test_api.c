@@ -824,6 +824,290 @@ static void test_wrapping_clock(void) {
     CHECK_STATUS(tg_wrapping_clock_last(&systick, MISALIGNED(uint64_t)), TG_STATUS_MISALIGNED);
 }
 
+
+/* C99 has no _Alignas: the GCC/Clang attribute (C11 code would write _Alignas). */
+#define ALIGNED_TABLE __attribute__((aligned(TG_TABLE_ALIGN)))
+
+static unsigned char table_mem[TG_TABLE_SIZE(1024, 2) + 64] ALIGNED_TABLE;
+static unsigned char small_mem[TG_TABLE_SIZE(1, 1)] ALIGNED_TABLE;
+static unsigned char zero_table_mem[TG_TABLE_SIZE(1, 1)] ALIGNED_TABLE; /* never initialised */
+
+static int all_bytes(const unsigned char *p, size_t n, unsigned char v) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (p[i] != v) return 0;
+    }
+    return 1;
+}
+
+static int key_eq(tg_key a, tg_key b) { return a.hi == b.hi && a.lo == b.lo; }
+
+static void test_table(void) {
+    tg_quota tiers[2] = {TG_QUOTA_INIT, TG_QUOTA_INIT};
+    tg_quota bad_tiers[2] = {TG_QUOTA_INIT, TG_QUOTA_INIT};
+    tg_table *t = NULL, *small = NULL, *keep;
+    tg_table *zero = (tg_table *)(void *)zero_table_mem;
+    const size_t size = TG_TABLE_SIZE(1024, 2);
+    tg_key shop = tg_key_pair(7, 42), other = tg_key_pair(7, 43), k1, k2;
+    tg_decision d;
+    tg_table_stats st;
+    size_t probe = 99;
+    int i;
+
+    /* Sizes: the function and the macro agree; impossible tables are 0. */
+    CHECK(tg_table_size(1024, 2) == TG_TABLE_SIZE(1024, 2));
+    CHECK(TG_TABLE_SIZE(1024, 2) == TG_TABLE_HEADER_SIZE + 2 * TG_TABLE_TIER_SIZE + 1024 * 32);
+    CHECK(tg_table_size(0, 1) == 0 && tg_table_size(1, 0) == 0);
+    CHECK(tg_table_size(1, TG_TABLE_MAX_TIERS) == TG_TABLE_SIZE(1, TG_TABLE_MAX_TIERS));
+    CHECK(tg_table_size(1, TG_TABLE_MAX_TIERS + 1) == 0);
+    CHECK(tg_table_size(SIZE_MAX / 8, 1) == 0); /* overflow */
+    CHECK(tg_table_align() == TG_TABLE_ALIGN && TG_TABLE_ALIGN == 16);
+    CHECK(TG_TABLE_SLOT_SIZE == 32);
+
+    CHECK_OK(tg_quota_init(&tiers[0], 30, 2, MS)); /* ShopBase */
+    CHECK_OK(tg_quota_init(&tiers[1], 60, 4, MS)); /* a premium tier */
+    bad_tiers[0] = tiers[0];                       /* bad_tiers[1] stays uninitialised */
+
+    /* Every refusal is checked before anything is written: the memory stays untouched. */
+    memset(table_mem, 0x5A, sizeof table_mem);
+    CHECK_STATUS(tg_table_init_buckets(NULL, size, 1024, tiers, 2, TG_FULL_POLICY_FAIL_CLOSED,
+                                       1, 2, &t), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_init_buckets(table_mem + 8, size, 1024, tiers, 2,
+                                       TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &t),
+                 TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, size - 1, 1024, tiers, 2,
+                                       TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &t),
+                 TG_STATUS_BUFFER_TOO_SMALL);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, SIZE_MAX, SIZE_MAX / 8, tiers, 2,
+                                       TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &t),
+                 TG_STATUS_BUFFER_TOO_SMALL);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, size, 0, tiers, 2, TG_FULL_POLICY_FAIL_CLOSED,
+                                       1, 2, &t), TG_STATUS_CAPACITY_EXCEEDED);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, size, 1024, tiers, 0,
+                                       TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &t),
+                 TG_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, sizeof table_mem, 1, tiers,
+                                       TG_TABLE_MAX_TIERS + 1, TG_FULL_POLICY_FAIL_CLOSED, 1, 2,
+                                       &t), TG_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, size, 1024, NULL, 2, TG_FULL_POLICY_FAIL_CLOSED,
+                                       1, 2, &t), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, size, 1024, MISALIGNED(tg_quota), 2,
+                                       TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &t),
+                 TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, size, 1024, bad_tiers, 2,
+                                       TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &t),
+                 TG_STATUS_UNINITIALIZED);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, size, 1024, tiers, 2, 2, 1, 2, &t),
+                 TG_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, size, 1024, tiers, 2,
+                                       TG_FULL_POLICY_FAIL_CLOSED, 1, 2, NULL),
+                 TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_init_buckets(table_mem, size, 1024, tiers, 2,
+                                       TG_FULL_POLICY_FAIL_CLOSED, 1, 2, MISALIGNED(tg_table *)),
+                 TG_STATUS_MISALIGNED);
+    CHECK(all_bytes(table_mem, sizeof table_mem, 0x5A) && t == NULL);
+    /* Memory that was never initialised (zeroed, or garbage) is refused. */
+    CHECK_STATUS(tg_table_decide((tg_table *)(void *)table_mem, shop, 0, 0, 1, &d),
+                 TG_STATUS_UNINITIALIZED);
+
+    CHECK_OK(tg_table_init_buckets(table_mem, size, 1024, tiers, 2, TG_FULL_POLICY_FAIL_CLOSED,
+                                   0x5eed, 0xcafe, &t));
+    CHECK((void *)t == (void *)table_mem);
+    CHECK(all_bytes(table_mem + size, 64, 0x5A)); /* nothing written past the size */
+    /* The tiers were copied: the caller's array may change or go away. */
+    CHECK_OK(tg_quota_init(&tiers[0], 1, 1, MS));
+
+    /* ShopBase through the table, key (app 7, shop 42). */
+    for (i = 0; i < 30; i++) {
+        CHECK_OK(tg_table_decide(t, shop, 0, 0, 1, &d));
+    }
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 30 && d.limit == 30);
+    CHECK_OK(tg_table_decide(t, shop, 0, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_LIMITED && d.retry_after == 500);
+    /* Upgraded to premium: the level of 30 carries over into the larger bucket. */
+    CHECK_OK(tg_table_decide(t, shop, 1, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 31 && d.limit == 60);
+    CHECK_OK(tg_table_peek(t, shop, 1, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 31);
+    CHECK_OK(tg_table_decide(t, other, 0, 0, 30, &d)); /* another key: its own bucket */
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 30);
+    CHECK_OK(tg_table_decide(t, other, 0, 0, 31, &d));
+    CHECK(d.outcome == TG_OUTCOME_NEVER && d.retry_after == TG_RETRY_NEVER);
+    CHECK_STATUS(tg_table_decide(t, shop, 2, 0, 1, &d), TG_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tg_table_decide(t, shop, 0, 0, 0, &d), TG_STATUS_ZERO_COST);
+    CHECK_STATUS(tg_table_decide(t, shop, 0, UINT64_MAX, 1, &d), TG_STATUS_CLOCK_OUT_OF_RANGE);
+    CHECK_STATUS(tg_table_peek(t, shop, 2, 0, 1, &d), TG_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tg_table_peek(t, shop, 0, 0, 0, &d), TG_STATUS_ZERO_COST);
+    CHECK_STATUS(tg_table_decide(NULL, shop, 0, 0, 1, &d), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_decide((tg_table *)(void *)(table_mem + 8), shop, 0, 0, 1, &d),
+                 TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_decide(zero, shop, 0, 0, 1, &d), TG_STATUS_UNINITIALIZED);
+    CHECK_STATUS(tg_table_decide(t, shop, 0, 0, 1, NULL), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_decide(t, shop, 0, 0, 1, MISALIGNED(tg_decision)),
+                 TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_peek(NULL, shop, 0, 0, 1, &d), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_peek((tg_table *)(void *)(table_mem + 8), shop, 0, 0, 1, &d),
+                 TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_peek(zero, shop, 0, 0, 1, &d), TG_STATUS_UNINITIALIZED);
+    CHECK_STATUS(tg_table_peek(t, shop, 0, 0, 1, NULL), TG_STATUS_NULL_POINTER);
+
+    CHECK_OK(tg_table_get_stats(t, &st));
+    CHECK(st.capacity == 1024 && st.occupied == 2 && st.reclaimed == 0 && st.rejected == 0);
+    CHECK_STATUS(tg_table_get_stats(NULL, &st), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_get_stats((tg_table *)(void *)(table_mem + 8), &st), TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_get_stats(zero, &st), TG_STATUS_UNINITIALIZED);
+    CHECK_STATUS(tg_table_get_stats(t, NULL), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_get_stats(t, MISALIGNED(tg_table_stats)), TG_STATUS_MISALIGNED);
+
+    CHECK_OK(tg_table_probe_len(t, shop, &probe));
+    CHECK(probe >= 1 && probe <= 32);
+    CHECK_OK(tg_table_probe_len(t, tg_key_pair(1, 1), &probe));
+    CHECK(probe == 0);
+    CHECK_STATUS(tg_table_probe_len(NULL, shop, &probe), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_probe_len((tg_table *)(void *)(table_mem + 8), shop, &probe),
+                 TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_probe_len(zero, shop, &probe), TG_STATUS_UNINITIALIZED);
+    CHECK_STATUS(tg_table_probe_len(t, shop, NULL), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_probe_len(t, shop, MISALIGNED(size_t)), TG_STATUS_MISALIGNED);
+
+    /* Keys: exact packings, and hashes keyed by the table's seed. */
+    k1 = tg_key_pair(7, 42);
+    CHECK(k1.hi == 7 && k1.lo == 42);
+    k1 = tg_key_triple(1, 2, 3);
+    CHECK(k1.hi == (((uint64_t)1 << 32) | 3) && k1.lo == 2);
+    CHECK_OK(tg_table_key_bytes(t, (const uint8_t *)"shop-1.example", 14, &k1));
+    CHECK_OK(tg_table_key_bytes(t, (const uint8_t *)"shop-1.example", 14, &k2));
+    CHECK(key_eq(k1, k2));
+    CHECK_OK(tg_table_key_bytes(t, (const uint8_t *)"shop-2.example", 14, &k2));
+    CHECK(!key_eq(k1, k2));
+    CHECK_OK(tg_table_key_bytes(t, NULL, 0, &k2));
+    CHECK(!key_eq(k1, k2));
+    CHECK_STATUS(tg_table_key_bytes(t, NULL, 1, &k2), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_key_bytes(NULL, (const uint8_t *)"x", 1, &k2), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_key_bytes((tg_table *)(void *)(table_mem + 8), (const uint8_t *)"x", 1,
+                                    &k2), TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_key_bytes(zero, (const uint8_t *)"x", 1, &k2), TG_STATUS_UNINITIALIZED);
+    CHECK_STATUS(tg_table_key_bytes(t, (const uint8_t *)"x", 1, NULL), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_key_bytes(t, (const uint8_t *)"x", 1, MISALIGNED(tg_key)),
+                 TG_STATUS_MISALIGNED);
+    {
+        const uint64_t ab[2] = {1, 2}, ba[2] = {2, 1};
+        CHECK_OK(tg_table_key_parts(t, ab, 2, &k1));
+        CHECK_OK(tg_table_key_parts(t, ba, 2, &k2));
+        CHECK(!key_eq(k1, k2));
+        CHECK_OK(tg_table_key_parts(t, ab, 2, &k2));
+        CHECK(key_eq(k1, k2));
+        CHECK_OK(tg_table_key_parts(t, NULL, 0, &k2));
+        CHECK(!key_eq(k1, k2));
+        CHECK_STATUS(tg_table_key_parts(t, NULL, 2, &k2), TG_STATUS_NULL_POINTER);
+        CHECK_STATUS(tg_table_key_parts(t, MISALIGNED(uint64_t), 1, &k2), TG_STATUS_MISALIGNED);
+        CHECK_STATUS(tg_table_key_parts(NULL, ab, 2, &k2), TG_STATUS_NULL_POINTER);
+        CHECK_STATUS(tg_table_key_parts((tg_table *)(void *)(table_mem + 8), ab, 2, &k2),
+                     TG_STATUS_MISALIGNED);
+        CHECK_STATUS(tg_table_key_parts(zero, ab, 2, &k2), TG_STATUS_UNINITIALIZED);
+        CHECK_STATUS(tg_table_key_parts(t, ab, 2, NULL), TG_STATUS_NULL_POINTER);
+    }
+    CHECK_OK(tg_table_key_triple(t, 1, 2, 3, &k1));
+    CHECK(!key_eq(k1, tg_key_triple(1, 2, 3)));
+    CHECK_OK(tg_table_key_triple(t, 1, 2, 3, &k2));
+    CHECK(key_eq(k1, k2));
+    CHECK_STATUS(tg_table_key_triple(NULL, 1, 2, 3, &k2), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_key_triple((tg_table *)(void *)(table_mem + 8), 1, 2, 3, &k2),
+                 TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_key_triple(zero, 1, 2, 3, &k2), TG_STATUS_UNINITIALIZED);
+    CHECK_STATUS(tg_table_key_triple(t, 1, 2, 3, NULL), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_key_triple(t, 1, 2, 3, MISALIGNED(tg_key)), TG_STATUS_MISALIGNED);
+    {
+        /* A table seeded differently hashes differently. */
+        static unsigned char other_mem[TG_TABLE_SIZE(8, 1)] ALIGNED_TABLE;
+        tg_table *o = NULL;
+        CHECK_OK(tg_table_init_buckets(other_mem, sizeof other_mem, 8, &tiers[1], 1,
+                                       TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &o));
+        CHECK_OK(tg_table_key_triple(o, 1, 2, 3, &k2));
+        CHECK(!key_eq(k1, k2));
+    }
+
+    /* A full table (one slot): fail-closed answers 503 and counts it; drained slots are reused. */
+    CHECK_OK(tg_table_init_buckets(small_mem, sizeof small_mem, 1, &tiers[1], 1,
+                                   TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &small));
+    CHECK_OK(tg_table_decide(small, shop, 0, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED);
+    CHECK_OK(tg_table_decide(small, other, 0, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_OVERLOADED && d.verdict == TG_OUTCOME_OVERLOADED);
+    CHECK(d.flags == 0 && d.limit == 60 && d.used == 0 && d.retry_after == TG_RETRY_NEVER);
+    CHECK_OK(tg_table_decide(small, other, 0, 250, 1, &d)); /* shop drained at 4/s: reclaimed */
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED);
+    CHECK_OK(tg_table_get_stats(small, &st));
+    CHECK(st.capacity == 1 && st.occupied == 1 && st.rejected == 1 && st.reclaimed == 1);
+    /* Fail-open: allowed, flagged, still counted. Re-initialising starts over. */
+    keep = small;
+    CHECK_OK(tg_table_init_buckets(small_mem, sizeof small_mem, 1, &tiers[1], 1,
+                                   TG_FULL_POLICY_FAIL_OPEN, 1, 2, &small));
+    CHECK(keep == small);
+    CHECK_OK(tg_table_decide(small, shop, 0, 0, 1, &d));
+    CHECK_OK(tg_table_decide(small, other, 0, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.verdict == TG_OUTCOME_OVERLOADED);
+    CHECK(d.flags == TG_DECISION_FAIL_OPEN);
+    CHECK_OK(tg_table_get_stats(small, &st));
+    CHECK(st.rejected == 1 && st.reclaimed == 0);
+}
+
+static void test_window_table(void) {
+    static unsigned char mem[TG_TABLE_SIZE(64, 1)] ALIGNED_TABLE;
+    tg_window_quota tiktok[1] = {{50, MS, 0}}, bad;
+    tg_table *t = NULL;
+    tg_key key = tg_key_triple(7, 42, 3); /* (app, shop, api) */
+    tg_decision d;
+    int i;
+
+    bad = tiktok[0];
+    bad.limit = 0;
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem, 64, &bad, 1, 0, 1, 2, &t),
+                 TG_STATUS_ZERO_BURST);
+    bad = tiktok[0];
+    bad.window = 0;
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem, 64, &bad, 1, 0, 1, 2, &t),
+                 TG_STATUS_ZERO_PERIOD);
+    bad = tiktok[0];
+    bad.limit = TG_WINDOW_MAX_LIMIT + 1;
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem, 64, &bad, 1, 0, 1, 2, &t),
+                 TG_STATUS_QUOTA_OVERFLOW);
+    bad = tiktok[0];
+    bad.offset = MS;
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem, 64, &bad, 1, 0, 1, 2, &t),
+                 TG_STATUS_OFFSET_OUT_OF_RANGE);
+    CHECK_STATUS(tg_table_init_windows(NULL, sizeof mem, 64, tiktok, 1, 0, 1, 2, &t),
+                 TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_init_windows(mem + 4, sizeof mem, 64, tiktok, 1, 0, 1, 2, &t),
+                 TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem - 1, 64, tiktok, 1, 0, 1, 2, &t),
+                 TG_STATUS_BUFFER_TOO_SMALL);
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem, 0, tiktok, 1, 0, 1, 2, &t),
+                 TG_STATUS_CAPACITY_EXCEEDED);
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem, 64, tiktok, 0, 0, 1, 2, &t),
+                 TG_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem, 64, NULL, 1, 0, 1, 2, &t),
+                 TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem, 64, MISALIGNED(tg_window_quota), 1, 0,
+                                       1, 2, &t), TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem, 64, tiktok, 1, 7, 1, 2, &t),
+                 TG_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tg_table_init_windows(mem, sizeof mem, 64, tiktok, 1, 0, 1, 2, NULL),
+                 TG_STATUS_NULL_POINTER);
+    CHECK(t == NULL);
+
+    CHECK_OK(tg_table_init_windows(mem, sizeof mem, 64, tiktok, 1, TG_FULL_POLICY_FAIL_CLOSED,
+                                   3, 4, &t));
+    for (i = 0; i < 50; i++) {
+        CHECK_OK(tg_table_decide(t, key, 0, 200, 1, &d));
+    }
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 50);
+    CHECK_OK(tg_table_decide(t, key, 0, 300, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_LIMITED && d.retry_after == 700);
+    CHECK_OK(tg_table_peek(t, key, 0, 1000, 50, &d));
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED);
+}
+
 int main(void) {
     test_status_and_version();
     test_quota();
@@ -836,5 +1120,7 @@ int main(void) {
     test_pagination();
     test_presets();
     test_wrapping_clock();
+    test_table();
+    test_window_table();
     return check_summary();
 }
