@@ -206,7 +206,7 @@ enum tg_status
     TG_STATUS_QUOTA_OVERFLOW = 4,
     /**
      * The quota's exact arithmetic would reach less far in time than required: use
-     * `tg_quota_approximate`, a smaller `min_span`, or a coarser clock.
+     * `tg_quota_init_approximate`, a smaller `min_span`, or a coarser clock.
      */
     TG_STATUS_SPAN_TOO_SHORT = 5,
     /**

@@ -61,6 +61,19 @@ every_function_tested() {
 }
 step "every exported function is called by test_api.c" every_function_tested
 
+# --- Every type, function and macro in the header carries its documentation (cbindgen copies
+# the Rust doc comments): the line before each declaration closes a comment.
+every_declaration_documented() {
+  awk '
+    /^(typedef struct|enum |#define TG_)/ || /^[a-z_0-9 ]+ \*?tg_[a-z_0-9]+\(/ {
+      if (prev !~ /\*\/$/) { print "undocumented: " $0; bad = 1 }
+    }
+    NF { prev = $0 }
+    END { exit bad }
+  ' include/tollgate.h
+}
+step "every declaration in the header is documented" every_declaration_documented
+
 warn=(-Wall -Wextra -Wpedantic -Werror)
 san=(-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 static_libs=("$lib/libtollgate.a" -lpthread -ldl -lm)

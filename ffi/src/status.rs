@@ -26,7 +26,7 @@ pub enum tg_status {
     /// limit is above `TG_WINDOW_MAX_LIMIT`.
     QuotaOverflow = 4,
     /// The quota's exact arithmetic would reach less far in time than required: use
-    /// `tg_quota_approximate`, a smaller `min_span`, or a coarser clock.
+    /// `tg_quota_init_approximate`, a smaller `min_span`, or a coarser clock.
     SpanTooShort = 5,
     /// A window offset is not smaller than the window.
     OffsetOutOfRange = 6,
