@@ -34,6 +34,7 @@ from .errors import (
     TollgateError,
     ZeroCostError,
 )
+from .table import FullPolicy, Key, KeyTable, TableStats, WindowQuota, key_pair, key_triple
 from .limiters import (
     DEFAULT_MIN_SPAN,
     ConcurrencyLimit,
@@ -73,6 +74,13 @@ __all__ = [
     "ConcurrencyLimit",
     "Decision",
     "FixedWindow",
+    "FullPolicy",
+    "Key",
+    "KeyTable",
+    "TableStats",
+    "WindowQuota",
+    "key_pair",
+    "key_triple",
     "InternalError",
     "InvalidArgumentError",
     "LeakyBucket",

@@ -19,6 +19,7 @@ from ctypes import (
     c_size_t,
     c_uint16,
     c_uint32,
+    c_uint8,
     c_uint64,
     c_void_p,
 )
@@ -91,6 +92,33 @@ class TgDecision(Structure):
     ]
 
 
+class TgTable(Structure):
+    """``tg_table``: incomplete in C; only pointers to it are used."""
+
+
+class TgKey(Structure):
+    """``tg_key``: an exact 128-bit key, passed by value."""
+
+    _fields_ = [("hi", c_uint64), ("lo", c_uint64)]
+
+
+class TgWindowQuota(Structure):
+    """``tg_window_quota``: a fixed-window table tier."""
+
+    _fields_ = [("limit", c_uint64), ("window", c_uint64), ("offset", c_uint64)]
+
+
+class TgTableStats(Structure):
+    """``tg_table_stats``."""
+
+    _fields_ = [
+        ("capacity", c_uint64),
+        ("occupied", c_uint64),
+        ("reclaimed", c_uint64),
+        ("rejected", c_uint64),
+    ]
+
+
 #: ``tg_read_counter``: ``uint32_t (*)(void *context)``.
 TgReadCounter = CFUNCTYPE(c_uint32, c_void_p)
 
@@ -103,7 +131,15 @@ STRUCTS = {
     "tg_concurrency": TgConcurrency,
     "tg_wrapping_clock": TgWrappingClock,
     "tg_decision": TgDecision,
+    "tg_table": TgTable,
+    "tg_key": TgKey,
+    "tg_window_quota": TgWindowQuota,
+    "tg_table_stats": TgTableStats,
 }
+
+#: Structs whose fields are public (the others are ``uint64_t _private[TG_*_WORDS]``, or
+#: incomplete: ``tg_table``).
+PUBLIC_STRUCTS = ("tg_decision", "tg_key", "tg_window_quota", "tg_table_stats")
 
 #: Function pointer typedefs in the header → their ctypes types.
 CALLBACKS = {"tg_read_counter": TgReadCounter}
@@ -193,6 +229,26 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
     # pagination
     "tg_pagination_check": (_status, [_u64, _u64, _u64, _P(_outcome)]),
     "tg_pagination_check_query": (_status, [c_char_p, c_size_t, _u64, _P(_outcome)]),
+    # key table
+    "tg_table_size": (c_size_t, [c_size_t, c_size_t]),
+    "tg_table_align": (c_size_t, []),
+    "tg_table_init_buckets": (
+        _status,
+        [c_void_p, c_size_t, c_size_t, _P(TgQuota), c_size_t, _u32, _u64, _u64, _P(_P(TgTable))],
+    ),
+    "tg_table_init_windows": (
+        _status,
+        [c_void_p, c_size_t, c_size_t, _P(TgWindowQuota), c_size_t, _u32, _u64, _u64, _P(_P(TgTable))],
+    ),
+    "tg_table_decide": (_status, [_P(TgTable), TgKey, c_size_t, _u64, _u64, _P(TgDecision)]),
+    "tg_table_peek": (_status, [_P(TgTable), TgKey, c_size_t, _u64, _u64, _P(TgDecision)]),
+    "tg_table_get_stats": (_status, [_P(TgTable), _P(TgTableStats)]),
+    "tg_table_probe_len": (_status, [_P(TgTable), TgKey, _P(c_size_t)]),
+    "tg_key_pair": (TgKey, [_u64, _u64]),
+    "tg_key_triple": (TgKey, [_u32, _u64, _u32]),
+    "tg_table_key_bytes": (_status, [_P(TgTable), _P(c_uint8), c_size_t, _P(TgKey)]),
+    "tg_table_key_parts": (_status, [_P(TgTable), _P(_u64), c_size_t, _P(TgKey)]),
+    "tg_table_key_triple": (_status, [_P(TgTable), _u64, _u64, _u64, _P(TgKey)]),
     # presets
     "tg_preset_shopbase_quota": (_status, [_u64, _P(TgQuota)]),
     "tg_preset_shopbase_bucket_init": (_status, [_P(TgBucket), _u64]),

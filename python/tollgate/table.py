@@ -1,0 +1,274 @@
+"""The key table (SPEC §10): one limiter per key in fixed memory, lock-free, never growing.
+
+The memory is one ctypes buffer owned by the :class:`KeyTable`, sized by ``tg_table_size`` and
+aligned to ``tg_table_align`` (the C query functions); nothing is allocated after construction.
+
+Keys:
+
+- an ``int`` in 0..2**128-1 is an exact 128-bit key;
+- a ``(app, shop)`` pair of u64 ids is the exact key ``app << 64 | shop`` (``tg_key_pair``), so
+  ``(7, 42)`` and ``7 << 64 | 42`` are the same key;
+- an ``(app, shop, api)`` triple of u64 ids, a tuple of any other length, a ``str`` (UTF-8) or
+  ``bytes`` is hashed with the table's secret seed (SipHash-2-4-128; ``tg_table_key_*``);
+- a :class:`Key` (from :meth:`KeyTable.key`) is used as is.
+
+Hashed keys of different kinds never collide by construction (the library puts a domain byte and
+the length in front); exact keys and hashed keys can coincide only with probability ~2**-128.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import os
+from typing import NamedTuple, Sequence, Tuple, Union
+
+from ._ffi import TgDecision, TgKey, TgQuota, TgTable, TgTableStats, TgWindowQuota, lib
+from ._util import U64_MAX, check, u64
+from .decision import Decision, from_c
+from .errors import ArgumentTypeError, CapacityExceededError, InvalidArgumentError
+from .limiters import Clock, Quota, _clock_args, _Limiter
+from . import headers as _headers
+
+U128_MAX = (1 << 128) - 1
+
+
+class FullPolicy(enum.IntEnum):
+    """What the table answers when a new key finds no room (``tg_full_policy``)."""
+
+    #: Refuse: Overloaded (HTTP 503). The default.
+    FAIL_CLOSED = 0
+    #: Let the request through, flagged ``fail_open``.
+    FAIL_OPEN = 1
+
+
+class Key(NamedTuple):
+    """An exact 128-bit table key: ``hi`` (bits 64..128) and ``lo`` (bits 0..64)."""
+
+    hi: int
+    lo: int
+
+    def __int__(self) -> int:
+        return self.hi << 64 | self.lo
+
+
+class WindowQuota(NamedTuple):
+    """A fixed-window tier of a window table: ``limit`` units per ``window`` ticks."""
+
+    limit: int
+    window: int
+    offset: int = 0
+
+
+class TableStats(NamedTuple):
+    """A snapshot of a table's counters."""
+
+    #: Slots in the table.
+    capacity: int
+    #: Slots holding a key now.
+    occupied: int
+    #: Slots taken from a drained key for a new one.
+    reclaimed: int
+    #: Decisions answered by the full policy for lack of room.
+    rejected: int
+
+
+KeyLike = Union[int, str, bytes, Key, Tuple[int, ...]]
+
+
+def key_pair(app: int, shop: int) -> Key:
+    """The exact key of an (app, shop) pair (``tg_key_pair``)."""
+    k = lib.tg_key_pair(u64("app", app), u64("shop", shop))
+    return Key(k.hi, k.lo)
+
+
+def key_triple(app: int, shop: int, api: int) -> Key:
+    """The exact key of an (app, shop, api) triple whose app and api fit 32 bits."""
+    from ._util import u32
+
+    k = lib.tg_key_triple(u32("app", app), u64("shop", shop), u32("api", api))
+    return Key(k.hi, k.lo)
+
+
+class KeyTable(_Limiter):
+    """A table of ``capacity`` slots holding one leaky bucket (or fixed window) per key.
+
+    ``tiers`` is a :class:`~tollgate.Quota` or a sequence of them (bucket table), or a
+    :class:`WindowQuota` or a sequence of them (window table); a decision names its key's tier
+    by index. Keep the load (keys active within one drain time, over slots) at or under 0.7.
+    ``seed`` (two u64) keys the hashes; by default it is random per table. Decisions are
+    lock-free and safe from any number of threads.
+    """
+
+    __slots__ = ("_memory", "_table", "capacity", "tiers", "policy", "_windows")
+
+    def __init__(
+        self,
+        capacity: int,
+        tiers: Quota | WindowQuota | Sequence[Quota] | Sequence[WindowQuota],
+        *,
+        policy: FullPolicy = FullPolicy.FAIL_CLOSED,
+        seed: tuple[int, int] | None = None,
+        clock: Clock | None = None,
+        ticks_per_second: int | None = None,
+        shadow: bool = False,
+        name: str = "default",
+    ) -> None:
+        super().__init__(clock, ticks_per_second, shadow, name)
+        if isinstance(tiers, (Quota, WindowQuota)):
+            tiers = [tiers]
+        tiers = list(tiers)
+        if not tiers:
+            raise InvalidArgumentError("a table needs at least one tier")
+        windows = all(isinstance(t, WindowQuota) for t in tiers)
+        if not windows and not all(isinstance(t, Quota) for t in tiers):
+            raise ArgumentTypeError("tiers must be all Quota (buckets) or all WindowQuota (windows)")
+        capacity = u64("capacity", capacity)
+        policy = FullPolicy(policy)
+        if seed is None:
+            k0, k1 = (int.from_bytes(os.urandom(8), "little") for _ in range(2))
+        else:
+            if not isinstance(seed, tuple) or len(seed) != 2:
+                raise ArgumentTypeError("seed must be a pair of u64")
+            k0, k1 = u64("seed[0]", seed[0]), u64("seed[1]", seed[1])
+        size = lib.tg_table_size(capacity, len(tiers))
+        if size == 0:
+            raise CapacityExceededError(
+                f"no table of {capacity} slots and {len(tiers)} tiers (capacity 0, too many "
+                "tiers, or a size that does not fit size_t)"
+            )
+        align = lib.tg_table_align()
+        self._memory = (ctypes.c_uint8 * (size + align - 1))()
+        address = ctypes.addressof(self._memory)
+        start = address + (-address % align)
+        out = ctypes.POINTER(TgTable)()
+        if windows:
+            arr = (TgWindowQuota * len(tiers))(
+                *[
+                    TgWindowQuota(u64("limit", t.limit), u64("window", t.window), u64("offset", t.offset))
+                    for t in tiers
+                ]
+            )
+            status = lib.tg_table_init_windows(
+                start, size, capacity, arr, len(tiers), int(policy), k0, k1, ctypes.byref(out)
+            )
+            check(status, "tg_table_init_windows")
+        else:
+            arr = (TgQuota * len(tiers))(*[t._raw for t in tiers])
+            status = lib.tg_table_init_buckets(
+                start, size, capacity, arr, len(tiers), int(policy), k0, k1, ctypes.byref(out)
+            )
+            check(status, "tg_table_init_buckets")
+        self._table = out
+        self.capacity = capacity
+        self.tiers = tuple(tiers)
+        self.policy = policy
+        self._windows = windows
+
+    @property
+    def memory_size(self) -> int:
+        """Bytes of table memory (``tg_table_size``), excluding alignment padding."""
+        return lib.tg_table_size(self.capacity, len(self.tiers))
+
+    def key(self, key: KeyLike) -> Key:
+        """The table key of ``key`` (see the module docs for the accepted forms)."""
+        k = self._key(key)
+        return Key(k.hi, k.lo)
+
+    def _key(self, key: KeyLike) -> TgKey:
+        kind = type(key)
+        if kind is tuple and len(key) == 2:  # type: ignore[arg-type]
+            app, shop = key  # type: ignore[misc]
+            if type(app) is int and type(shop) is int and 0 <= app <= U64_MAX and 0 <= shop <= U64_MAX:
+                return TgKey(app, shop)  # tg_key_pair's packing (tested against it)
+            return lib.tg_key_pair(u64("app", app), u64("shop", shop))
+        if kind is int:
+            if not 0 <= key <= U128_MAX:  # type: ignore[operator]
+                raise InvalidArgumentError(f"an int key must be in 0..2**128-1, got {key}")
+            return TgKey(key >> 64, key & U64_MAX)  # type: ignore[operator]
+        if kind is Key:
+            return TgKey(key.hi, key.lo)  # type: ignore[union-attr]
+        out = TgKey()
+        if isinstance(key, str):
+            key = key.encode("utf-8")
+        if isinstance(key, (bytes, bytearray, memoryview)):
+            data = bytes(key)
+            buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+            check(lib.tg_table_key_bytes(self._table, buf, len(data), out), "tg_table_key_bytes")
+            return out
+        if isinstance(key, tuple):
+            parts = [u64(f"key[{i}]", p) for i, p in enumerate(key)]
+            if len(parts) == 3:
+                check(lib.tg_table_key_triple(self._table, *parts, out), "tg_table_key_triple")
+            else:
+                arr = (ctypes.c_uint64 * len(parts))(*parts)
+                check(lib.tg_table_key_parts(self._table, arr, len(parts), out), "tg_table_key_parts")
+            return out
+        if isinstance(key, int) and not isinstance(key, bool):
+            return self._key(int(key))
+        raise ArgumentTypeError(
+            f"a key is an int, (app, shop) or other tuple of ints, str, bytes or Key; not {kind.__name__}"
+        )
+
+    def _call(self, func, name: str, key: KeyLike, cost: int, now: int | None, tier: int) -> Decision:
+        k = self._key(key)
+        if now is None:
+            now = self._clock()
+        if type(now) is not int or not 0 <= now <= U64_MAX:
+            now = u64("now", now)
+        if type(cost) is not int or not 0 <= cost <= U64_MAX:
+            cost = u64("cost", cost)
+        if type(tier) is not int or not 0 <= tier < len(self.tiers):
+            if isinstance(tier, int) and not isinstance(tier, bool):
+                raise InvalidArgumentError(f"tier must be in 0..{len(self.tiers) - 1}, got {tier}")
+            raise ArgumentTypeError(f"tier must be an int, not {type(tier).__name__}")
+        raw = TgDecision()
+        status = func(self._table, k, tier, now, cost, raw)
+        if status:
+            check(status, name)
+        if self.shadow:
+            return self._finish(raw)
+        return from_c(raw)
+
+    def decide(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0) -> Decision:
+        """Decides on a request of ``cost`` for ``key`` at ``now`` under tier ``tier``."""
+        return self._call(lib.tg_table_decide, "tg_table_decide", key, cost, now, tier)
+
+    def peek(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0) -> Decision:
+        """Would ``cost`` pass for ``key``? Spends nothing (a new key is inserted, though)."""
+        return self._call(lib.tg_table_peek, "tg_table_peek", key, cost, now, tier)
+
+    def check(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0) -> Decision:  # type: ignore[override]
+        """``decide``, raising ``LimitedError``/``OverloadedError`` when refused."""
+        from .errors import LimitedError, OverloadedError
+        from .decision import Outcome
+
+        decision = self.decide(key, cost, now, tier=tier)
+        if decision.outcome is Outcome.OVERLOADED:
+            raise OverloadedError(decision)
+        if decision.outcome is not Outcome.ALLOWED:
+            raise LimitedError(decision)
+        return decision
+
+    @property
+    def stats(self) -> TableStats:
+        """The table's counters now."""
+        out = TgTableStats()
+        check(lib.tg_table_get_stats(self._table, out), "tg_table_get_stats")
+        return TableStats(out.capacity, out.occupied, out.reclaimed, out.rejected)
+
+    def probe_len(self, key: KeyLike) -> int:
+        """Slots a lookup of ``key`` reads (1 = its home slot); 0 if the key is absent."""
+        out = ctypes.c_size_t()
+        check(lib.tg_table_probe_len(self._table, self._key(key), ctypes.byref(out)), "tg_table_probe_len")
+        return out.value
+
+    def headers(self, decision: Decision, *, tier: int = 0, ticks_per_second: int | None = None) -> dict[str, str]:  # type: ignore[override]
+        """The response headers for a decision of tier ``tier``."""
+        tps = self._tps(ticks_per_second)
+        t = self.tiers[tier]
+        if isinstance(t, WindowQuota):
+            policy = _headers.ratelimit_policy_window(t.limit, t.window, self.name, tps)
+        else:
+            policy = _headers.ratelimit_policy_bucket(t, self.name, tps)
+        return _headers.for_decision(decision, ticks_per_second=tps, name=self.name, policy=policy)
