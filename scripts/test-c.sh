@@ -105,16 +105,18 @@ step "benchmark program builds" gcc -std=c99 "${warn[@]}" -O2 -Iinclude tests/c/
   "${static_libs[@]}" -o "$out/bench"
 
 # --- valgrind: a million decisions allocate exactly as much as none.
-allocs() { # allocs N: the heap allocation count of alloc_count N
-  valgrind --error-exitcode=9 "$out/alloc_count" "$1" 2>&1 >/dev/null |
-    sed -n 's/.*total heap usage: \([0-9,]*\) allocs.*/\1/p'
+allocs() { # allocs N: the heap allocation count of alloc_count N; fails on any memcheck error
+  local log="$out/valgrind-$1.log"
+  valgrind --error-exitcode=9 --log-file="$log" "$out/alloc_count" "$1" >/dev/null || {
+    echo "valgrind reported errors (or the program failed): $log" >&2; cat "$log" >&2; return 1; }
+  sed -n 's/.*total heap usage: \([0-9,]*\) allocs.*/\1/p' "$log"
 }
 no_allocation() {
   gcc -std=c99 "${warn[@]}" -O2 -g -Iinclude tests/c/alloc_count.c "${static_libs[@]}" \
     -o "$out/alloc_count" || return 1
   local none million
-  none=$(allocs 0)
-  million=$(allocs 1000000)
+  none=$(allocs 0) || return 1
+  million=$(allocs 1000000) || return 1
   echo "heap allocations: 0 decisions -> ${none:-?}, 1000000 decisions -> ${million:-?}"
   [ -n "$none" ] && [ "$none" = "$million" ]
 }

@@ -670,3 +670,92 @@ pub unsafe extern "C" fn tg_table_key_triple(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::tg_outcome;
+    use core::mem::MaybeUninit;
+
+    /// Table memory, aligned as a caller must align it.
+    #[repr(C, align(16))]
+    struct Mem([u8; 256 + 64 + 8 * 32]);
+
+    fn quota(burst: u64, count: u64, period: u64) -> tg_quota {
+        let mut q = MaybeUninit::<tg_quota>::uninit();
+        // SAFETY: a valid out-parameter.
+        let s = unsafe { quota::tg_quota_init(q.as_mut_ptr(), burst, count, period) };
+        assert_eq!(s, tg_status::Ok);
+        // SAFETY: initialised on success.
+        unsafe { q.assume_init() }
+    }
+
+    #[test]
+    fn sizes_match_the_layout() {
+        assert_eq!(tg_table_size(8, 1), size_of::<Mem>());
+        assert_eq!(tg_table_size(0, 1), 0);
+        assert_eq!(tg_table_size(usize::MAX / 16, 1), 0);
+        assert_eq!(
+            tg_table_align(),
+            align_of::<Slot>().max(align_of::<Header>())
+        );
+    }
+
+    #[test]
+    fn refusals_write_nothing_and_a_table_decides() {
+        let mut mem = Mem([0x5a; 256 + 64 + 8 * 32]);
+        let tiers = [quota(2, 1, 1000)];
+        let mut table: *mut tg_table = core::ptr::null_mut();
+        let base = mem.0.as_mut_ptr().cast::<c_void>();
+        let size = mem.0.len();
+        // SAFETY: valid pointers; every call but the last is refused.
+        unsafe {
+            let status = tg_table_init_buckets(
+                base,
+                size - 1,
+                8,
+                tiers.as_ptr(),
+                1,
+                0,
+                1,
+                2,
+                &raw mut table,
+            );
+            assert_eq!(status, tg_status::BufferTooSmall);
+            let status =
+                tg_table_init_buckets(base, size, 8, tiers.as_ptr(), 1, 9, 1, 2, &raw mut table);
+            assert_eq!(status, tg_status::InvalidArgument);
+            let zero = MaybeUninit::<tg_quota>::zeroed().assume_init();
+            let status =
+                tg_table_init_buckets(base, size, 8, &raw const zero, 1, 0, 1, 2, &raw mut table);
+            assert_eq!(status, tg_status::Uninitialized);
+            assert!(mem.0.iter().all(|&b| b == 0x5a) && table.is_null());
+            let mut out = MaybeUninit::<tg_decision>::uninit();
+            let key = tg_key_pair(7, 42);
+            let status = tg_table_decide(base.cast(), key, 0, 0, 1, out.as_mut_ptr());
+            assert_eq!(status, tg_status::Uninitialized);
+
+            let status =
+                tg_table_init_buckets(base, size, 8, tiers.as_ptr(), 1, 0, 1, 2, &raw mut table);
+            assert_eq!(status, tg_status::Ok);
+            assert_eq!(table.cast::<c_void>(), base);
+            for expected in [
+                tg_outcome::Allowed,
+                tg_outcome::Allowed,
+                tg_outcome::Limited,
+            ] {
+                assert_eq!(
+                    tg_table_decide(table, key, 0, 0, 1, out.as_mut_ptr()),
+                    tg_status::Ok
+                );
+                assert_eq!(out.assume_init().outcome, expected as u32);
+            }
+            let mut counters = MaybeUninit::<tg_table_stats>::uninit();
+            assert_eq!(
+                tg_table_get_stats(table, counters.as_mut_ptr()),
+                tg_status::Ok
+            );
+            assert_eq!(counters.assume_init().occupied, 1);
+        }
+    }
+}

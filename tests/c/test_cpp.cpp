@@ -47,6 +47,21 @@ int main() {
     tg_outcome o = TG_OUTCOME_ALLOWED;
     CHECK_OK(tg_pagination_check(250, 401, TG_PAGINATION_DEFAULT_MAX_OFFSET, &o));
     CHECK(o == TG_OUTCOME_NEVER);
+    // A keyed table in a C++ aligned buffer; keys pass by value.
+    alignas(TG_TABLE_ALIGN) static unsigned char mem[TG_TABLE_SIZE(16, 1)];
+    tg_quota tier = TG_QUOTA_INIT;
+    tg_table *table = nullptr;
+    CHECK_OK(tg_quota_init(&tier, 2, 1, 1000));
+    CHECK_OK(tg_table_init_buckets(mem, sizeof mem, 16, &tier, 1, TG_FULL_POLICY_FAIL_OPEN, 1, 2,
+                                   &table));
+    const tg_key key = tg_key_triple(1, 2, 3);
+    CHECK_OK(tg_table_decide(table, key, 0, 0, 2, &d));
+    CHECK_OK(tg_table_decide(table, key, 0, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_LIMITED && d.retry_after == 1000);
+    tg_table_stats stats;
+    CHECK_OK(tg_table_get_stats(table, &stats));
+    CHECK(stats.occupied == 1 && stats.capacity == 16);
+
     CHECK(tg_version_number() == TG_VERSION_NUMBER);
     CHECK(std::strcmp(tg_status_str(TG_STATUS_BUSY), "object in use by another caller") == 0);
     return check_summary();
