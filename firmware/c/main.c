@@ -251,6 +251,52 @@ static void window_scripted(void) {
     group("fixed window (scripted)", before);
 }
 
+/* A small key table in static memory: 16 slots, one tier (ShopBase). */
+#define TABLE_SLOTS 16
+static _Alignas(TG_TABLE_ALIGN) unsigned char table_memory[TG_TABLE_SIZE(TABLE_SLOTS, 1)];
+
+static void table_scripted(void) {
+    uint32_t before = failed;
+    tg_decision d;
+    tg_quota tiers[1] = {TG_QUOTA_INIT};
+    tg_table *table = NULL;
+    check_u64("table: tier", tg_quota_init(&tiers[0], 30, 2, 1000), TG_STATUS_OK);
+    check_u64("table: init",
+              tg_table_init_buckets(table_memory, sizeof table_memory, TABLE_SLOTS, tiers, 1,
+                                    TG_FULL_POLICY_FAIL_CLOSED, 0x5eed0001u, 0xcafe0002u, &table),
+              TG_STATUS_OK);
+    check_u64("table: memory too small",
+              tg_table_init_buckets(table_memory, sizeof table_memory - 1, TABLE_SLOTS, tiers, 1,
+                                    TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &table),
+              TG_STATUS_BUFFER_TOO_SMALL);
+    uint64_t t = sim_advance(0);
+    tg_key shop = tg_key_pair(7, 42);
+    for (uint64_t i = 1; i <= 30; i++) {
+        tg_status st = tg_table_decide(table, shop, 0, t, 1, &d);
+        check_decision("table: burst admitted", st, &d, TG_OUTCOME_ALLOWED, i, 30 - i, 0, i * 500);
+    }
+    tg_status st = tg_table_decide(table, shop, 0, t, 1, &d);
+    check_decision("table: 31st denied", st, &d, TG_OUTCOME_LIMITED, 30, 0, 500, 15000);
+    uint64_t admitted = 0;
+    for (uint64_t k = 0; k < TABLE_SLOTS - 1; k++) {
+        if (tg_table_decide(table, tg_key_pair(100, k), 0, t, 1, &d) == TG_STATUS_OK &&
+            d.outcome == TG_OUTCOME_ALLOWED) {
+            admitted++;
+        }
+    }
+    check_u64("table: 16 keys fit 16 slots", admitted, TABLE_SLOTS - 1);
+    st = tg_table_decide(table, tg_key_pair(200, 0), 0, t, 1, &d);
+    check_u64("table: a 17th key fails closed", d.outcome, TG_OUTCOME_OVERLOADED);
+    tg_table_stats stats;
+    check_u64("table: stats", tg_table_get_stats(table, &stats), TG_STATUS_OK);
+    check_u64("table: occupied", stats.occupied, TABLE_SLOTS);
+    check_u64("table: rejected", stats.rejected, 1);
+    t = sim_advance(16000);
+    st = tg_table_decide(table, tg_key_pair(200, 0), 0, t, 1, &d);
+    check_decision("table: a drained slot is reclaimed", st, &d, TG_OUTCOME_ALLOWED, 1, 29, 0, 500);
+    group("key table (scripted, 16 slots in static memory)", before);
+}
+
 static void clock_across_hardware_wrap(void) {
     uint32_t before = failed;
     uint64_t first = now(), last = first;
@@ -330,6 +376,7 @@ int main(void) {
     check_u64("header and library versions agree", tg_version_number(), TG_VERSION_NUMBER);
     bucket_scripted();
     window_scripted();
+    table_scripted();
 
     check_u64("clock: init", tg_wrapping_clock_init(&clock), TG_STATUS_OK);
     SYST_RVR = CYCLES_PER_TICK - 1;
