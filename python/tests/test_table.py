@@ -1,0 +1,128 @@
+"""The key table over the C ABI (SPEC §10)."""
+
+from __future__ import annotations
+
+import ctypes
+import random
+
+import pytest
+
+import tollgate as tg
+from tollgate import FullPolicy, KeyTable, Outcome, WindowQuota
+
+from conftest import SECOND
+
+
+def test_memory_is_sized_and_aligned_by_the_library() -> None:
+    table = KeyTable(1000, [tg.Quota(30, 2, SECOND), tg.Quota(60, 4, SECOND)])
+    assert table.memory_size == tg.lib.tg_table_size(1000, 2) > 1000
+    align = tg.lib.tg_table_align()
+    assert ctypes.cast(table._table, ctypes.c_void_p).value % align == 0
+    assert ctypes.sizeof(table._memory) >= table.memory_size
+    assert table.stats == tg.TableStats(1000, 0, 0, 0)
+
+
+def test_each_key_behaves_as_its_own_bucket() -> None:
+    quota = tg.Quota(5, 1, 10)
+    table = KeyTable(64, quota, seed=(1, 2))
+    rng = random.Random(7)
+    buckets = {k: tg.LeakyBucket(quota) for k in range(10)}
+    now = 0
+    for _ in range(2000):
+        now += rng.randrange(0, 4)
+        key = rng.randrange(10)
+        cost = rng.randrange(1, 7)
+        assert table.decide(key, cost, now) == buckets[key].decide(cost, now)
+    assert table.stats.occupied <= 10
+
+
+def test_key_forms() -> None:
+    table = KeyTable(64, tg.Quota(3, 1, SECOND))
+    # the Python packing of pairs is tg_key_pair's
+    rng = random.Random(3)
+    for _ in range(200):
+        app, shop = rng.randrange(2**64), rng.randrange(2**64)
+        assert table.key((app, shop)) == tg.key_pair(app, shop) == tg.Key(app, shop)
+        assert int(table.key((app, shop))) == app << 64 | shop
+    assert table.key(7 << 64 | 42) == table.key((7, 42))
+    assert tg.key_triple(1, 2, 3) == tg.Key(1 << 32 | 3, 2)
+    # hashed keys: stable per table, distinct for distinct inputs
+    assert table.key("shop.example") == table.key(b"shop.example")
+    assert table.key("shop.example") != table.key("shop.example.")
+    assert table.key((1, 2, 3)) != table.key((1, 2, 3, 0))
+    assert table.key((1, 2, 3)) == table.key((1, 2, 3))
+    # a seed changes hashed keys, not exact ones
+    other = KeyTable(64, tg.Quota(3, 1, SECOND), seed=(9, 9))
+    assert other.key("shop.example") != table.key("shop.example")
+    assert other.key((7, 42)) == table.key((7, 42))
+    # the same key decides on one bucket whatever form names it
+    for form in ((7, 42), 7 << 64 | 42, tg.Key(7, 42)):
+        table.decide(form, now=0)
+    assert table.peek((7, 42), now=0).used == 3
+    for bad, err in [(-1, tg.InvalidArgumentError), (2**128, tg.InvalidArgumentError), (1.5, tg.ArgumentTypeError), ((1, -2), tg.InvalidArgumentError), (None, tg.ArgumentTypeError)]:
+        with pytest.raises(err):
+            table.decide(bad, now=0)  # type: ignore[arg-type]
+
+
+def test_tiers_and_a_key_changing_tier_keeps_its_level() -> None:
+    table = KeyTable(16, [tg.Quota(2, 1, 100), tg.Quota(10, 1, 100)])
+    assert table.decide("k", 2, now=0, tier=0).allowed
+    assert table.decide("k", now=0, tier=0).outcome is Outcome.LIMITED
+    d = table.decide("k", now=0, tier=1)
+    assert d.allowed and d.used == 3 and d.limit == 10
+    with pytest.raises(tg.InvalidArgumentError, match="tier"):
+        table.decide("k", now=0, tier=2)
+    with pytest.raises(tg.ArgumentTypeError):
+        table.decide("k", now=0, tier="0")  # type: ignore[arg-type]
+
+
+def test_full_table_policies_and_reclamation() -> None:
+    closed = KeyTable(2, tg.Quota(1, 1, 100))
+    assert closed.decide(1, now=0).allowed and closed.decide(2, now=0).allowed
+    full = closed.decide(3, now=0)
+    assert full.outcome is Outcome.OVERLOADED and full.http_status == 503
+    assert closed.stats.rejected == 1 and closed.stats.occupied == 2
+    # once keys 1 and 2 drained, their slots are reclaimed for new keys
+    assert closed.decide(3, now=100).allowed
+    assert closed.stats.reclaimed >= 1
+
+    opened = KeyTable(1, tg.Quota(1, 1, 100), policy=FullPolicy.FAIL_OPEN)
+    opened.decide(1, now=0)
+    d = opened.decide(2, now=0)
+    assert d.allowed and d.fail_open and d.verdict is Outcome.OVERLOADED
+    assert opened.stats.rejected == 1
+
+
+def test_window_table() -> None:
+    table = KeyTable(16, [WindowQuota(2, 100), WindowQuota(3, 100, 50)])
+    assert [table.decide("a", now=10).allowed for _ in range(3)] == [True, True, False]
+    assert table.decide("a", now=100).allowed
+    assert table.decide("b", now=10, tier=1).reset_after == 40
+    assert table.headers(table.peek("b", now=10, tier=1), tier=1)["RateLimit-Policy"] == '"default";q=3;w=1'
+    with pytest.raises(tg.QuotaError, match="OFFSET_OUT_OF_RANGE"):
+        KeyTable(4, WindowQuota(1, 10, 10))
+    with pytest.raises(tg.ArgumentTypeError):
+        KeyTable(4, [WindowQuota(1, 10), tg.Quota(1, 1, 1)])  # type: ignore[list-item]
+
+
+def test_probe_len_and_bad_construction() -> None:
+    table = KeyTable(8, tg.Quota(1, 1, 1))
+    assert table.probe_len("absent") == 0
+    table.decide("here", now=0)
+    assert table.probe_len("here") >= 1
+    with pytest.raises(tg.CapacityExceededError):
+        KeyTable(0, tg.Quota(1, 1, 1))
+    with pytest.raises(tg.InvalidArgumentError):
+        KeyTable(4, [])
+
+
+def test_headers_for_a_shopbase_table() -> None:
+    table = KeyTable(16, tg.presets.shopbase_quota(), name="shopbase")
+    d = None
+    for _ in range(22):
+        d = table.decide((1, 2), now=0)
+    assert table.headers(d) == {
+        "X-Sb-Shop-Api-Call-Limit": "22/30",
+        "RateLimit": '"shopbase";r=8;t=11',
+        "RateLimit-Policy": '"shopbase";q=30;w=15',
+    }
