@@ -189,3 +189,63 @@ fn a_node_starts_and_serves_while_redis_is_down_and_batches_follow_the_policy() 
     let _server = Server::start(port);
     assert_eq!(until_resumed(&l, q, 0).used, 1);
 }
+
+#[test]
+#[ignore = "needs a Redis server: scripts/test-redis.sh"]
+fn nodes_under_load_survive_a_kill_and_a_restart_mid_run() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let server = Server::start(free_port());
+    let port = server.port;
+    let nodes: Vec<RedisLimiter> = (0..3)
+        .map(|_| limiter(port, FailurePolicy::Closed))
+        .collect();
+    let q = Quota::new(1_000_000, 1, 1_000).unwrap();
+    let stop = AtomicBool::new(false);
+    let (allowed, overloaded) = (AtomicU64::new(0), AtomicU64::new(0));
+    let allowed_after_restart = AtomicU64::new(0);
+    let restarted = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for node in &nodes {
+            let (stop, allowed, overloaded) = (&stop, &allowed, &overloaded);
+            let (restarted, allowed_after_restart) = (&restarted, &allowed_after_restart);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let start = Instant::now();
+                    let d = node.decide("busy", q, 0, 1).unwrap();
+                    assert!(start.elapsed() < TIMEOUT + SLACK, "{:?}", start.elapsed());
+                    match d.outcome {
+                        Outcome::Allowed => {
+                            allowed.fetch_add(1, Ordering::Relaxed);
+                            if restarted.load(Ordering::Relaxed) {
+                                allowed_after_restart.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Outcome::Overloaded => {
+                            overloaded.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            });
+        }
+        sleep(Duration::from_millis(300));
+        server.kill();
+        sleep(Duration::from_millis(500));
+        let _server = Server::start(port);
+        restarted.store(true, Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while allowed_after_restart.load(Ordering::Relaxed) < 30 && Instant::now() < deadline {
+            sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(allowed.load(Ordering::Relaxed) > 0);
+    assert!(
+        overloaded.load(Ordering::Relaxed) > 0,
+        "the outage was seen"
+    );
+    assert!(
+        allowed_after_restart.load(Ordering::Relaxed) >= 30,
+        "decisions resumed on every path"
+    );
+}
