@@ -404,3 +404,22 @@ def test_pagination_rule() -> None:
         tg.pagination.check_query("limit=ten&page=1")
     with pytest.raises(tg.InvalidArgumentError):
         tg.pagination.check_offset(-1, 1)
+
+
+def test_allow_is_decide_as_a_bool() -> None:
+    for make in (
+        lambda **kw: tg.LeakyBucket(2, 1, 100, **kw),
+        lambda **kw: tg.FixedWindow(2, 100, **kw),
+        lambda **kw: tg.SlidingLog(2, 100, **kw),
+    ):
+        limiter = make()
+        assert [limiter.allow(now=0) for _ in range(3)] == [True, True, False]
+        assert limiter.allow(3, now=0) is False  # Never
+        assert limiter.peek(now=0).used == 2  # allow spent like decide
+        with pytest.raises(tg.ZeroCostError):
+            limiter.allow(0, now=0)
+        with pytest.raises(tg.InvalidArgumentError):
+            limiter.allow(now=-1)
+        shadow = make(shadow=True)
+        assert all(shadow.allow(now=0) for _ in range(3))
+        assert shadow.peek(now=0).used == 2

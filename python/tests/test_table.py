@@ -126,3 +126,15 @@ def test_headers_for_a_shopbase_table() -> None:
         "RateLimit": '"shopbase";r=8;t=11',
         "RateLimit-Policy": '"shopbase";q=30;w=15',
     }
+
+
+def test_table_allow() -> None:
+    table = KeyTable(8, tg.Quota(2, 1, 100))
+    assert [table.allow("k", now=0) for _ in range(3)] == [True, True, False]
+    assert table.peek("k", now=0).used == 2
+    full = KeyTable(1, tg.Quota(2, 1, 100))
+    full.allow(1, now=0)
+    assert full.allow(2, now=0) is False  # fail-closed
+    shadow = KeyTable(8, tg.Quota(1, 1, 100), shadow=True)
+    assert shadow.allow("k", now=0) and shadow.allow("k", now=0)
+    assert shadow.decide("k", now=0).would_limit

@@ -223,12 +223,14 @@ class _Limiter:
 def _decider(func_name: str) -> Callable[..., Decision]:
     func = getattr(lib, func_name)
 
-    def decide(self: _Limiter, cost: int = 1, now: int | None = None) -> Decision:
+    def decide(
+        self: _Limiter, cost: int = 1, now: int | None = None, _max: int = U64_MAX
+    ) -> Decision:
         if now is None:
             now = self._clock()
-        if type(now) is not int or not 0 <= now <= U64_MAX:
+        if type(now) is not int or not 0 <= now <= _max:
             now = u64("now", now)
-        if type(cost) is not int or not 0 <= cost <= U64_MAX:
+        if type(cost) is not int or not 0 <= cost <= _max:
             cost = u64("cost", cost)
         raw = TgDecision()
         status = func(self._raw, now, cost, raw)
@@ -239,6 +241,29 @@ def _decider(func_name: str) -> Callable[..., Decision]:
         return from_c(raw)
 
     return decide
+
+
+def _allower(func_name: str) -> Callable[..., bool]:
+    func = getattr(lib, func_name)
+
+    def allow(self: _Limiter, cost: int = 1, now: int | None = None, _max: int = U64_MAX) -> bool:
+        """Decides like ``decide`` and answers only whether to let the request through.
+
+        The fast path: no :class:`~tollgate.Decision` is built. In shadow mode always True.
+        """
+        if now is None:
+            now = self._clock()
+        if type(now) is not int or not 0 <= now <= _max:
+            now = u64("now", now)
+        if type(cost) is not int or not 0 <= cost <= _max:
+            cost = u64("cost", cost)
+        raw = TgDecision()
+        status = func(self._raw, now, cost, raw)
+        if status:
+            check(status, func_name)
+        return self.shadow or raw.outcome == 0
+
+    return allow
 
 
 class LeakyBucket(_Limiter):
@@ -289,6 +314,7 @@ class LeakyBucket(_Limiter):
         return cls(Quota(burst, per_second, tps), clock=clock, ticks_per_second=tps, **kw)  # type: ignore[arg-type]
 
     decide = _decider("tg_bucket_decide")
+    allow = _allower("tg_bucket_decide")
     decide.__doc__ = """Decides on a request of ``cost`` at ``now`` (default: the clock)."""
     peek = _decider("tg_bucket_peek")
     peek.__doc__ = """Would ``cost`` pass at ``now``? Spends nothing; numbers describe the level."""
@@ -351,6 +377,7 @@ class FixedWindow(_Limiter):
         check(status, "tg_window_init")
 
     decide = _decider("tg_window_decide")
+    allow = _allower("tg_window_decide")
     decide.__doc__ = """Decides on a request of ``cost`` at ``now`` (default: the clock)."""
     peek = _decider("tg_window_peek")
     peek.__doc__ = """Would ``cost`` pass at ``now``? Spends nothing."""
@@ -424,12 +451,18 @@ class SlidingLog(_Limiter):
         self._window = (limit, window)
 
     _decide = _decider("tg_sliding_log_decide")
+    _allow = _allower("tg_sliding_log_decide")
     _peek = _decider("tg_sliding_log_peek")
 
     def decide(self, cost: int = 1, now: int | None = None) -> Decision:
         """Decides on a request of ``cost`` at ``now`` (default: the clock)."""
         with self._lock:
             return self._decide(cost, now)
+
+    def allow(self, cost: int = 1, now: int | None = None) -> bool:
+        """Decides and answers only whether to let the request through (the fast path)."""
+        with self._lock:
+            return self._allow(cost, now)
 
     def peek(self, cost: int = 1, now: int | None = None) -> Decision:
         """Would ``cost`` pass at ``now``? Records nothing."""

@@ -210,7 +210,9 @@ class KeyTable(_Limiter):
             f"a key is an int, (app, shop) or other tuple of ints, str, bytes or Key; not {kind.__name__}"
         )
 
-    def _call(self, func, name: str, key: KeyLike, cost: int, now: int | None, tier: int) -> Decision:
+    def _call(
+        self, func, name: str, key: KeyLike, cost: int, now: int | None, tier: int, full: bool = True
+    ) -> Decision | TgDecision:
         k = self._key(key)
         if now is None:
             now = self._clock()
@@ -226,9 +228,16 @@ class KeyTable(_Limiter):
         status = func(self._table, k, tier, now, cost, raw)
         if status:
             check(status, name)
+        if not full:
+            return raw
         if self.shadow:
             return self._finish(raw)
         return from_c(raw)
+
+    def allow(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0) -> bool:
+        """Decides like ``decide`` and answers only whether to let the request through."""
+        d = self._call(lib.tg_table_decide, "tg_table_decide", key, cost, now, tier, False)
+        return self.shadow or d.outcome == 0  # type: ignore[union-attr]
 
     def decide(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0) -> Decision:
         """Decides on a request of ``cost`` for ``key`` at ``now`` under tier ``tier``."""
