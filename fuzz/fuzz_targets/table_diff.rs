@@ -1,0 +1,219 @@
+//! Differential: arbitrary operation sequences on a `BucketTable` against a map of reference
+//! buckets (one `BucketModel` per key, converted when the key changes tier, SPEC §10).
+//!
+//! - Roomy tables (1 024 slots, at most 16 keys: no window ever fills, nothing is reclaimed),
+//!   any clock, backwards included: every decision and error equals the key's model.
+//! - Tiny tables (1 to 8 slots, up to 32 keys), a clock that only moves forward: a key that finds
+//!   no room gets the full-table answer, which the table may give only when the key's bucket is
+//!   absent or drained (so nothing live was evicted); every other decision equals the model.
+//!   The counters agree: `rejected` counts the full-table answers, `occupied` ≤ capacity.
+#![no_main]
+
+use std::collections::HashMap;
+
+use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use libfuzzer_sys::fuzz_target;
+use tollgate::key::{Key, Seed};
+use tollgate::table::{BucketTable, FullPolicy, Slot};
+use tollgate::{Decision, Error, Outcome, Quota};
+use tollgate_fuzz::gen::{Param, SmallParam, Tick};
+use tollgate_fuzz::model::BucketModel;
+use tollgate_fuzz::Report;
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+struct Tier {
+    burst: SmallParam,
+    count: Param,
+    period: Param,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Decide {
+        key: u8,
+        tier: u8,
+        tick: Tick,
+        cost: SmallParam,
+    },
+    Peek {
+        key: u8,
+        tier: u8,
+        tick: Tick,
+        cost: SmallParam,
+    },
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    roomy: bool,
+    tiny_slots: u8,
+    fail_open: bool,
+    seed: (u64, u64),
+    tiers: Vec<Tier>,
+    ops: Vec<Op>,
+}
+
+struct KeyModel {
+    tier: usize,
+    bucket: BucketModel,
+}
+
+fn forward_only(tick: Tick) -> Tick {
+    match tick {
+        Tick::Back(_) | Tick::Abs(_) => Tick::Same,
+        other => other,
+    }
+}
+
+fuzz_target!(|input: Input| {
+    let tiers: Vec<Quota> = input
+        .tiers
+        .iter()
+        .take(4)
+        .filter_map(|t| Quota::with_min_span(t.burst.get(), t.count.get(), t.period.get(), 0).ok())
+        .collect();
+    if tiers.is_empty() {
+        return;
+    }
+    let (capacity, keys) = if input.roomy {
+        (1024, 16)
+    } else {
+        (usize::from(input.tiny_slots % 8) + 1, 32)
+    };
+    let slots: Vec<Slot> = (0..capacity).map(|_| Slot::new()).collect();
+    let policy = if input.fail_open {
+        FullPolicy::FailOpen
+    } else {
+        FullPolicy::FailClosed
+    };
+    let table = BucketTable::new(&slots, &tiers, Seed::new(input.seed.0, input.seed.1))
+        .unwrap()
+        .with_policy(policy);
+    let mut models: HashMap<u8, KeyModel> = HashMap::new();
+    let mut now = 0u64;
+    let mut rejected = 0u64;
+    for op in input.ops.iter().take(256) {
+        let (Op::Decide {
+            key,
+            tier,
+            tick,
+            cost,
+        }
+        | Op::Peek {
+            key,
+            tier,
+            tick,
+            cost,
+        }) = *op;
+        let spend = matches!(op, Op::Decide { .. });
+        let tick = if input.roomy {
+            tick
+        } else {
+            forward_only(tick)
+        };
+        now = tick.apply(now);
+        let key_id = key % keys;
+        let key = Key::pair(
+            u64::from(key_id) + 1,
+            u64::from(key_id).wrapping_mul(0x9E37_79B9),
+        );
+        let tier = usize::from(tier) % (tiers.len() + 1); // one past the end: an invalid tier
+        let cost = cost.get();
+        let got = if spend {
+            table.decide(key, tier, now, cost)
+        } else {
+            table.peek(key, tier, now, cost)
+        };
+        let Some(quota) = tiers.get(tier) else {
+            assert_eq!(got, Err(Error::InvalidArgument));
+            continue;
+        };
+        let fresh = || BucketModel::new(quota.burst(), quota.count(), quota.period());
+        if let Ok(d) = got {
+            if d.verdict == Outcome::Overloaded {
+                assert!(!input.roomy, "a roomy table answered full: {d:?}");
+                let want = Decision {
+                    outcome: if input.fail_open {
+                        Outcome::Allowed
+                    } else {
+                        Outcome::Overloaded
+                    },
+                    verdict: Outcome::Overloaded,
+                    limit: quota.burst(),
+                    used: 0,
+                    remaining: quota.burst(),
+                    retry_after: None,
+                    reset_after: 0,
+                    flags: if input.fail_open {
+                        Decision::FAIL_OPEN
+                    } else {
+                        0
+                    },
+                };
+                assert_eq!(d, want);
+                if let Some(m) = models.remove(&key_id) {
+                    assert!(
+                        m.bucket.is_drained(now),
+                        "a live bucket was evicted: {:?}",
+                        m.bucket
+                    );
+                }
+                rejected += 1;
+                assert_eq!(table.stats().rejected, rejected);
+                continue;
+            }
+        }
+        // The key's model: converted to the named tier first, as the table does.
+        let existed = models.contains_key(&key_id);
+        let mut m = match models.remove(&key_id) {
+            Some(m) => m,
+            None => KeyModel {
+                tier,
+                bucket: fresh(),
+            },
+        };
+        let span = quota.exact_span();
+        let step = |m: &mut KeyModel| {
+            let old_span = tiers[m.tier].exact_span();
+            if cost == 0 {
+                Err(Error::ZeroCost)
+            } else if now > span || (m.tier != tier && now > old_span) {
+                Err(Error::ClockOutOfRange)
+            } else {
+                if m.tier != tier {
+                    m.bucket
+                        .set_quota(quota.burst(), quota.count(), quota.period(), now, true);
+                    m.tier = tier;
+                }
+                m.bucket.decide(now, cost, spend, span)
+            }
+        };
+        // In a tiny table a drained bucket may have been reclaimed for another key: the key
+        // then starts over as a new bucket in the named tier, which is indistinguishable on a
+        // forward clock, except that no conversion from the old tier takes place.
+        let reclaimable = !input.roomy && m.bucket.is_drained(now);
+        let before = m.bucket.clone();
+        let want = step(&mut m);
+        let got = got.map(|d| Report::of(&d));
+        if got != want && reclaimable {
+            m = KeyModel {
+                tier,
+                bucket: fresh(),
+            };
+            let again = step(&mut m);
+            assert_eq!(
+                got, again,
+                "{op:?} at {now}, as a new bucket (was {before:?})"
+            );
+        } else {
+            assert_eq!(got, want, "{op:?} at {now} on {before:?}");
+        }
+        let stats = table.stats();
+        assert!(stats.occupied <= capacity as u64);
+        assert_eq!(stats.rejected, rejected);
+        // An error changes nothing: a new key stays out.
+        if got.is_ok() || existed {
+            models.insert(key_id, m);
+        }
+    }
+});
