@@ -8,7 +8,8 @@
 -- KEYS[1] the window's key
 -- ARGV[1] quota fingerprint   ARGV[2] mode: "d" decide, "r" record only (peek, Never)
 -- ARGV[3] index of the window holding now   ARGV[4] cost   ARGV[5] limit N
--- ARGV[6] milliseconds to keep the key (to the end of now's window, plus grace)
+-- ARGV[6] milliseconds to keep the key (to the end of now's window, or of the converted window
+--         if later, plus grace)
 -- ARGV[7..11] only after a quota change: the index, count and fingerprint the caller converted
 --             from, and the converted index and count (compare-and-set)
 -- Returns {"1", index, count}: the state the decision is taken on, or
@@ -48,8 +49,9 @@ elseif dirty then
 end
 if wi ~= nil then
   redis.call('HSET', key, 'i', wi, 'c', string.format('%.0f', wc), 'q', qid)
-  if not gt(wi, now_i) then
-    -- A window later than now's (time went backwards) keeps the TTL it was given.
+  if dirty or not gt(wi, now_i) then
+    -- A window later than now's (time went backwards) keeps the TTL it was given, unless this
+    -- call created or converted the key (the caller then sent the TTL of the window written).
     redis.call('PEXPIRE', key, ARGV[6])
   end
 end

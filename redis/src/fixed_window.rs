@@ -161,4 +161,43 @@ mod tests {
         assert_eq!(p.index_of(30), Ok(1));
         assert_eq!(p.ticks_to_end(0, 0), 30);
     }
+
+    proptest::proptest! {
+        /// The caller-side arithmetic, with (index, count) threaded through by hand as the
+        /// script would, equals the core's `FixedWindow`, quota changes included.
+        #[test]
+        fn step_and_convert_match_the_core(
+            quotas in proptest::collection::vec((1u64..20, 1u64..500, 0u64..500), 2),
+            ops in proptest::collection::vec((0usize..2, -50i64..200, 0u64..25, proptest::bool::ANY), 1..80),
+        ) {
+            let quotas: Vec<WindowQuota> = quotas
+                .iter()
+                .map(|&(n, w, o)| WindowQuota::new(n, w).unwrap().with_offset(o % w).unwrap())
+                .collect();
+            let mut core = tollgate::FixedWindow::new(quotas[0]);
+            let mut state = (0u64, 0u64);
+            let mut params = Params::of(&quotas[0]);
+            let mut now = 0u64;
+            for (qi, dt, cost, peek) in ops {
+                now = now.saturating_add_signed(dt);
+                let q = quotas[qi];
+                if cost != 0 && *core.quota() != q {
+                    let converted = core.set_quota(q, now);
+                    let ours = convert(state, &params, &Params::of(&q), now);
+                    proptest::prop_assert_eq!(converted.is_ok(), ours.is_ok());
+                    if let Ok(s) = ours {
+                        state = s;
+                        params = Params::of(&q);
+                    }
+                }
+                let mode = if peek { Mode::Peek } else { Mode::Decide };
+                let expected = if peek { core.peek(now, cost) } else { core.decide(now, cost) };
+                let got = step(state, &params, now, cost, mode);
+                proptest::prop_assert_eq!(got.map(|(_, d)| d), expected);
+                if let Ok((Some(next), _)) = got {
+                    state = next;
+                }
+            }
+        }
+    }
 }

@@ -279,4 +279,44 @@ mod tests {
             Err(Error::ClockOutOfRange)
         );
     }
+
+    proptest::proptest! {
+        /// The caller-side arithmetic, with the state threaded through by hand as the script
+        /// would, equals the core's `LeakyBucket` — decisions, numbers, errors and quota changes.
+        #[test]
+        fn step_and_convert_match_the_core(
+            quotas in proptest::collection::vec((1u64..40, 1u64..12, 1u64..3_000), 2),
+            ops in proptest::collection::vec((0usize..2, -50i64..200, 0u64..45, proptest::bool::ANY), 1..80),
+        ) {
+            let quotas: Vec<Quota> = quotas
+                .iter()
+                .map(|&(b, c, p)| Quota::with_min_span(b, c, p, 0).unwrap())
+                .collect();
+            let mut core = tollgate::LeakyBucket::new(quotas[0]);
+            let mut state = 0u64;
+            let mut params = Params::of(&quotas[0]).unwrap();
+            let mut now = 0u64;
+            for (qi, dt, cost, peek) in ops {
+                now = now.saturating_add_signed(dt);
+                let q = quotas[qi];
+                if cost != 0 && *core.quota() != q {
+                    let converted = core.set_quota(q, now);
+                    let new = Params::of(&q).unwrap();
+                    let ours = convert(state, &params, &new, now);
+                    proptest::prop_assert_eq!(converted.is_ok(), ours.is_ok());
+                    if let Ok(s) = ours {
+                        state = s;
+                        params = new;
+                    }
+                }
+                let mode = if peek { Mode::Peek } else { Mode::Decide };
+                let expected = if peek { core.peek(now, cost) } else { core.decide(now, cost) };
+                let got = step(state, &params, now, cost, mode);
+                proptest::prop_assert_eq!(got.map(|(_, d)| d), expected);
+                if let Ok((Some(next), _)) = got {
+                    state = next;
+                }
+            }
+        }
+    }
 }

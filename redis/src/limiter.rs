@@ -172,6 +172,8 @@ struct Job {
     kind: Kind,
     /// The compare-and-set arguments of a conversion, once the old state is known.
     conversion: Vec<String>,
+    /// A window's converted index, when it is later than `now`'s (the key must live to its end).
+    converted_window: Option<u64>,
     result: Option<Result<(Decision, Option<Known>), Error>>,
 }
 
@@ -370,6 +372,7 @@ impl RedisLimiter {
             redis_key,
             kind,
             conversion: Vec::new(),
+            converted_window: None,
             result: None,
         })
     }
@@ -400,7 +403,14 @@ impl RedisLimiter {
                     .arg(index.to_string())
                     .arg(r.cost.min(p.limit).to_string())
                     .arg(p.limit.to_string())
-                    .arg(self.window_ttl_ms(p, *index, r.now).to_string());
+                    .arg(
+                        self.window_ttl_ms(
+                            p,
+                            job.converted_window.map_or(*index, |c| c.max(*index)),
+                            r.now,
+                        )
+                        .to_string(),
+                    );
             }
         }
         for a in &job.conversion {
@@ -424,6 +434,7 @@ impl RedisLimiter {
         let fields = strings(reply).ok_or(())?;
         if !first && fields.first().map(String::as_str) == Some("0") {
             job.conversion.clear();
+            job.converted_window = None;
             return Ok(true);
         }
         let num = |i: usize| fields.get(i).and_then(|s| s.parse::<u64>().ok()).ok_or(());
@@ -472,6 +483,7 @@ impl RedisLimiter {
                 };
                 match converted {
                     Ok((i, c)) => {
+                        job.converted_window = Some(i);
                         job.conversion = vec![
                             fields[1].clone(),
                             fields[2].clone(),

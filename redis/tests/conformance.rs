@@ -404,19 +404,24 @@ fn a_quota_change_keeps_the_level_like_set_quota() {
     const SECOND: u64 = 1_000;
     let limiter = common::limiter("tiers", SECOND);
     let basic = Quota::new(30, 2, SECOND).unwrap();
+    let bigger = Quota::new(60, 2, SECOND).unwrap();
     let premium = Quota::new(60, 4, SECOND).unwrap();
     let tiny = Quota::new(10, 1, SECOND).unwrap();
     let mut reference = LeakyBucket::new(basic);
     for _ in 0..20 {
         assert_eq!(limiter.decide("k", basic, 0, 1), reference.decide(0, 1));
     }
-    reference.set_quota(premium, 0).unwrap();
-    assert_eq!(limiter.peek("k", premium, 0, 1), reference.peek(0, 1));
-    assert_eq!(limiter.peek("k", premium, 0, 1).unwrap().used, 20);
-    reference.set_quota(tiny, 0).unwrap();
-    let d = limiter.peek("k", tiny, 0, 1);
+    // Same rate, bigger bucket: the level of 20 carries over.
+    reference.set_quota(bigger, 0).unwrap();
+    let d = limiter.peek("k", bigger, 0, 1);
     assert_eq!(d, reference.peek(0, 1));
-    assert_eq!(d.unwrap().retry_after, Some(11 * SECOND));
+    assert_eq!(d.unwrap().used, 20);
+    // Every change is the core's set_quota, whatever its rule (faster rates keep the backlog's
+    // time, slower ones its level).
+    for q in [premium, tiny, basic] {
+        reference.set_quota(q, 0).unwrap();
+        assert_eq!(limiter.peek("k", q, 0, 1), reference.peek(0, 1));
+    }
     // In one batch, requests on a key under two quotas keep their order.
     let batch = [
         Request::decide("b", basic, 0, 5),
