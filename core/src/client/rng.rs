@@ -12,7 +12,8 @@ pub trait Random {
     fn next_u64(&mut self) -> u64;
 
     /// A uniform value in `0..=max` (inclusive), without modulo bias: Lemire's multiply-shift
-    /// with rejection.
+    /// with rejection. A degenerate source (say, one that always returns 0) cannot make it
+    /// loop for ever: after 64 rejections it takes the last draw, slightly biased.
     fn up_to(&mut self, max: u64) -> u64 {
         if max == u64::MAX {
             return self.next_u64();
@@ -20,16 +21,18 @@ pub trait Random {
         let range = max + 1;
         // Reject the low products that would make some values more likely than others.
         let threshold = range.wrapping_neg() % range;
-        loop {
-            let product = u128::from(self.next_u64()) * u128::from(range);
+        let mut product = 0u128;
+        for _ in 0..64 {
+            product = u128::from(self.next_u64()) * u128::from(range);
             // Truncation intended: the low 64 bits of the product.
             #[allow(clippy::cast_possible_truncation)]
             let low = product as u64;
             if low >= threshold {
-                // The high 64 bits: below `range`, so it fits.
-                return u64::try_from(product >> 64).unwrap_or(max);
+                break;
             }
         }
+        // The high 64 bits: below `range`, so it fits.
+        u64::try_from(product >> 64).unwrap_or(max)
     }
 
     /// A uniform value in `low..=high` (inclusive); `low` when `high < low`.

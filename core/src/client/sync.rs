@@ -204,8 +204,24 @@ fn instant(year: i64, month: u64, day: u64, seconds: u64, wday: usize) -> Result
     if weekday(days) != wday {
         return Err(Error::Malformed);
     }
-    // seconds < 86 401, so this cannot overflow for 4-digit years.
-    Ok(days * 86_400 + seconds.cast_signed())
+    // An RFC 850 year is taken near the caller's `now`, which may be absurdly far out.
+    days.checked_mul(86_400)
+        .and_then(|t| t.checked_add(seconds.cast_signed()))
+        .ok_or(Error::Malformed)
+}
+
+/// The calendar year (UTC) of a Unix time.
+fn year_of(unix: u64) -> i64 {
+    let days = i64::try_from(unix / 86_400).unwrap_or(i64::MAX / 2);
+    // 365.2425 days a year on average; off by at most one, corrected below.
+    let mut year = 1970 + days * 400 / 146_097;
+    while days_from_civil(year, 1, 1) > days {
+        year -= 1;
+    }
+    while days_from_civil(year + 1, 1, 1) <= days {
+        year += 1;
+    }
+    year
 }
 
 /// Parses the three HTTP-date forms into Unix seconds.
@@ -261,12 +277,9 @@ fn parse_http_date(v: &[u8], now_unix: u64) -> Result<i64, Error> {
     let month = month_of(&rest[5..8])?;
     let yy = fixed_digits(&rest[9..11], 2)?.cast_signed();
     // RFC 9110: a two-digit year more than 50 years in the future is the most recent past year
-    // with the same last two digits.
-    let now_year = 1970 + i64::try_from(now_unix / 31_556_952).unwrap_or(i64::MAX / 2);
-    let mut year = now_year - now_year.rem_euclid(100) + yy;
-    if year > now_year + 50 {
-        year -= 100;
-    }
+    // with the same last two digits: the latest year ≡ yy (mod 100) not after now + 50.
+    let latest = year_of(now_unix) + 50;
+    let year = latest - (latest - yy).rem_euclid(100);
     instant(year, month, day, time_of_day(&rest[12..20])?, wday)
 }
 
@@ -336,7 +349,15 @@ mod tests {
 
     #[test]
     fn rfc850_two_digit_years() {
-        // In 2026, "94" is 1994, and "70" (2070: 44 years ahead) is 2070.
+        assert_eq!(year_of(0), 1970);
+        assert_eq!(year_of(946_684_799), 1999);
+        assert_eq!(year_of(946_684_800), 2000);
+        // In 1999, "00" is 2000; in 2026, "94" is 1994, and "70" (44 years ahead) is 2070.
+        let now_1999 = 946_684_700;
+        assert_eq!(
+            parse_retry_after(b"Saturday, 01-Jan-00 00:00:00 GMT", now_1999),
+            Ok(100)
+        );
         let now_2026 = 1_780_000_000;
         assert!(parse_retry_after(b"Sunday, 06-Nov-94 08:49:37 GMT", now_2026) == Ok(0));
         // 2070-01-01 was... is a Wednesday.
