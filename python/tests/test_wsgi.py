@@ -23,7 +23,11 @@ def clock() -> int:
 def upstream(environ: dict, start_response) -> list[bytes]:
     if environ.get("PATH_INFO") == "/boom":
         raise RuntimeError("upstream failed")
-    start_response("201 Created", [("Content-Type", "text/plain"), ("X-Upstream", "yes")])
+    decision = environ["tollgate.decision"]
+    start_response(
+        "201 Created",
+        [("Content-Type", "text/plain"), ("X-Upstream", "yes"), ("X-Seen-Used", str(decision.used))],
+    )
     return [b"hello from upstream"]
 
 
@@ -71,6 +75,7 @@ def test_allowed_requests_pass_through_with_headers(shopbase: int) -> None:
     status, headers, body = get(shopbase)
     assert status == 201 and body == b"hello from upstream"
     assert headers["X-Upstream"] == "yes"
+    assert headers["X-Seen-Used"] == "1"  # the app saw the decision
     assert headers["X-Sb-Shop-Api-Call-Limit"] == "1/30"
     assert headers["RateLimit"] == '"shopbase";r=29;t=1'
     assert headers["RateLimit-Policy"] == '"shopbase";q=30;w=15'

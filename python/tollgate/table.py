@@ -31,6 +31,7 @@ from .limiters import Clock, Quota, _clock_args, _Limiter
 from . import headers as _headers
 
 U128_MAX = (1 << 128) - 1
+SIZE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
 
 
 class FullPolicy(enum.IntEnum):
@@ -124,6 +125,8 @@ class KeyTable(_Limiter):
         if not windows and not all(isinstance(t, Quota) for t in tiers):
             raise ArgumentTypeError("tiers must be all Quota (buckets) or all WindowQuota (windows)")
         capacity = u64("capacity", capacity)
+        if capacity > SIZE_MAX:
+            raise InvalidArgumentError(f"capacity must be at most {SIZE_MAX} (size_t), got {capacity}")
         policy = FullPolicy(policy)
         if seed is None:
             k0, k1 = (int.from_bytes(os.urandom(8), "little") for _ in range(2))

@@ -14,8 +14,9 @@ The middleware then, in order:
 4. decides in a :class:`~tollgate.KeyTable` keyed by the exact (app, shop) pair: refused →
    **429** (Limited/Never) or **503** (a full table, fail-closed) with ``Retry-After`` when one
    is called for, ``X-Sb-Shop-Api-Call-Limit`` and the RateLimit fields;
-5. otherwise calls the app and passes its status, headers and body through, adding
-   ``X-Sb-Shop-Api-Call-Limit: used/limit``, ``RateLimit`` and ``RateLimit-Policy``.
+5. otherwise calls the app (the decision in ``environ["tollgate.decision"]``) and passes its
+   status, headers and body through, adding ``X-Sb-Shop-Api-Call-Limit: used/limit``,
+   ``RateLimit`` and ``RateLimit-Policy``.
 
 The default policy is ShopBase's: a bucket of 30 draining 2 per second per (app, shop).
 """
@@ -33,6 +34,9 @@ from .errors import MalformedError
 from .limiters import Clock, ConcurrencyLimit, Quota
 from .presets import shopbase_quota
 from .table import FullPolicy, KeyTable, WindowQuota
+
+#: The environ key under which the app finds the request's :class:`~tollgate.Decision`.
+ENVIRON_KEY = "tollgate.decision"
 
 _DIGITS = re.compile(r"[0-9]{1,20}")
 
@@ -192,6 +196,7 @@ class RateLimitMiddleware:
                     return start_response(status, kept + extra, exc_info)
                 return start_response(status, kept + extra)
 
+            environ[ENVIRON_KEY] = decision
             result = self.app(environ, start)
         except BaseException:
             if permit:
