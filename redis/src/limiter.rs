@@ -27,8 +27,10 @@ pub enum FailurePolicy {
     Closed,
 }
 
-/// A limiter's configuration. [`Config::new`] gives the defaults listed on each field.
+/// A limiter's configuration. [`Config::new`] gives the defaults listed on each field; set the
+/// others by assignment.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// The Redis URL, e.g. `redis://127.0.0.1:6379/`.
     pub url: String,
@@ -150,6 +152,7 @@ impl<'a> Request<'a> {
 
 /// Counters of a limiter, for monitoring.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Round trips to Redis that completed.
     pub round_trips: u64,
@@ -424,7 +427,8 @@ impl RedisLimiter {
         let ticks = u128::from(p.ticks_to_end(index, now));
         let ms = (ticks * 1000).div_ceil(u128::from(self.config.ticks_per_second));
         let ms = ms + self.config.grace.as_millis() + 1;
-        u64::try_from(ms.min(1_000_000_000_000_000)).unwrap_or(u64::MAX)
+        // Capped like the bucket script's TTL: 10^15 ms is 31 000 years.
+        u64::try_from(ms.min(10u128.pow(15))).unwrap_or(u64::MAX)
     }
 
     /// Reads one script reply; returns `true` when the job needs another (conversion) round.
