@@ -91,6 +91,49 @@ def key_triple(app: int, shop: int, api: int) -> Key:
     return Key(k.hi, k.lo)
 
 
+def _table_op(func_name: str, full: bool):
+    """A decide/peek/allow method; the (app, shop) pair's packing is inlined (the hot path)."""
+    func = getattr(lib, func_name)
+
+    def op(
+        self: KeyTable,
+        key: KeyLike,
+        cost: int = 1,
+        now: int | None = None,
+        *,
+        tier: int = 0,
+        _max: int = U64_MAX,
+        _key: type = TgKey,
+    ):
+        if type(key) is tuple and len(key) == 2:
+            app, shop = key
+            if type(app) is int and type(shop) is int and 0 <= app <= _max and 0 <= shop <= _max:
+                k = _key(app, shop)  # tg_key_pair's packing (tested against it)
+            else:
+                k = self._key(key)
+        else:
+            k = self._key(key)
+        if now is None:
+            now = self._clock()
+        if type(now) is not int or not 0 <= now <= _max:
+            now = u64("now", now)
+        if type(cost) is not int or not 0 <= cost <= _max:
+            cost = u64("cost", cost)
+        if type(tier) is not int or not 0 <= tier < self._tier_count:
+            tier = self._checked_tier(tier)
+        raw = TgDecision()
+        status = func(self._table, k, tier, now, cost, raw)
+        if status:
+            check(status, func_name)
+        if not full:
+            return self.shadow or raw.outcome == 0
+        if self.shadow:
+            return self._finish(raw)
+        return from_c(raw)
+
+    return op
+
+
 class KeyTable(_Limiter):
     """A table of ``capacity`` slots holding one leaky bucket (or fixed window) per key.
 
@@ -101,7 +144,7 @@ class KeyTable(_Limiter):
     lock-free and safe from any number of threads.
     """
 
-    __slots__ = ("_memory", "_table", "capacity", "tiers", "policy", "_windows")
+    __slots__ = ("_memory", "_table", "capacity", "tiers", "policy", "_windows", "_tier_count")
 
     def __init__(
         self,
@@ -165,6 +208,7 @@ class KeyTable(_Limiter):
         self._table = out
         self.capacity = capacity
         self.tiers = tuple(tiers)
+        self._tier_count = len(self.tiers)
         self.policy = policy
         self._windows = windows
 
@@ -213,42 +257,17 @@ class KeyTable(_Limiter):
             f"a key is an int, (app, shop) or other tuple of ints, str, bytes or Key; not {kind.__name__}"
         )
 
-    def _call(
-        self, func, name: str, key: KeyLike, cost: int, now: int | None, tier: int, full: bool = True
-    ) -> Decision | TgDecision:
-        k = self._key(key)
-        if now is None:
-            now = self._clock()
-        if type(now) is not int or not 0 <= now <= U64_MAX:
-            now = u64("now", now)
-        if type(cost) is not int or not 0 <= cost <= U64_MAX:
-            cost = u64("cost", cost)
-        if type(tier) is not int or not 0 <= tier < len(self.tiers):
-            if isinstance(tier, int) and not isinstance(tier, bool):
-                raise InvalidArgumentError(f"tier must be in 0..{len(self.tiers) - 1}, got {tier}")
-            raise ArgumentTypeError(f"tier must be an int, not {type(tier).__name__}")
-        raw = TgDecision()
-        status = func(self._table, k, tier, now, cost, raw)
-        if status:
-            check(status, name)
-        if not full:
-            return raw
-        if self.shadow:
-            return self._finish(raw)
-        return from_c(raw)
+    def _checked_tier(self, tier: object) -> int:
+        if isinstance(tier, int) and not isinstance(tier, bool):
+            raise InvalidArgumentError(f"tier must be in 0..{len(self.tiers) - 1}, got {tier}")
+        raise ArgumentTypeError(f"tier must be an int, not {type(tier).__name__}")
 
-    def allow(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0) -> bool:
-        """Decides like ``decide`` and answers only whether to let the request through."""
-        d = self._call(lib.tg_table_decide, "tg_table_decide", key, cost, now, tier, False)
-        return self.shadow or d.outcome == 0  # type: ignore[union-attr]
-
-    def decide(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0) -> Decision:
-        """Decides on a request of ``cost`` for ``key`` at ``now`` under tier ``tier``."""
-        return self._call(lib.tg_table_decide, "tg_table_decide", key, cost, now, tier)
-
-    def peek(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0) -> Decision:
-        """Would ``cost`` pass for ``key``? Spends nothing (a new key is inserted, though)."""
-        return self._call(lib.tg_table_peek, "tg_table_peek", key, cost, now, tier)
+    allow = _table_op("tg_table_decide", full=False)
+    allow.__doc__ = """Decides like ``decide`` and answers only whether to let the request through."""
+    decide = _table_op("tg_table_decide", full=True)
+    decide.__doc__ = """Decides on a request of ``cost`` for ``key`` at ``now`` under tier ``tier``."""
+    peek = _table_op("tg_table_peek", full=True)
+    peek.__doc__ = """Would ``cost`` pass for ``key``? Spends nothing (a new key is inserted, though)."""
 
     def check(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0) -> Decision:  # type: ignore[override]
         """``decide``, raising ``LimitedError``/``OverloadedError`` when refused."""
