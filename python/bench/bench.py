@@ -82,7 +82,12 @@ def inner(n: int) -> None:
     one("tollgate LeakyBucket.decide", lambda: tg.LeakyBucket(RATE, RATE, SECOND).decide)
     one("tollgate FixedWindow.allow", lambda: tg.FixedWindow(RATE, SECOND).allow)
     one("tollgate SlidingLog.allow", lambda: tg.SlidingLog(RATE, SECOND).allow)
-    one("tollgate KeyTable.allow", lambda: (lambda t: lambda: t.allow((1, 1)))(tg.KeyTable(1024, tg.Quota(RATE, RATE, SECOND))))
+    one(
+        "tollgate KeyTable.allow",
+        lambda: (lambda t: lambda: t.allow((1, 1)))(
+            tg.KeyTable(1024, tg.Quota(RATE, RATE, SECOND))
+        ),
+    )
 
     def limits_one(strategy):
         def make():
@@ -164,8 +169,12 @@ def inner(n: int) -> None:
 
     # ---- report -----------------------------------------------------------------------------------
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"machine: {platform.machine()} {platform.processor() or ''} {cpu_model()}, {os.cpu_count()} cores")
-    print(f"python {platform.python_version()}; limits {limits.__version__}; pyrate-limiter {pr.__version__}; tollgate {tg.__version__} ({tg.LIBRARY_PATH.name})")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} {cpu_model()}, {os.cpu_count()} cores"
+    )
+    print(
+        f"python {platform.python_version()}; limits {limits.__version__}; pyrate-limiter {pr.__version__}; tollgate {tg.__version__} ({tg.LIBRARY_PATH.name})"
+    )
     print(f"decisions per measurement: {n}; best of several runs")
     print("ratios: cost / tollgate's cost (allow: a bool, like the others' hit/try_acquire;")
     print("decide: a full Decision with used/remaining/retry_after/reset_after)")

@@ -105,7 +105,9 @@ def macros(text: str) -> dict[str, str]:
 def test_parser_sees_the_whole_header(header_text: str) -> None:
     funcs = parse_functions(header_text)
     # Every prototype-looking line of the header was parsed.
-    assert len(funcs) == len(set(re.findall(r"\b(tg_\w+)\(", strip_comments(header_text))) - {"tg_read_counter"})
+    assert len(funcs) == len(
+        set(re.findall(r"\b(tg_\w+)\(", strip_comments(header_text))) - {"tg_read_counter"}
+    )
     assert funcs["tg_bucket_decide"] == (
         "tg_status",
         ["struct tg_bucket *", "uint64_t", "uint64_t", "struct tg_decision *"],
@@ -128,7 +130,9 @@ def test_every_declaration_matches_its_prototype(header_text: str) -> None:
         restype, argtypes = _ffi.DECLARATIONS[name]
         want = (ctype_of(ret), [ctype_of(p) for p in params])
         if (restype, list(argtypes)) != want:
-            wrong.append(f"{name}: declared {restype}, {argtypes}; header says {ret}({', '.join(params)})")
+            wrong.append(
+                f"{name}: declared {restype}, {argtypes}; header says {ret}({', '.join(params)})"
+            )
     assert not wrong, "\n".join(wrong)
 
 
@@ -168,7 +172,9 @@ def test_every_header_struct_is_mapped(header_text: str) -> None:
     assert named == set(_ffi.STRUCTS)
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None, reason="no C compiler")
+@pytest.mark.skipif(
+    shutil.which("gcc") is None and shutil.which("cc") is None, reason="no C compiler"
+)
 def test_layouts_match_what_a_c_compiler_computes(tmp_path) -> None:
     """sizeof/alignof/offsetof from the real header, compiled, against ctypes."""
     cc = shutil.which("gcc") or shutil.which("cc")
@@ -176,7 +182,9 @@ def test_layouts_match_what_a_c_compiler_computes(tmp_path) -> None:
     for cname, struct in _ffi.STRUCTS.items():
         if cname == "tg_table":
             continue
-        lines.append(f'printf("{cname} %zu %zu\\n", sizeof(struct {cname}), _Alignof(struct {cname}));')
+        lines.append(
+            f'printf("{cname} %zu %zu\\n", sizeof(struct {cname}), _Alignof(struct {cname}));'
+        )
         for field, _ in struct._fields_:
             lines.append(f'printf("{cname}.{field} %zu\\n", offsetof(struct {cname}, {field}));')
     src = tmp_path / "layout.c"
@@ -200,7 +208,9 @@ def test_layouts_match_what_a_c_compiler_computes(tmp_path) -> None:
             continue
         assert c_side[cname] == (ctypes.sizeof(struct), ctypes.alignment(struct)), cname
         for field, _ in struct._fields_:
-            assert c_side[f"{cname}.{field}"] == (getattr(struct, field).offset,), f"{cname}.{field}"
+            assert c_side[f"{cname}.{field}"] == (getattr(struct, field).offset,), (
+                f"{cname}.{field}"
+            )
 
 
 def test_status_values_match_the_header(header_text: str) -> None:
@@ -241,5 +251,9 @@ def test_macros_match_the_package(header_text: str) -> None:
 def test_library_version_matches_the_header(header_text: str) -> None:
     m = macros(header_text)
     assert tollgate.library_version() == m["TG_VERSION_STRING"].strip('"')
-    number = int(m["TG_VERSION_MAJOR"]) * 10000 + int(m["TG_VERSION_MINOR"]) * 100 + int(m["TG_VERSION_PATCH"])
+    number = (
+        int(m["TG_VERSION_MAJOR"]) * 10000
+        + int(m["TG_VERSION_MINOR"]) * 100
+        + int(m["TG_VERSION_PATCH"])
+    )
     assert _ffi.lib.tg_version_number() == number

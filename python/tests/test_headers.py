@@ -33,7 +33,10 @@ def test_ratelimit_fields() -> None:
     assert headers.ratelimit(d, "shopbase") == '"shopbase";r=8;t=11'
     assert headers.ratelimit_policy("api", 50, 1) == '"api";q=50;w=1'
     assert headers.ratelimit_policy_window(50, SECOND, "tiktok") == '"tiktok";q=50;w=1'
-    assert headers.ratelimit_policy_bucket(tg.Quota(30, 2, SECOND), "shopbase") == '"shopbase";q=30;w=15'
+    assert (
+        headers.ratelimit_policy_bucket(tg.Quota(30, 2, SECOND), "shopbase")
+        == '"shopbase";q=30;w=15'
+    )
     assert headers.for_decision(d, name="shopbase") == {
         "X-Sb-Shop-Api-Call-Limit": "22/30",
         "RateLimit": '"shopbase";r=8;t=11',
@@ -44,7 +47,10 @@ def test_long_names_grow_the_buffer_and_bad_names_are_refused() -> None:
     name = "n" * 500
     d = limited(SECOND)
     assert headers.ratelimit(d, name) == f'"{name}";r=0;t=0'
-    assert headers.ratelimit_policy(name, 2**64 - 1, 2**64 - 1) == f'"{name}";q={2**64 - 1};w={2**64 - 1}'
+    assert (
+        headers.ratelimit_policy(name, 2**64 - 1, 2**64 - 1)
+        == f'"{name}";q={2**64 - 1};w={2**64 - 1}'
+    )
     with pytest.raises(tg.InvalidArgumentError, match="TG_STATUS_INVALID_ARGUMENT"):
         headers.ratelimit(d, 'a"b')
     with pytest.raises(tg.InvalidArgumentError, match="ASCII"):

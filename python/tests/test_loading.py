@@ -18,7 +18,9 @@ from conftest import REPO
 PACKAGE = Path(tollgate.__file__).resolve().parent
 
 
-def run_import(code: str, env_extra: dict[str, str], pythonpath: Path | None = None) -> subprocess.CompletedProcess:
+def run_import(
+    code: str, env_extra: dict[str, str], pythonpath: Path | None = None
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("TOLLGATE_LIB", "CARGO_TARGET_DIR")}
     env.update(env_extra)
     if pythonpath is not None:
@@ -28,7 +30,9 @@ def run_import(code: str, env_extra: dict[str, str], pythonpath: Path | None = N
     )
 
 
-@pytest.mark.skipif(os.environ.get("TOLLGATE_EXPECT_INSTALLED") != "1", reason="only for the installed package")
+@pytest.mark.skipif(
+    os.environ.get("TOLLGATE_EXPECT_INSTALLED") != "1", reason="only for the installed package"
+)
 def test_installed_package_carries_its_library() -> None:
     assert not PACKAGE.is_relative_to(REPO / "python"), PACKAGE
     assert "TOLLGATE_LIB" not in os.environ
@@ -62,7 +66,9 @@ def test_a_bad_tollgate_lib_is_an_error_naming_it(tmp_path: Path) -> None:
 def test_no_library_anywhere_lists_where_it_looked(tmp_path: Path) -> None:
     # A copy of the package with no library inside and no cargo workspace above it.
     pkg = tmp_path / "site" / "tollgate"
-    shutil.copytree(PACKAGE, pkg, ignore=shutil.ignore_patterns("*.so", "*.dylib", "*.dll", "__pycache__"))
+    shutil.copytree(
+        PACKAGE, pkg, ignore=shutil.ignore_patterns("*.so", "*.dylib", "*.dll", "__pycache__")
+    )
     out = run_import("import tollgate", {}, pkg.parent)
     assert out.returncode != 0
     assert "cannot find libtollgate" in out.stderr
@@ -80,7 +86,9 @@ def test_workspace_target_directory_is_the_last_resort(tmp_path: Path) -> None:
     (ws / "target" / "release").mkdir(parents=True)
     shutil.copy2(tollgate.LIBRARY_PATH, ws / "target" / "release" / "libtollgate.so")
     pkg = ws / "python" / "tollgate"
-    shutil.copytree(PACKAGE, pkg, ignore=shutil.ignore_patterns("*.so", "*.dylib", "*.dll", "__pycache__"))
+    shutil.copytree(
+        PACKAGE, pkg, ignore=shutil.ignore_patterns("*.so", "*.dylib", "*.dll", "__pycache__")
+    )
     out = run_import("import tollgate; print(tollgate.LIBRARY_PATH)", {}, pkg.parent)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(ws / "target" / "release" / "libtollgate.so")
@@ -88,7 +96,11 @@ def test_workspace_target_directory_is_the_last_resort(tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
     (other / "release").mkdir(parents=True)
     shutil.copy2(tollgate.LIBRARY_PATH, other / "release" / "libtollgate.so")
-    out = run_import("import tollgate; print(tollgate.LIBRARY_PATH)", {"CARGO_TARGET_DIR": str(other)}, pkg.parent)
+    out = run_import(
+        "import tollgate; print(tollgate.LIBRARY_PATH)",
+        {"CARGO_TARGET_DIR": str(other)},
+        pkg.parent,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(other / "release" / "libtollgate.so")
 

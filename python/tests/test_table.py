@@ -59,7 +59,13 @@ def test_key_forms() -> None:
     for form in ((7, 42), 7 << 64 | 42, tg.Key(7, 42)):
         table.decide(form, now=0)
     assert table.peek((7, 42), now=0).used == 3
-    for bad, err in [(-1, tg.InvalidArgumentError), (2**128, tg.InvalidArgumentError), (1.5, tg.ArgumentTypeError), ((1, -2), tg.InvalidArgumentError), (None, tg.ArgumentTypeError)]:
+    for bad, err in [
+        (-1, tg.InvalidArgumentError),
+        (2**128, tg.InvalidArgumentError),
+        (1.5, tg.ArgumentTypeError),
+        ((1, -2), tg.InvalidArgumentError),
+        (None, tg.ArgumentTypeError),
+    ]:
         with pytest.raises(err):
             table.decide(bad, now=0)  # type: ignore[arg-type]
 
@@ -98,7 +104,10 @@ def test_window_table() -> None:
     assert [table.decide("a", now=10).allowed for _ in range(3)] == [True, True, False]
     assert table.decide("a", now=100).allowed
     assert table.decide("b", now=10, tier=1).reset_after == 40
-    assert table.headers(table.peek("b", now=10, tier=1), tier=1)["RateLimit-Policy"] == '"default";q=3;w=1'
+    assert (
+        table.headers(table.peek("b", now=10, tier=1), tier=1)["RateLimit-Policy"]
+        == '"default";q=3;w=1'
+    )
     with pytest.raises(tg.QuotaError, match="OFFSET_OUT_OF_RANGE"):
         KeyTable(4, WindowQuota(1, 10, 10))
     with pytest.raises(tg.ArgumentTypeError):

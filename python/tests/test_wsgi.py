@@ -26,7 +26,11 @@ def upstream(environ: dict, start_response) -> list[bytes]:
     decision = environ["tollgate.decision"]
     start_response(
         "201 Created",
-        [("Content-Type", "text/plain"), ("X-Upstream", "yes"), ("X-Seen-Used", str(decision.used))],
+        [
+            ("Content-Type", "text/plain"),
+            ("X-Upstream", "yes"),
+            ("X-Seen-Used", str(decision.used)),
+        ],
     )
     return [b"hello from upstream"]
 
@@ -49,7 +53,13 @@ def serve(app) -> Iterator[int]:
         thread.join()
 
 
-def get(port: int, path: str = "/orders", app: str | None = "7", shop: str | None = "42", method: str = "GET"):
+def get(
+    port: int,
+    path: str = "/orders",
+    app: str | None = "7",
+    shop: str | None = "42",
+    method: str = "GET",
+):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     headers = {}
     if app is not None:
@@ -103,7 +113,16 @@ def test_the_31st_request_gets_429_with_retry_after(shopbase: int) -> None:
 
 @pytest.mark.parametrize(
     ("app", "shop"),
-    [(None, "42"), ("7", None), ("-1", "42"), ("7", "4x"), ("7", "18446744073709551616"), ("", "1"), ("7 7", "1"), ("0x10", "1")],
+    [
+        (None, "42"),
+        ("7", None),
+        ("-1", "42"),
+        ("7", "4x"),
+        ("7", "18446744073709551616"),
+        ("", "1"),
+        ("7 7", "1"),
+        ("0x10", "1"),
+    ],
 )
 def test_malformed_ids_get_400(shopbase: int, app: str | None, shop: str | None) -> None:
     status, headers, body = get(shopbase, app=app, shop=shop)
@@ -157,7 +176,9 @@ def test_concurrency_cap_answers_503_and_releases() -> None:
         daemon_threads = True
 
     server.server_close()
-    server = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler)
+    server = make_server(
+        "127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -181,7 +202,12 @@ def test_concurrency_cap_answers_503_and_releases() -> None:
 
 def test_upstream_errors_release_the_permit() -> None:
     app = RateLimitMiddleware(upstream, max_in_flight=1)
-    environ = {"HTTP_X_APP_ID": "1", "HTTP_X_SHOP_ID": "2", "PATH_INFO": "/boom", "REQUEST_METHOD": "GET"}
+    environ = {
+        "HTTP_X_APP_ID": "1",
+        "HTTP_X_SHOP_ID": "2",
+        "PATH_INFO": "/boom",
+        "REQUEST_METHOD": "GET",
+    }
     with pytest.raises(RuntimeError):
         app(environ, lambda *a: None)
     assert app.concurrency.in_flight == 0
@@ -216,7 +242,9 @@ def test_key_func_and_window_policy() -> None:
 
 def test_shadow_mode_never_refuses() -> None:
     TICKS[0] = 0
-    app = RateLimitMiddleware(upstream, quota=tg.Quota(1, 1, 1000), shadow=True, clock=clock, ticks_per_second=1000)
+    app = RateLimitMiddleware(
+        upstream, quota=tg.Quota(1, 1, 1000), shadow=True, clock=clock, ticks_per_second=1000
+    )
     with serve(app) as port:
         assert get(port)[0] == 201
         status, headers, _ = get(port)

@@ -238,7 +238,17 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
     ),
     "tg_table_init_windows": (
         _status,
-        [c_void_p, c_size_t, c_size_t, _P(TgWindowQuota), c_size_t, _u32, _u64, _u64, _P(_P(TgTable))],
+        [
+            c_void_p,
+            c_size_t,
+            c_size_t,
+            _P(TgWindowQuota),
+            c_size_t,
+            _u32,
+            _u64,
+            _u64,
+            _P(_P(TgTable)),
+        ],
     ),
     "tg_table_decide": (_status, [_P(TgTable), TgKey, c_size_t, _u64, _u64, _P(TgDecision)]),
     "tg_table_peek": (_status, [_P(TgTable), TgKey, c_size_t, _u64, _u64, _P(TgDecision)]),

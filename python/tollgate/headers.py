@@ -113,7 +113,9 @@ def ratelimit_policy_bucket(
     tps = positive_u64("ticks_per_second", ticks_per_second)
     return _format(
         "tg_header_ratelimit_policy_bucket",
-        lambda b, n, o: lib.tg_header_ratelimit_policy_bucket(quota._raw, nm, len(nm), tps, b, n, o),
+        lambda b, n, o: lib.tg_header_ratelimit_policy_bucket(
+            quota._raw, nm, len(nm), tps, b, n, o
+        ),
         64 + len(nm),
     )
 

@@ -207,9 +207,7 @@ class _Limiter:
             raise LimitedError(decision)
         return decision
 
-    def headers(
-        self, decision: Decision, *, ticks_per_second: int | None = None
-    ) -> dict[str, str]:
+    def headers(self, decision: Decision, *, ticks_per_second: int | None = None) -> dict[str, str]:
         """The response headers for ``decision``: call limit, RateLimit fields, Retry-After."""
         tps = self._tps(ticks_per_second)
         return _headers.for_decision(
@@ -322,7 +320,10 @@ class LeakyBucket(_Limiter):
     def is_drained(self, now: int | None = None) -> bool:
         """Whether the bucket is empty at ``now`` (indistinguishable from a new one)."""
         out = ctypes.c_bool()
-        check(lib.tg_bucket_is_drained(self._raw, self._now(now), ctypes.byref(out)), "tg_bucket_is_drained")
+        check(
+            lib.tg_bucket_is_drained(self._raw, self._now(now), ctypes.byref(out)),
+            "tg_bucket_is_drained",
+        )
         return out.value
 
     def reset(self) -> None:
@@ -385,7 +386,10 @@ class FixedWindow(_Limiter):
     def is_drained(self, now: int | None = None) -> bool:
         """Whether nothing counts against the limit at ``now``."""
         out = ctypes.c_bool()
-        check(lib.tg_window_is_drained(self._raw, self._now(now), ctypes.byref(out)), "tg_window_is_drained")
+        check(
+            lib.tg_window_is_drained(self._raw, self._now(now), ctypes.byref(out)),
+            "tg_window_is_drained",
+        )
         return out.value
 
     @property
@@ -405,7 +409,11 @@ class FixedWindow(_Limiter):
         Not safe while other threads decide on this window.
         """
         status = lib.tg_window_set_quota(
-            self._raw, u64("limit", limit), u64("window", window), u64("offset", offset), self._now(now)
+            self._raw,
+            u64("limit", limit),
+            u64("window", window),
+            u64("offset", offset),
+            self._now(now),
         )
         check(status, "tg_window_set_quota")
 

@@ -30,6 +30,8 @@ def check_query(query: str | bytes, max_offset: int = DEFAULT_MAX_OFFSET) -> Out
     """
     q = text_bytes("query", query)
     out = ctypes.c_uint32()
-    status = lib.tg_pagination_check_query(q, len(q), u64("max_offset", max_offset), ctypes.byref(out))
+    status = lib.tg_pagination_check_query(
+        q, len(q), u64("max_offset", max_offset), ctypes.byref(out)
+    )
     check(status, "tg_pagination_check_query")
     return Outcome(out.value)

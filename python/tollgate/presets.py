@@ -28,7 +28,10 @@ def _tps(clock: Clock | None, ticks_per_second: int | None) -> tuple[Clock, int]
 def shopbase_quota(ticks_per_second: int = NANOS_PER_SECOND) -> Quota:
     """ShopBase's quota: a bucket of 30 draining 2 per second."""
     raw = TgQuota()
-    check(lib.tg_preset_shopbase_quota(u64("ticks_per_second", ticks_per_second), raw), "tg_preset_shopbase_quota")
+    check(
+        lib.tg_preset_shopbase_quota(u64("ticks_per_second", ticks_per_second), raw),
+        "tg_preset_shopbase_quota",
+    )
     return Quota._from_raw(raw)
 
 
@@ -37,7 +40,9 @@ def shopbase_bucket(
 ) -> LeakyBucket:
     """A ShopBase bucket (30, draining 2 per second), named ``shopbase`` for its headers."""
     clock, tps = _tps(clock, ticks_per_second)
-    bucket = LeakyBucket(shopbase_quota(tps), clock=clock, ticks_per_second=tps, shadow=shadow, name="shopbase")
+    bucket = LeakyBucket(
+        shopbase_quota(tps), clock=clock, ticks_per_second=tps, shadow=shadow, name="shopbase"
+    )
     raw = TgBucket()
     check(lib.tg_preset_shopbase_bucket_init(raw, tps), "tg_preset_shopbase_bucket_init")
     bucket._raw = raw
@@ -49,7 +54,9 @@ def tiktok_shop_window(
 ) -> FixedWindow:
     """TikTok Shop's server side: a fixed window of 50 per second (one per (app, shop, api))."""
     clock, tps = _tps(clock, ticks_per_second)
-    window = FixedWindow(TIKTOK_SHOP_PER_SECOND, tps, clock=clock, ticks_per_second=tps, shadow=shadow, name="tiktok")
+    window = FixedWindow(
+        TIKTOK_SHOP_PER_SECOND, tps, clock=clock, ticks_per_second=tps, shadow=shadow, name="tiktok"
+    )
     raw = TgWindow()
     check(lib.tg_preset_tiktok_shop_window_init(raw, tps), "tg_preset_tiktok_shop_window_init")
     window._raw = raw
@@ -65,7 +72,10 @@ def tiktok_shop_client_log(
     margin = u64("jitter_margin", jitter_margin)
     log = SlidingLog(TIKTOK_SHOP_PER_SECOND, tps, clock=clock, ticks_per_second=tps, name="tiktok")
     raw = TgSlidingLog()
-    check(lib.tg_preset_tiktok_shop_client_log_init(raw, tps, margin), "tg_preset_tiktok_shop_client_log_init")
+    check(
+        lib.tg_preset_tiktok_shop_client_log_init(raw, tps, margin),
+        "tg_preset_tiktok_shop_client_log_init",
+    )
     log._raw = raw
     log._window = (TIKTOK_SHOP_PER_SECOND, tps + margin)
     return log

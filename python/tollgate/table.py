@@ -27,7 +27,7 @@ from ._ffi import TgDecision, TgKey, TgQuota, TgTable, TgTableStats, TgWindowQuo
 from ._util import U64_MAX, check, u64
 from .decision import Decision, from_c
 from .errors import ArgumentTypeError, CapacityExceededError, InvalidArgumentError
-from .limiters import Clock, Quota, _clock_args, _Limiter
+from .limiters import Clock, Quota, _Limiter
 from . import headers as _headers
 
 U128_MAX = (1 << 128) - 1
@@ -166,10 +166,14 @@ class KeyTable(_Limiter):
             raise InvalidArgumentError("a table needs at least one tier")
         windows = all(isinstance(t, WindowQuota) for t in tiers)
         if not windows and not all(isinstance(t, Quota) for t in tiers):
-            raise ArgumentTypeError("tiers must be all Quota (buckets) or all WindowQuota (windows)")
+            raise ArgumentTypeError(
+                "tiers must be all Quota (buckets) or all WindowQuota (windows)"
+            )
         capacity = u64("capacity", capacity)
         if capacity > SIZE_MAX:
-            raise InvalidArgumentError(f"capacity must be at most {SIZE_MAX} (size_t), got {capacity}")
+            raise InvalidArgumentError(
+                f"capacity must be at most {SIZE_MAX} (size_t), got {capacity}"
+            )
         policy = FullPolicy(policy)
         if seed is None:
             k0, k1 = (int.from_bytes(os.urandom(8), "little") for _ in range(2))
@@ -191,7 +195,9 @@ class KeyTable(_Limiter):
         if windows:
             arr = (TgWindowQuota * len(tiers))(
                 *[
-                    TgWindowQuota(u64("limit", t.limit), u64("window", t.window), u64("offset", t.offset))
+                    TgWindowQuota(
+                        u64("limit", t.limit), u64("window", t.window), u64("offset", t.offset)
+                    )
                     for t in tiers
                 ]
             )
@@ -226,7 +232,12 @@ class KeyTable(_Limiter):
         kind = type(key)
         if kind is tuple and len(key) == 2:  # type: ignore[arg-type]
             app, shop = key  # type: ignore[misc]
-            if type(app) is int and type(shop) is int and 0 <= app <= U64_MAX and 0 <= shop <= U64_MAX:
+            if (
+                type(app) is int
+                and type(shop) is int
+                and 0 <= app <= U64_MAX
+                and 0 <= shop <= U64_MAX
+            ):
                 return TgKey(app, shop)  # tg_key_pair's packing (tested against it)
             return lib.tg_key_pair(u64("app", app), u64("shop", shop))
         if kind is int:
@@ -249,7 +260,9 @@ class KeyTable(_Limiter):
                 check(lib.tg_table_key_triple(self._table, *parts, out), "tg_table_key_triple")
             else:
                 arr = (ctypes.c_uint64 * len(parts))(*parts)
-                check(lib.tg_table_key_parts(self._table, arr, len(parts), out), "tg_table_key_parts")
+                check(
+                    lib.tg_table_key_parts(self._table, arr, len(parts), out), "tg_table_key_parts"
+                )
             return out
         if isinstance(key, int) and not isinstance(key, bool):
             return self._key(int(key))
@@ -263,13 +276,21 @@ class KeyTable(_Limiter):
         raise ArgumentTypeError(f"tier must be an int, not {type(tier).__name__}")
 
     allow = _table_op("tg_table_decide", full=False)
-    allow.__doc__ = """Decides like ``decide`` and answers only whether to let the request through."""
+    allow.__doc__ = (
+        """Decides like ``decide`` and answers only whether to let the request through."""
+    )
     decide = _table_op("tg_table_decide", full=True)
-    decide.__doc__ = """Decides on a request of ``cost`` for ``key`` at ``now`` under tier ``tier``."""
+    decide.__doc__ = (
+        """Decides on a request of ``cost`` for ``key`` at ``now`` under tier ``tier``."""
+    )
     peek = _table_op("tg_table_peek", full=True)
-    peek.__doc__ = """Would ``cost`` pass for ``key``? Spends nothing (a new key is inserted, though)."""
+    peek.__doc__ = (
+        """Would ``cost`` pass for ``key``? Spends nothing (a new key is inserted, though)."""
+    )
 
-    def check(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0) -> Decision:  # type: ignore[override]
+    def check(
+        self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0
+    ) -> Decision:  # type: ignore[override]
         """``decide``, raising ``LimitedError``/``OverloadedError`` when refused."""
         from .errors import LimitedError, OverloadedError
         from .decision import Outcome
@@ -291,10 +312,15 @@ class KeyTable(_Limiter):
     def probe_len(self, key: KeyLike) -> int:
         """Slots a lookup of ``key`` reads (1 = its home slot); 0 if the key is absent."""
         out = ctypes.c_size_t()
-        check(lib.tg_table_probe_len(self._table, self._key(key), ctypes.byref(out)), "tg_table_probe_len")
+        check(
+            lib.tg_table_probe_len(self._table, self._key(key), ctypes.byref(out)),
+            "tg_table_probe_len",
+        )
         return out.value
 
-    def headers(self, decision: Decision, *, tier: int = 0, ticks_per_second: int | None = None) -> dict[str, str]:  # type: ignore[override]
+    def headers(
+        self, decision: Decision, *, tier: int = 0, ticks_per_second: int | None = None
+    ) -> dict[str, str]:  # type: ignore[override]
         """The response headers for a decision of tier ``tier``."""
         tps = self._tps(ticks_per_second)
         t = self.tiers[tier]

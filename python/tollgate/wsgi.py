@@ -111,7 +111,9 @@ class RateLimitMiddleware:
         self.key_func = key_func
         tps_real = self.table.ticks_per_second or tps
         if isinstance(quota, WindowQuota):
-            self._policy = _headers.ratelimit_policy_window(quota.limit, quota.window, name, tps_real)
+            self._policy = _headers.ratelimit_policy_window(
+                quota.limit, quota.window, name, tps_real
+            )
         else:
             self._policy = _headers.ratelimit_policy_bucket(quota, name, tps_real)
         self._tps = tps_real
@@ -148,7 +150,11 @@ class RateLimitMiddleware:
         body = (message + "\n").encode("utf-8")
         start_response(
             f"{code} {_REASONS[code]}",
-            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *extra],
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                *extra,
+            ],
         )
         return [body]
 
@@ -162,7 +168,9 @@ class RateLimitMiddleware:
                     environ.get("QUERY_STRING", "").encode("latin-1"), self.max_offset
                 )
             except MalformedError:
-                return self._answer(start_response, 400, "limit and page must be decimal integers", [])
+                return self._answer(
+                    start_response, 400, "limit and page must be decimal integers", []
+                )
             if page is Outcome.NEVER:
                 return self._answer(
                     start_response,
@@ -176,7 +184,10 @@ class RateLimitMiddleware:
             if not taken.allowed:
                 retry = _headers.retry_after(taken, 1)
                 return self._answer(
-                    start_response, 503, "too many requests in flight", [(_headers.RETRY_AFTER, retry)]
+                    start_response,
+                    503,
+                    "too many requests in flight",
+                    [(_headers.RETRY_AFTER, retry)],
                 )
             permit = True
         try:
