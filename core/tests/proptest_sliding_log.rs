@@ -165,7 +165,7 @@ fn run<const CAP: usize>(
 }
 
 proptest! {
-    #![proptest_config(config(1_024))]
+    #![proptest_config(config(768))]
 
     #[test]
     fn forward_decisions_equal_the_model(
@@ -196,6 +196,11 @@ proptest! {
     ) {
         run::<5>(5, window, start, &ops, backward)?;
     }
+
+}
+
+proptest! {
+    #![proptest_config(config(256))]
 
     #[test]
     fn a_larger_limit_equals_the_model(
