@@ -470,3 +470,47 @@ fn a_clock_stepping_back_is_judged_at_the_latest_time() {
     assert!(!b.decide(11 * SECOND, 2).unwrap().is_allowed());
     assert!(b.decide(12 * SECOND, 2).unwrap().is_allowed());
 }
+
+/// D for an approximate quota, as documented: the largest power of two with `min_span`·D < 2⁶⁴
+/// (the tolerance fits for the quotas used here, so D is not halved further).
+fn approximate_unit(min_span: u64) -> u64 {
+    let max = u64::MAX / min_span;
+    1 << (63 - max.leading_zeros())
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// The approximation rounds the emission interval up to whole units of 1/D tick: paced one
+    /// by one, the k-th request after a full burst passes no sooner than exactly (⌈k·P/C⌉) and
+    /// no later than with one unit more per request (⌈k·(P/C + 1/D)⌉).
+    #[test]
+    fn approximate_quotas_lose_at_most_one_unit_per_request(
+        (burst, count, period) in prop_oneof![
+            (1..=100u64, Just(999_983u64), Just(1_000_000_000u64)),
+            (1..=100u64, (1u64 << 20..1 << 40).prop_map(|c| c | 1), (1u64 << 30)..(1 << 44)),
+        ],
+        min_span in (40u32..62).prop_map(|k| 1u64 << k),
+        requests in 1..2_000u64,
+    ) {
+        let quota = Quota::approximate(burst, count, period, min_span).unwrap();
+        prop_assume!(!quota.is_exact());
+        let d = approximate_unit(min_span);
+        let (p, c, du) = (u128::from(period), u128::from(count), u128::from(d));
+        let interval = (p * du).div_ceil(c);
+        let span = (u128::from(u64::MAX) - u128::from(burst) * interval) / du;
+        prop_assert_eq!(u128::from(quota.exact_span()), span, "D = {}", d);
+        let bucket = LeakyBucket::new(quota);
+        prop_assert!(bucket.decide(0, burst).unwrap().is_allowed());
+        let mut t = 0u64;
+        for k in 1..=u128::from(requests) {
+            let d = bucket.decide(t, 1).unwrap();
+            prop_assert_eq!(d.outcome, Outcome::Limited);
+            t += d.retry_after.unwrap();
+            prop_assert!(bucket.decide(t, 1).unwrap().is_allowed());
+            let exact = (k * p).div_ceil(c);
+            let one_unit_more = (k * (p * du + c)).div_ceil(c * du);
+            prop_assert!((exact..=one_unit_more).contains(&u128::from(t)), "request {} at {}", k, t);
+        }
+    }
+}
