@@ -96,14 +96,20 @@ pub(crate) fn step(
     })
 }
 
-/// `true` if a window in `state` holds nothing that counts at `now`.
+/// `true` if a window in `state` holds nothing that counts at `now` and no later time: its
+/// window is over, or it is `now`'s window with a count of zero. A stored window later than
+/// `now`'s (left by a later peek or decision) is a record of time, not a new state.
 pub(crate) fn is_drained(state: u64, quota: &WindowQuota, now: u64) -> bool {
     let (stored, count) = decode(state, quota);
-    count == 0 || index_of(quota, now).map_or(true, |i| i > stored)
+    index_of(quota, now).map_or(true, |i| i > stored || (i == stored && count == 0))
 }
 
-/// Re-expresses `state` under a new quota at `now`: the count in the current window carries over
-/// (capped at the new limit: no free burst), into the new quota's current window.
+/// Re-expresses `state` under a new quota at `now`: the count of the stored window carries over
+/// (capped at the new limit: no free burst). A drained state becomes a new one. Otherwise the count goes
+/// into the new quota's window holding the stored window's last tick — the latest time the
+/// state may have seen — so a clock that stepped back cannot move the count into an earlier
+/// window that a later request would find fresh (SPEC §1). With an unchanged window and offset
+/// that is simply the current window.
 pub(crate) fn convert(
     state: u64,
     old: &WindowQuota,
@@ -111,14 +117,17 @@ pub(crate) fn convert(
     now: u64,
 ) -> Result<u64, Error> {
     let (stored, count) = decode(state, old);
-    let current_old = index_of(old, now)?;
     let current_new = index_of(new, now)?;
-    let carried = if current_old > stored {
-        0
-    } else {
-        count.min(new.limit())
-    };
-    Ok(encode(current_new, carried, new))
+    index_of(old, now)?;
+    if is_drained(state, old, now) {
+        // Drained and new are indistinguishable (SPEC §10): a fresh state in the new quota.
+        return Ok(encode(current_new, 0, new));
+    }
+    let end = u128::from(old.offset()) + u128::from(stored) * u128::from(old.window());
+    let last_tick = end.saturating_sub(1);
+    let at = u64::try_from(last_tick).unwrap_or(u64::MAX).max(now);
+    let window = index_of(new, at)?;
+    Ok(encode(window, count.min(new.limit()), new))
 }
 
 /// A fixed-window counter whose state is one atomic word: `&self` decisions, lock-free, no
@@ -238,6 +247,23 @@ mod tests {
             Err(Error::ClockOutOfRange)
         );
         assert!(one_tick.decide(one_tick.span(), 1).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn set_quota_at_an_earlier_now_keeps_the_count_in_the_latest_window() {
+        let mut w = FixedWindow::new(WindowQuota::new(2, 10).unwrap());
+        assert!(w.peek(25, 1).unwrap().is_allowed()); // the latest time seen: window [20, 30)
+        assert!(w.decide(22, 2).unwrap().is_allowed());
+        // The clock steps back to 12 for a change to 5-tick windows: the count of 2 goes into
+        // [25, 30), the new window holding the stored window's last tick, not into [10, 15).
+        w.set_quota(WindowQuota::new(2, 5).unwrap(), 12).unwrap();
+        assert_eq!(w.decide(29, 1).unwrap().outcome, Outcome::Limited);
+        assert!(w.decide(30, 2).unwrap().is_allowed());
+        // A drained state converts to a new one.
+        let mut fresh = FixedWindow::new(WindowQuota::new(2, 10).unwrap());
+        assert!(fresh.decide(3, 2).unwrap().is_allowed());
+        fresh.set_quota(WindowQuota::new(2, 7).unwrap(), 10).unwrap();
+        assert_eq!(fresh.peek(10, 1).unwrap().reset_after, 4);
     }
 
     #[test]

@@ -91,22 +91,29 @@ pub(crate) fn is_drained(state: u64, quota: &Quota, now: u64) -> bool {
     }
 }
 
-/// Re-expresses `state` from `old` quota units in `new` quota units at `now`, carrying the level
-/// over (rounded up: no free burst), so a key that changes tier keeps its history.
+/// Re-expresses `state` from `old` quota units in `new` quota units at `now`, so a key that
+/// changes quota keeps its history: no free burst, and a backlog that never drains sooner than
+/// it would have.
+///
+/// The state cannot tell a backlog (level) from a gap left by a clock that stepped back (the
+/// latest `now` it recorded), so the backlog is converted both ways and the larger result kept:
+/// **by level** (the same number of requests in the new bucket; this is the larger when the new
+/// rate is slower or equal) and **by time** (the bucket empties at the same moment it would
+/// have; the larger when the new rate is faster). Either way the bucket is empty no later than
+/// under the slower of the two quotas, and no request is admitted that the true timeline, with
+/// the change made at the latest time seen, would refuse (SPEC §1).
+///
+/// [`Error::ClockOutOfRange`] if `now` is beyond either quota's span or the converted backlog
+/// does not fit the new quota's state (it would drain past its span); nothing is changed then.
 pub(crate) fn convert(state: u64, old: &Quota, new: &Quota, now: u64) -> Result<u64, Error> {
     if now > old.exact_span() || now > new.exact_span() {
         return Err(Error::ClockOutOfRange);
     }
-    let old_excess = state.saturating_sub(now * old.unit());
-    // Level in requests = old_excess / old.interval; in new units: × new.interval.
-    let new_excess =
-        (u128::from(old_excess) * u128::from(new.interval())).div_ceil(u128::from(old.interval()));
-    // Never more than a full bucket above `now` plus what the old state held in ticks terms:
-    // cap at the new quota's largest representable level so the word cannot overflow.
-    let now_u = now * new.unit();
-    let cap = u128::from(u64::MAX - now_u);
-    let excess = u64::try_from(new_excess.min(cap)).unwrap_or(u64::MAX);
-    Ok(now_u + excess)
+    let old_excess = u128::from(state.saturating_sub(now * old.unit()));
+    let by_level = (old_excess * u128::from(new.interval())).div_ceil(u128::from(old.interval()));
+    let by_time = (old_excess * u128::from(new.unit())).div_ceil(u128::from(old.unit()));
+    let converted = u128::from(now * new.unit()) + by_level.max(by_time);
+    u64::try_from(converted).map_err(|_| Error::ClockOutOfRange)
 }
 
 /// A leaky bucket (GCRA) whose state is one atomic word: `&self` decisions, lock-free, no
@@ -167,8 +174,11 @@ impl LeakyBucket {
         is_drained(self.state.load(Ordering::Acquire), &self.quota, now)
     }
 
-    /// Changes the quota, keeping the bucket's level (rounded up; no free burst, no lock-out:
-    /// a level above the new burst drains at the new rate).
+    /// Changes the quota, keeping the bucket's history: the level carries over when the new
+    /// rate is not faster; when it is faster, the backlog is kept by time (the bucket empties
+    /// when it would have under the old quota), because a bucket cannot tell its level from the
+    /// gap a clock that stepped back leaves. No free burst, and the bucket is empty no later than
+    /// under the slower quota. On error nothing changes.
     pub fn set_quota(&mut self, quota: Quota, now: u64) -> Result<(), Error> {
         let state = self.state.load(Ordering::Acquire);
         let converted = convert(state, &self.quota, &quota, now)?;
@@ -317,12 +327,26 @@ mod tests {
         for _ in 0..20 {
             assert!(b.decide(0, 1).unwrap().is_allowed());
         }
-        // Premium tier: 60 burst, 4 per second. The level of 20 carries over.
-        b.set_quota(Quota::new(60, 4, SECOND).unwrap(), 0).unwrap();
+        // A larger bucket at the same rate: the level of 20 carries over.
+        b.set_quota(Quota::new(60, 2, SECOND).unwrap(), 0).unwrap();
         assert_eq!(b.peek(0, 1).unwrap().used, 20);
-        // Down to a burst of 10: over the top, no free burst; drains at 1/s from 20.
+        // A faster rate: the backlog of 10 s keeps its time, 40 requests at 4/s.
+        b.set_quota(Quota::new(60, 4, SECOND).unwrap(), 0).unwrap();
+        let d = b.peek(0, 1).unwrap();
+        assert_eq!((d.used, d.reset_after), (40, 10 * SECOND));
+        // Down to a burst of 10 at 1/s: the 40 carry over by level; no free burst.
         b.set_quota(Quota::new(10, 1, SECOND).unwrap(), 0).unwrap();
         assert!(!b.peek(0, 1).unwrap().is_allowed());
-        assert_eq!(b.peek(0, 1).unwrap().retry_after, Some(11 * SECOND));
+        assert_eq!(b.peek(0, 1).unwrap().retry_after, Some(31 * SECOND));
+    }
+
+    #[test]
+    fn set_quota_refuses_a_backlog_the_new_quota_cannot_hold_and_changes_nothing() {
+        let mut b = LeakyBucket::new(Quota::new(1_000, 1, 1).unwrap());
+        assert!(b.decide(0, 1_000).unwrap().is_allowed());
+        let glacial = Quota::with_min_span(1, 1, 1 << 62, 0).unwrap();
+        assert_eq!(b.set_quota(glacial, 0), Err(Error::ClockOutOfRange));
+        assert_eq!(b.quota().burst(), 1_000);
+        assert_eq!(b.peek(0, 1).unwrap().used, 1_000);
     }
 }
