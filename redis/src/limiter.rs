@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use redis::{Connection, ErrorKind, RedisError, RedisResult, Script, Value};
@@ -592,17 +592,27 @@ impl RedisLimiter {
         }
     }
 
-    fn slot(&self) -> MutexGuard<'_, Option<Connection>> {
+    /// A free connection slot, waiting for one at most until `deadline` (every slot may be held
+    /// by a call that waits on a slow Redis).
+    fn slot(&self, deadline: Instant) -> Option<MutexGuard<'_, Option<Connection>>> {
         let n = self.slots.len();
         let start = self.next_slot.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            if let Ok(guard) = self.slots[(start + i) % n].try_lock() {
-                return guard;
+        let mut pause = Duration::from_micros(10);
+        loop {
+            for i in 0..n {
+                match self.slots[(start + i) % n].try_lock() {
+                    Ok(guard) => return Some(guard),
+                    Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+                    Err(TryLockError::WouldBlock) => {}
+                }
             }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(1));
         }
-        self.slots[start % n]
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// One pipelined round trip within `deadline`, or `None` (failure recorded, circuit open).
@@ -611,7 +621,12 @@ impl RedisLimiter {
         if elapsed < self.down_until.load(Ordering::Relaxed) {
             return None;
         }
-        let mut slot = self.slot();
+        let Some(mut slot) = self.slot(deadline) else {
+            // Every connection is busy past the deadline: answer by the policy, but this says
+            // nothing about Redis, so the circuit stays closed.
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
         if let Ok(v) = self.try_round_trip(&mut slot, pipe, deadline) {
             self.round_trips.fetch_add(1, Ordering::Relaxed);
             return Some(v);
