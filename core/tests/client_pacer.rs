@@ -219,3 +219,29 @@ fn reserve_books_consecutive_slots_on_a_bucket() {
     assert_eq!(b.reserve(0, 1).unwrap(), Some(100));
     assert_eq!(a.next_send(0, 1).unwrap(), Some(200));
 }
+
+/// Why the margin: an exact mirror of ShopBase's bucket is overrun by 200 ms of jitter (30
+/// sends at 0 that arrive late, then one sent at 500 ms that arrives at once), and the safe
+/// burst of 29 is not.
+#[test]
+fn an_exact_mirror_is_overrun_by_jitter_and_the_safe_burst_is_not() {
+    let server_quota = Quota::new(30, 2, 1_000).unwrap(); // milliseconds
+    let run = |mirror: Quota| {
+        let mut pacer = Pacer::new(LeakyBucket::new(mirror));
+        let sends = paced_sends(
+            &mut pacer,
+            &vec![0; usize::try_from(mirror.burst()).unwrap() + 1],
+        );
+        let server = LeakyBucket::new(server_quota);
+        // Every request of the burst is delayed 200 ms; the next one, sent at 500 ms, none.
+        let (burst, last) = sends.split_at(sends.len() - 1);
+        assert_eq!(last, [500]);
+        let mut refused = 0;
+        for &s in burst {
+            refused += u32::from(!server.decide(s + 200, 1).unwrap().is_allowed());
+        }
+        refused + u32::from(!server.decide(last[0], 1).unwrap().is_allowed())
+    };
+    assert_eq!(run(server_quota), 1);
+    assert_eq!(run(safe_burst(&server_quota, 200).unwrap()), 0);
+}
