@@ -137,6 +137,30 @@ fn check_shape(d: &Decision, limit: u64) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The SPEC's definitions of the reported times, on the model after a decision at `t`:
+/// `retry_after` is the least wait after which the same request passes, `reset_after` the least
+/// wait until nothing counts (both: the end of the window the call was judged in).
+fn check_times(model: &Model, d: &Decision, t: u64, cost: u64) -> Result<(), TestCaseError> {
+    let within = |dt: u64| {
+        t.checked_add(dt)
+            .filter(|&at| dt < u64::MAX && at <= model.span)
+    };
+    if let (Outcome::Limited, Some(retry)) = (d.outcome, d.retry_after) {
+        if let Some(at) = within(retry) {
+            prop_assert!(model.clone().peek(at, cost).is_ok_and(|d| d.is_allowed()));
+            prop_assert!(model
+                .clone()
+                .peek(at - 1, cost)
+                .is_ok_and(|d| !d.is_allowed()));
+        }
+    }
+    if let Some(at) = within(d.reset_after) {
+        prop_assert!(model.is_drained(at));
+        prop_assert_eq!(model.is_drained(at - 1), d.used == 0);
+    }
+    Ok(())
+}
+
 fn run(
     (limit, window, offset): (u64, u64, u64),
     (start_sel, start_raw): (u8, u64),
@@ -180,6 +204,7 @@ fn run(
         if raised == t {
             prop_assert_eq!(engine.is_drained(t), model.is_drained(t));
         }
+        check_times(&model, &d, t, c)?;
     }
     Ok(())
 }

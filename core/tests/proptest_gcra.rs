@@ -146,6 +146,26 @@ fn check_shape(d: &Decision, burst: u64) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The SPEC's definitions of the reported times, checked on the model after a decision at `t`:
+/// `retry_after` is the least wait after which the same request passes with no other traffic,
+/// `reset_after` the least wait until the bucket is empty.
+fn check_times(model: &Model, d: &Decision, t: u64, cost: u64) -> Result<(), TestCaseError> {
+    let within = |dt: u64| t.checked_add(dt).filter(|&at| at <= model.span);
+    if let (Outcome::Limited, Some(retry)) = (d.outcome, d.retry_after) {
+        if let Some(at) = within(retry) {
+            prop_assert!(ok(model.clone().peek(at, cost))?.is_allowed());
+            prop_assert!(!ok(model.clone().peek(at - 1, cost))?.is_allowed());
+        }
+    }
+    if let Some(at) = within(d.reset_after) {
+        prop_assert_eq!(model.level(at).0, 0);
+        if d.reset_after > 0 {
+            prop_assert!(model.level(at - 1).0 > 0);
+        }
+    }
+    Ok(())
+}
+
 fn run_forward(
     (burst, count, period): (u64, u64, u64),
     (start_sel, start_raw): (u8, u64),
@@ -168,6 +188,7 @@ fn run_forward(
             check_shape(&d, burst)?;
             let drained = model.level(t).0 == 0;
             prop_assert_eq!(bucket.is_drained(t), drained, "is_drained at {}", t);
+            check_times(&model, &d, t, c)?;
         }
     }
     Ok(())

@@ -98,6 +98,29 @@ fn check_shape(d: &Decision, limit: u64) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The SPEC's definitions of the reported times, on the model after a decision at `t`:
+/// `retry_after` is the least wait until enough old units leave for the same request to pass,
+/// `reset_after` the least wait until the window is empty. (Saturated values are skipped.)
+fn check_times(model: &Model, d: &Decision, t: u64, cost: u64) -> Result<(), TestCaseError> {
+    let within = |dt: u64| t.checked_add(dt).filter(|_| dt < u64::MAX);
+    if let (Outcome::Limited, Some(retry)) = (d.outcome, d.retry_after) {
+        if let Some(at) = within(retry) {
+            prop_assert!(model.clone().peek(at, cost).is_ok_and(|d| d.is_allowed()));
+            prop_assert!(model
+                .clone()
+                .peek(at - 1, cost)
+                .is_ok_and(|d| !d.is_allowed()));
+        }
+    }
+    if let Some(at) = within(d.reset_after) {
+        prop_assert_eq!(model.clone().used(at), 0);
+        if d.reset_after > 0 {
+            prop_assert!(model.clone().used(at - 1) > 0);
+        }
+    }
+    Ok(())
+}
+
 fn run<const CAP: usize>(
     limit: u64,
     window: u64,
@@ -151,6 +174,7 @@ fn run<const CAP: usize>(
             continue;
         };
         check_shape(&d, limit)?;
+        check_times(&model, &d, t, c)?;
         if d.outcome == Outcome::Allowed && !peek {
             let r = replay.decide(raised, c);
             prop_assert!(
