@@ -110,8 +110,10 @@ pub(crate) fn step(
     })
 }
 
-/// Re-expresses (index, count) under a new quota at `now`: the count of `now`'s window carries
-/// over, capped at the new limit — `FixedWindow::set_quota`'s conversion.
+/// Re-expresses (index, count) under a new quota at `now` — `FixedWindow::set_quota`'s
+/// conversion: unless the stored window is drained, its count (capped at the new limit) goes into
+/// the new quota's window holding the later of `now` and the stored window's last tick, so a
+/// clock that stepped back cannot move the count into an earlier window.
 pub(crate) fn convert(
     state: (u64, u64),
     old: &Params,
@@ -119,14 +121,16 @@ pub(crate) fn convert(
     now: u64,
 ) -> Result<(u64, u64), Error> {
     let (stored, count) = state;
-    let current_old = old.index_of(now)?;
     let current_new = new.index_of(now)?;
-    let carried = if current_old > stored {
-        0
-    } else {
-        count.min(new.limit)
-    };
-    Ok((current_new, carried))
+    let current_old = old.index_of(now)?;
+    if current_old > stored || (current_old == stored && count == 0) {
+        // Drained and new are indistinguishable (SPEC §10): a fresh state in the new quota. (A
+        // later stored window, even empty, is the latest time seen: it is kept.)
+        return Ok((current_new, 0));
+    }
+    let end = u128::from(old.offset) + u128::from(stored) * u128::from(old.window);
+    let last_tick = u64::try_from(end.saturating_sub(1)).unwrap_or(u64::MAX);
+    Ok((new.index_of(last_tick.max(now))?, count.min(new.limit)))
 }
 
 /// `true` if a window whose state is at least `state` surely denies a request of `cost` at `now`:

@@ -203,19 +203,20 @@ pub(crate) fn step(
     }
 }
 
-/// Re-expresses `state` from `old` units in `new` units at `now`, keeping the level (rounded up:
-/// no free burst) — `LeakyBucket::set_quota`'s conversion.
+/// Re-expresses `state` from `old` units in `new` units at `now` — `LeakyBucket::set_quota`'s
+/// conversion: the backlog above `now` is converted by level (same number of requests) and by
+/// time (empties at the same moment), and the larger kept, since the state cannot tell a backlog
+/// from the gap a clock that stepped back leaves. `ClockOutOfRange` if `now` is beyond either
+/// span or the result does not fit the new state.
 pub(crate) fn convert(state: u64, old: &Params, new: &Params, now: u64) -> Result<u64, Error> {
     if now > old.span || now > new.span {
         return Err(Error::ClockOutOfRange);
     }
-    let old_excess = state.saturating_sub(now * old.unit);
-    let new_excess =
-        (u128::from(old_excess) * u128::from(new.interval)).div_ceil(u128::from(old.interval));
-    let now_units = now * new.unit;
-    let excess =
-        u64::try_from(new_excess.min(u128::from(u64::MAX - now_units))).unwrap_or(u64::MAX);
-    Ok(now_units + excess)
+    let backlog = u128::from(state.saturating_sub(now * old.unit));
+    let by_level = (backlog * u128::from(new.interval)).div_ceil(u128::from(old.interval));
+    let by_time = (backlog * u128::from(new.unit)).div_ceil(u128::from(old.unit));
+    let converted = u128::from(now * new.unit) + by_level.max(by_time);
+    u64::try_from(converted).map_err(|_| Error::ClockOutOfRange)
 }
 
 /// `true` if a bucket in `state` would deny a request of `cost` at `now` (the local check of
