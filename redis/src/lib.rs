@@ -13,8 +13,8 @@
 //!   the state the script decided on. docs/redis.md gives the argument.
 //! - Time is the caller's `now` in ticks (all nodes share one timeline), not Redis's `TIME`.
 //! - Keys expire once drained (plus a grace period); each request carries its key's quota, and
-//!   a quota change converts the stored state keeping its level; shadow mode; pipelined
-//!   batches ([`RedisLimiter::decide_batch`]).
+//!   a quota change converts the stored state as the core's `set_quota` does; shadow mode;
+//!   pipelined batches ([`RedisLimiter::decide_batch`]).
 //! - [`HybridLimiter`]: a local mirror answers clear denials without a round trip, and never
 //!   admits more than the shared limit.
 //! - Redis down or slower than the timeout: the [`FailurePolicy`] answers (fail-open, or

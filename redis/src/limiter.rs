@@ -111,7 +111,7 @@ pub struct Request<'a> {
     /// The key (for example `"app:42/shop:7"`).
     pub key: &'a str,
     /// The key's quota. A different quota than the key's last one converts its state, keeping
-    /// the level (as `LeakyBucket::set_quota` / `FixedWindow::set_quota` do).
+    /// its history as `LeakyBucket::set_quota` / `FixedWindow::set_quota` do.
     pub limit: Limit,
     /// The caller's time in ticks; all nodes must share one timeline (see docs/redis.md).
     pub now: u64,
