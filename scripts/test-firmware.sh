@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Firmware (issue 6, docs/firmware.md): the engine on emulated Cortex-M3 (thumbv7m-none-eabi,
-# QEMU lm3s6965evb) and Cortex-M0 (thumbv6m-none-eabi, QEMU microbit), from Rust (firmware/) and
-# from C (firmware/c, linking libtollgate.a built from ffi/ for thumbv7m).
+# QEMU lm3s6965evb), Cortex-M0 (thumbv6m-none-eabi, QEMU microbit) and RISC-V
+# (riscv32imac-unknown-none-elf, QEMU virt), from Rust (firmware/), and on the Cortex-M3 from C
+# (firmware/c, linking libtollgate.a built from ffi/ for thumbv7m).
 #
 # - Installs the Debian packages it needs (once; idempotent).
 # - Cross-builds with Debian's rustc (rustc-web) and -Zbuild-std=core. RUSTC, RUSTDOC and
@@ -30,8 +31,8 @@ step() {
 # rustc-web + rust-web-src: a rustc (>= 1.87) whose library sources -Zbuild-std can build `core`
 # from for any built-in target; rust-web-llvm ships /usr/bin/rust-lld -> lld-22, which it does
 # not depend on. The C firmware needs only gcc's freestanding headers and libgcc (no newlib).
-packages=(rustc-web rust-web-src rust-web-llvm lld-22 qemu-system-arm binutils-arm-none-eabi
-  gcc-arm-none-eabi)
+packages=(rustc-web rust-web-src rust-web-llvm lld-22 qemu-system-arm qemu-system-misc
+  binutils-arm-none-eabi gcc-arm-none-eabi)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -63,24 +64,31 @@ fw_target="$root/target/firmware"
 out="$fw_target/elf"
 mkdir -p "$out"
 
-build_rust() { # target features elf-suffix
-  local target=$1 features=$2 suffix=$3
+build_rust() { # package target features elf-suffix bins...
+  local package=$1 target=$2 features=$3 suffix=$4
+  shift 4
   # Not --locked: firmware/Cargo.lock pins the firmware's own crates, but a dependency added to
   # core/ must not turn this suite red until someone refreshes a lock file outside the main
   # workspace; cargo adds what is missing and keeps every pinned version.
-  (cd firmware && "${cross[@]}" cargo build --release --target "$target" \
+  (cd firmware && "${cross[@]}" cargo build --release -p "$package" --target "$target" \
     -Zbuild-std=core --features "$features")
-  for bin in selftest footprint footprint-baseline; do
+  for bin in "$@"; do
     cp "$fw_target/$target/release/$bin" "$out/$bin-$suffix.elf"
   done
 }
 
-# The deliberately wrong build first: the right one then overwrites cargo's output names.
-build_rust thumbv7m-none-eabi atomics-single-core,wrong-expectation m3-wrong
-build_rust thumbv7m-none-eabi atomics-single-core m3
+# Each deliberately wrong build first: the right one then overwrites cargo's output names.
+cm=tollgate-firmware-cortex-m
+build_rust $cm thumbv7m-none-eabi atomics-single-core,wrong-expectation m3-wrong selftest
+build_rust $cm thumbv7m-none-eabi atomics-single-core m3 selftest footprint footprint-baseline
 step "Rust firmware, Cortex-M3 (atomics: unsafe-assume-single-core)"
-build_rust thumbv6m-none-eabi atomics-critical-section m0
+build_rust $cm thumbv6m-none-eabi atomics-critical-section,wrong-expectation m0-wrong selftest
+build_rust $cm thumbv6m-none-eabi atomics-critical-section m0 selftest footprint footprint-baseline
 step "Rust firmware, Cortex-M0 (atomics: critical-section)"
+rv=tollgate-firmware-riscv
+build_rust $rv riscv32imac-unknown-none-elf atomics-single-core,wrong-expectation rv-wrong selftest
+build_rust $rv riscv32imac-unknown-none-elf atomics-single-core rv selftest
+step "Rust firmware, RISC-V riscv32imac (atomics: unsafe-assume-single-core)"
 
 # libtollgate.a for the C firmware: the ffi crate, no_std, with the firmware's atomics choice.
 "${cross[@]}" cargo rustc --locked -p tollgate-ffi --release --target thumbv7m-none-eabi \
@@ -105,6 +113,7 @@ step "C firmware, Cortex-M3 (libtollgate.a, atomics: unsafe-assume-single-core)"
 # ---- runs -------------------------------------------------------------------------------------
 m3=(qemu-system-arm -machine lm3s6965evb -cpu cortex-m3)
 m0=(qemu-system-arm -machine microbit)
+rv=(qemu-system-riscv32 -machine virt -bios none)
 passed=0
 failed=0
 
@@ -135,8 +144,11 @@ run() { # name pass|fail elf qemu...
 
 run rust-m3 pass "$out/selftest-m3.elf" "${m3[@]}"
 run rust-m0 pass "$out/selftest-m0.elf" "${m0[@]}"
+run rust-riscv32 pass "$out/selftest-rv.elf" "${rv[@]}"
 run c-m3 pass "$out/selftest-c-m3.elf" "${m3[@]}"
 run rust-m3-wrong-expectation fail "$out/selftest-m3-wrong.elf" "${m3[@]}"
+run rust-m0-wrong-expectation fail "$out/selftest-m0-wrong.elf" "${m0[@]}"
+run rust-riscv32-wrong-expectation fail "$out/selftest-rv-wrong.elf" "${rv[@]}"
 run c-m3-wrong-expectation fail "$out/selftest-c-m3-wrong.elf" "${m3[@]}"
 step "QEMU runs"
 
@@ -158,7 +170,7 @@ step "footprint"
 
 # ---- optional: the lock-based fallback hazard -------------------------------------------------
 if [ -n "${TOLLGATE_FIRMWARE_HAZARD:-}" ]; then
-  (cd firmware && "${cross[@]}" cargo build --release --target thumbv7m-none-eabi \
+  (cd firmware && "${cross[@]}" cargo build --release -p $cm --target thumbv7m-none-eabi \
     -Zbuild-std=core --features atomics-lock-fallback --target-dir "$root/target/firmware-locks")
   hung=0
   for _ in $(seq "$TOLLGATE_FIRMWARE_HAZARD"); do

@@ -569,11 +569,11 @@ pub fn bucket_shared_with_interrupt(r: &mut Report, target: Shared, ticks: u64) 
     ));
     match target {
         Shared::TableKey => r.group(
-            "key table: one key shared by main loop and SysTick handler",
+            "key table: one key shared by main loop and timer interrupt",
             before,
         ),
         _ => r.group(
-            "leaky bucket shared by main loop and SysTick handler",
+            "leaky bucket shared by main loop and timer interrupt",
             before,
         ),
     }
@@ -636,7 +636,7 @@ pub fn window_shared_with_interrupt(r: &mut Report) {
         "  shared window: main {main_admitted} + handler {isr_admitted} = {limit}; {interrupted} handler runs inside a main decision"
     ));
     r.group(
-        "fixed window shared by main loop and SysTick handler",
+        "fixed window shared by main loop and timer interrupt",
         before,
     );
 }
