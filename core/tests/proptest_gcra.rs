@@ -186,8 +186,12 @@ fn run_forward(
         prop_assert_eq!(got, want, "call {} (peek {}) at {} cost {}", i, peek, t, c);
         if let Ok(d) = got {
             check_shape(&d, burst)?;
-            let drained = model.level(t).0 == 0;
-            prop_assert_eq!(bucket.is_drained(t), drained, "is_drained at {}", t);
+            prop_assert_eq!(
+                bucket.is_drained(t),
+                model.is_drained(t),
+                "is_drained at {}",
+                t
+            );
             check_times(&model, &d, t, c)?;
         }
     }

@@ -137,6 +137,11 @@ impl Gcra {
         (self.scaled_level(now), u128::from(self.period))
     }
 
+    /// `true` if the bucket is empty at `now` (indistinguishable from a new one).
+    pub fn is_drained(&self, now: u64) -> bool {
+        self.scaled_level(now) == 0
+    }
+
     /// A request of `cost` at `now` that spends capacity when admitted.
     pub fn decide(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
         self.judge(now, cost, true)
