@@ -318,6 +318,21 @@ fn bucket_three_threads_decide_peek_and_drained_time() {
     );
 }
 
+#[test]
+fn bucket_three_threads_two_calls_each() {
+    check(
+        bucket,
+        bucket_model,
+        &[Call::Decide(0, 1)],
+        &[
+            &[Call::Decide(4, 1), Call::Peek(4, 1)],
+            &[Call::Peek(4, 2), Call::Decide(4, 1)],
+            &[Call::Decide(4, 1), Call::Decide(4, 1)],
+        ],
+        &[Call::Peek(4, 1)],
+    );
+}
+
 // Fixed window: N = 2, windows of 10 ticks. The model is exact for any order (SPEC §4).
 
 fn window() -> FixedWindow {
