@@ -55,6 +55,7 @@ impl Mirror for LeakyBucket {
 }
 
 /// A shared bucket (for example a `static`) as a mirror: several pacers, one mirror, lock-free.
+/// Each pacer keeps its own `Retry-After` block ([`Pacer::block_until`]); apply a 429's to all.
 impl Mirror for &LeakyBucket {
     fn peek(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
         LeakyBucket::peek(self, now, cost)

@@ -206,22 +206,25 @@ impl<const N: usize> RequestQueue<N> {
 
     /// Releases the next request if `pacer` allows one (of cost 1) at `now`: [`Release::Send`]
     /// with its id; else [`Release::Wait`] with the pacer's time, leaving the queue as it is;
-    /// [`Release::Empty`] if nothing is queued.
+    /// [`Release::Empty`] if nothing is queued. The pacer's slot is booked before the id is
+    /// taken, so an error never loses an id; if another consumer empties the queue in between,
+    /// the booked slot goes unused (slower, never over the limit).
     pub fn release<M: Mirror>(&self, pacer: &mut Pacer<M>, now: u64) -> Result<Release, Error> {
         if self.is_empty() {
             return Ok(Release::Empty);
         }
         match pacer.next_send(now, 1)? {
             Some(t) if t > now => return Ok(Release::Wait(t)),
+            // A capacity of at least 1 always admits a cost of 1 eventually.
             None => return Err(Error::CapacityExceeded),
             Some(_) => {}
         }
-        let Some(id) = self.pop() else {
-            return Ok(Release::Empty);
+        let Some(at) = pacer.reserve(now, 1)? else {
+            return Err(Error::CapacityExceeded);
         };
-        match pacer.reserve(now, 1)? {
-            Some(at) => Ok(Release::Send { id, at }),
-            None => Err(Error::CapacityExceeded),
-        }
+        Ok(match self.pop() {
+            Some(id) => Release::Send { id, at },
+            None => Release::Empty,
+        })
     }
 }
