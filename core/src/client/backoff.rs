@@ -10,6 +10,8 @@
 //! | `Equal` | ⌈e/2⌉ + uniform in 0..=⌊e/2⌋ |
 //! | `Decorrelated` | min(c, uniform in b..=3·previous), previous starting at b |
 //!
+//! ("previous" is the strategy's own previous delay, before any `Retry-After` floor.)
+//!
 //! Whatever the strategy, a delay is never shorter than the server's `Retry-After`
 //! ([`Backoff::next_delay`] takes it as a floor, which may exceed the cap), and after
 //! `max_retries` retries the schedule ends. All arithmetic saturates; nothing can overflow.
