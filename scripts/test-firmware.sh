@@ -121,8 +121,10 @@ run() { # name pass|fail elf qemu...
   local name=$1 want=$2 elf=$3
   shift 3
   local log="$out/$name.log" rc=0
+  # stdin from /dev/null: with -nographic QEMU attaches its console to stdio and refuses to
+  # start when stdin is closed (as it may be in CI).
   timeout 60 "$@" -nographic -semihosting-config enable=on,target=native -kernel "$elf" \
-    >"$log" 2>&1 || rc=$?
+    </dev/null >"$log" 2>&1 || rc=$?
   sed 's/^/    /' "$log"
   local ok=0
   if [ "$want" = pass ]; then
@@ -176,7 +178,8 @@ if [ -n "${TOLLGATE_FIRMWARE_HAZARD:-}" ]; then
   for _ in $(seq "$TOLLGATE_FIRMWARE_HAZARD"); do
     rc=0
     timeout 10 "${m3[@]}" -nographic -semihosting-config enable=on,target=native \
-      -kernel "$root/target/firmware-locks/thumbv7m-none-eabi/release/selftest" >/dev/null 2>&1 ||
+      -kernel "$root/target/firmware-locks/thumbv7m-none-eabi/release/selftest" </dev/null \
+      >/dev/null 2>&1 ||
       rc=$?
     [ "$rc" -ne 124 ] || hung=$((hung + 1))
   done
