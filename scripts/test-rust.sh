@@ -9,4 +9,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p tollgate --no-default-features --locked -- -D warnings
 cargo test --workspace --locked
+# The client-toolkit simulations again, printing their figures (SPEC §11, issue 9).
+cargo test -p tollgate --locked --test sim_shopbase --test sim_tiktok --test sim_faulty \
+  --test sim_contention -- --nocapture --test-threads 1
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked

@@ -262,7 +262,9 @@ mod tests {
         // A drained state converts to a new one.
         let mut fresh = FixedWindow::new(WindowQuota::new(2, 10).unwrap());
         assert!(fresh.decide(3, 2).unwrap().is_allowed());
-        fresh.set_quota(WindowQuota::new(2, 7).unwrap(), 10).unwrap();
+        fresh
+            .set_quota(WindowQuota::new(2, 7).unwrap(), 10)
+            .unwrap();
         assert_eq!(fresh.peek(10, 1).unwrap().reset_after, 4);
     }
 

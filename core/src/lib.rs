@@ -32,6 +32,7 @@
 //! Limiters: [`LeakyBucket`] (GCRA, SPEC §3), [`FixedWindow`] (§4), [`SlidingLog`] (§5),
 //! [`ConcurrencyLimit`] (§6). Decisions: [`Decision`], [`Outcome`] (§7). Header values:
 //! [`header`] (§8). Pagination: [`pagination`] (§9). Vendor presets: [`presets`] (§12).
+//! Keyed tables: [`table`] and [`key`] (§10). Client toolkit: [`client`] (§11).
 #![no_std]
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
@@ -40,6 +41,7 @@
 extern crate std;
 
 mod atomic;
+pub mod client;
 pub mod clock;
 mod concurrency;
 mod decision;
@@ -47,13 +49,12 @@ mod error;
 mod fixed_window;
 mod gcra;
 pub mod header;
+pub mod key;
 pub mod pagination;
 pub mod presets;
 mod quota;
 mod sliding_log;
 pub mod table;
-pub mod key;
-pub mod client;
 
 pub use clock::WrappingClock;
 pub use concurrency::{ConcurrencyLimit, Permit};
