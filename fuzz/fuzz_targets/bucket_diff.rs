@@ -4,26 +4,20 @@
 //!   error, `is_drained`, the exact span and the drain time must equal the model's.
 //! - Any quota, exact or approximate: replaying only the admitted requests, each at its time
 //!   raised to the latest time seen before it, through the exact model must admit every one
-//!   (SPEC §1, time going backwards; §2, an approximation never over-admits).
+//!   (SPEC §1, time going backwards; §2, an approximation never over-admits), with each quota
+//!   change made at the latest time seen, by level (SPEC §10).
+//!
+//! This target found two bugs in `set_quota`, fixed in the engine with the regression tests in
+//! `core/tests/fuzz_regressions.rs`: a change at an earlier `now` over-admitted when the new
+//! rate was faster, and a level too large for an intermediate quota was capped and then lost.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use tollgate::{Error, LeakyBucket, Outcome, Quota};
 use tollgate_fuzz::gen::{Param, SmallParam, Tick};
-use tollgate_fuzz::model::BucketModel;
+use tollgate_fuzz::model::{BucketModel, Conversion};
 use tollgate_fuzz::Report;
-
-/// Known bug, reported (regression test `core/tests/fuzz_regressions.rs`, ignored until fixed):
-/// `set_quota` at a `now` earlier than the latest time seen over-admits when the new rate is
-/// faster. Until it is fixed, the replay check pauses after such a change (until a reset); the
-/// exact-model check still runs. Set to `true` once the engine is fixed.
-const SET_QUOTA_BACKWARD_FIXED: bool = false;
-
-/// Known bug, reported (regression test in `core/tests/fuzz_regressions.rs`): `set_quota` caps a
-/// level that does not fit the new quota's state, and a later change carries the capped level
-/// on. The replay check pauses after a change that left a level reaching past the span.
-const SET_QUOTA_CAP_FIXED: bool = false;
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Kind {
@@ -135,7 +129,6 @@ fuzz_target!(|input: Input| {
     // The replay model: admitted requests only, at raised times, under the exact rate.
     let mut replay = BucketModel::new(b, c, p);
     let mut latest_seen = 0u64;
-    let mut replay_valid = true;
     let mut now = 0u64;
     for op in input.ops.iter().take(256) {
         let span = bucket.quota().exact_span();
@@ -158,7 +151,7 @@ fuzz_target!(|input: Input| {
                     Ok(r) => {
                         assert_eq!(r.limit, bucket.quota().burst());
                         let raised = now.max(latest_seen);
-                        if spend && r.outcome == Outcome::Allowed && replay_valid {
+                        if spend && r.outcome == Outcome::Allowed {
                             let again = replay.decide(raised, cost, true, u64::MAX).unwrap();
                             assert_eq!(
                                 again.outcome,
@@ -185,7 +178,6 @@ fuzz_target!(|input: Input| {
                 model = fresh_model(bucket.quota());
                 replay.reset();
                 latest_seen = 0;
-                replay_valid = true;
             }
             Op::SetQuota(tick, spec) => {
                 now = tick.apply(now);
@@ -198,29 +190,28 @@ fuzz_target!(|input: Input| {
                     assert_eq!(result, Err(Error::ClockOutOfRange));
                     continue;
                 }
-                assert_eq!(result, Ok(()));
-                model = match (model.take(), next.is_exact()) {
-                    (Some(mut m), true) => {
-                        m.set_quota(b2, c2, p2, now, true);
-                        Some(m)
+                match model.as_mut() {
+                    Some(m) if next.is_exact() => {
+                        let before = m.clone();
+                        let want = m.set_quota(b2, c2, p2, now, Conversion::Engine);
+                        assert_eq!(result, want, "set_quota at {now} on {before:?}");
                     }
-                    _ => None,
-                };
-                // How full is it now? A level reaching past the span may have been capped.
-                let look = bucket.peek(now, 1).map(|d| Report::of(&d));
-                if let Some(m) = model.as_mut() {
-                    assert_eq!(look, m.decide(now, 1, false, next.exact_span()), "peek");
+                    _ => {
+                        // An approximate quota on either side: its units decide what fits.
+                        assert!(matches!(result, Ok(()) | Err(Error::ClockOutOfRange)));
+                        if result.is_ok() {
+                            model = None;
+                        }
+                    }
                 }
-                let look = look.expect("now is within both spans");
-                if now.saturating_add(look.reset_after) > next.exact_span() && !SET_QUOTA_CAP_FIXED
-                {
-                    replay_valid = false;
+                if result.is_err() {
+                    continue; // nothing changed
                 }
+                // The true timeline: the change made at the latest time seen, by level.
                 let raised = now.max(latest_seen);
-                if now < latest_seen && !SET_QUOTA_BACKWARD_FIXED {
-                    replay_valid = false;
-                }
-                replay.set_quota(b2, c2, p2, raised, false);
+                replay
+                    .set_quota(b2, c2, p2, raised, Conversion::ByLevel)
+                    .expect("by level always converts");
                 latest_seen = raised;
             }
         }

@@ -17,7 +17,7 @@ use tollgate::key::{Key, Seed};
 use tollgate::table::{BucketTable, FullPolicy, Slot};
 use tollgate::{Decision, Error, Outcome, Quota};
 use tollgate_fuzz::gen::{Param, SmallParam, Tick};
-use tollgate_fuzz::model::BucketModel;
+use tollgate_fuzz::model::{BucketModel, Conversion};
 use tollgate_fuzz::Report;
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -181,8 +181,8 @@ fuzz_target!(|input: Input| {
                 Err(Error::ClockOutOfRange)
             } else {
                 if m.tier != tier {
-                    m.bucket
-                        .set_quota(quota.burst(), quota.count(), quota.period(), now, true);
+                    let (b, c, p) = (quota.burst(), quota.count(), quota.period());
+                    m.bucket.set_quota(b, c, p, now, Conversion::Engine)?;
                     m.tier = tier;
                 }
                 m.bucket.decide(now, cost, spend, span)

@@ -22,6 +22,15 @@ fn sat64(v: u128) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }
 
+/// How a bucket model converts its level to a new quota; see [`BucketModel::set_quota`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conversion {
+    /// The SPEC's true timeline: by level.
+    ByLevel,
+    /// What the engine does: the larger of by level and by time; refused if it does not fit.
+    Engine,
+}
+
 /// A leaky bucket (SPEC §3). The level L is kept as `x = L · P'` where C'/P' is the drain rate
 /// in lowest terms, so the level drains by exactly C' per tick and a request of cost c adds
 /// c · P'. Time going backwards is judged as the SPEC's engine contract says: at the latest time
@@ -130,26 +139,47 @@ impl BucketModel {
         self.latest = 0;
     }
 
-    /// Changes the quota at `now`, carrying the level over rounded up (SPEC §10: no free
-    /// burst). A level too large for the new quota's 64-bit state at `now` is capped there: it
-    /// then takes past the end of the span to drain, so within the span it refuses exactly what
-    /// the uncapped level would (only `retry_after`/`reset_after` are then shorter, and still
-    /// point beyond the span).
-    /// `cap = false` models the true timeline, with no state word to fit.
-    pub fn set_quota(&mut self, burst: u64, count: u64, period: u64, now: u64, cap: bool) {
+    /// Changes the quota at `now`.
+    ///
+    /// The true timeline (`Conversion::ByLevel`, SPEC §10): the level carries over, rounded up
+    /// (no free burst). The engine (`Conversion::Engine`, `LeakyBucket::set_quota` since the
+    /// fix of the two bugs `bucket_diff` found): a state cannot tell a backlog from the gap a
+    /// clock that stepped back leaves, so the larger of the conversion by level and by time
+    /// (the backlog empties when it would have) is kept, and a result that does not fit the new
+    /// 64-bit state is refused with `ClockOutOfRange`, changing nothing.
+    pub fn set_quota(
+        &mut self,
+        burst: u64,
+        count: u64,
+        period: u64,
+        now: u64,
+        how: Conversion,
+    ) -> Result<(), Error> {
         let level = self.level_at(now);
         let next = BucketModel::new(burst, count, period);
-        // A level too large for u128 (only the uncapped replay model gets there, after
-        // successive changes) takes longer than any u64 clock to drain: keep it out of reach.
-        let carried = level
+        // A level too large for u128 (only the replay model gets there, after successive
+        // changes) takes longer than any u64 clock to drain: keep it out of reach.
+        let by_level = level
             .checked_mul(next.period)
             .map_or(u128::MAX, |v| ceil_div(v, self.period));
-        let room = u128::from(u64::MAX).saturating_sub(u128::from(now) * next.count);
+        let carried = match how {
+            Conversion::ByLevel => by_level,
+            Conversion::Engine => {
+                let by_time = ceil_div(level * next.count, self.count);
+                let carried = by_level.max(by_time);
+                let state = u128::from(now) * next.count + carried;
+                if state > u128::from(u64::MAX) {
+                    return Err(Error::ClockOutOfRange);
+                }
+                carried
+            }
+        };
         *self = BucketModel {
-            x: if cap { carried.min(room) } else { carried },
+            x: carried,
             latest: now,
             ..next
         };
+        Ok(())
     }
 
     /// The latest time seen.
@@ -237,9 +267,12 @@ impl WindowModel {
         })
     }
 
-    /// `true` if nothing counts at `now`.
+    /// `true` if nothing counts at `now` and no later time: the stored window is over, or it is
+    /// `now`'s window with a count of zero (a later stored window is a record of time).
     pub fn is_drained(&self, now: u64) -> bool {
-        self.count == 0 || self.index_of(now).map_or(true, |i| i > self.index)
+        self.index_of(now).map_or(true, |i| {
+            i > self.index || (i == self.index && self.count == 0)
+        })
     }
 
     /// Forgets everything.
@@ -248,8 +281,10 @@ impl WindowModel {
         self.count = 0;
     }
 
-    /// Changes the quota at `now`: the count of a window that has not passed carries over,
-    /// capped at the new limit, into the new quota's window of `now`.
+    /// Changes the quota at `now`: a drained state becomes a new one in `now`'s window;
+    /// otherwise the stored count, capped at the new limit, goes into the new quota's window
+    /// holding the stored window's last tick (or `now`'s, if later): the latest time the state
+    /// may have seen, so a clock that stepped back cannot move the count into an earlier window.
     pub fn set_quota(
         &mut self,
         limit: u64,
@@ -257,17 +292,19 @@ impl WindowModel {
         offset: u64,
         now: u64,
     ) -> Result<(), Error> {
-        let current_old = self.index_of(now)?;
         let next = WindowModel::new(limit, window, offset);
         let current_new = next.index_of(now)?;
-        let carried = if current_old > self.index {
-            0
+        self.index_of(now)?;
+        let (index, count) = if self.is_drained(now) {
+            (current_new, 0)
         } else {
-            self.count.min(limit)
+            let end = u128::from(self.offset) + self.index * u128::from(self.window);
+            let at = sat64(end.saturating_sub(1)).max(now);
+            (next.index_of(at)?, self.count.min(limit))
         };
         *self = WindowModel {
-            index: current_new,
-            count: carried,
+            index,
+            count,
             ..next
         };
         Ok(())
