@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tollgate::client::{
-    next_step, parse_retry_after, safe_burst, safe_window, seconds_to_ticks, Backoff, Class,
-    Jitter, Mirror, Next, Pace, Pacer, RetryBudget, SplitMix64,
+    next_step, parse_call_limit, parse_retry_after, safe_burst, safe_window, seconds_to_ticks,
+    Backoff, Class, Jitter, Mirror, Next, Pace, Pacer, RetryBudget, SplitMix64,
 };
 use tollgate::clock::StdClock;
 use tollgate::presets::{shopbase, tiktok_shop};
@@ -150,8 +150,8 @@ pub struct LaneStats {
     pub retries: u64,
     /// Requests given up (retries or budget exhausted).
     pub gave_up: u64,
-    /// The first answer of each status: `(status, header line)`.
-    pub samples: Vec<(u16, String)>,
+    /// One answer of each status: `(status, ShopBase used, header line)`.
+    pub samples: Vec<(u16, u64, String)>,
 }
 
 /// One client on one policy.
@@ -193,8 +193,15 @@ impl Lane {
                         503 => s.overloaded += 1,
                         _ => s.other += 1,
                     }
-                    if !s.samples.iter().any(|(st, _)| *st == reply.status) {
-                        s.samples.push((reply.status, sample_headers(reply)));
+                    // One sample per status; for a 200, the one that reported the fullest
+                    // ShopBase bucket (how close the client came to the limit).
+                    let used = call_limit_used(reply);
+                    match s.samples.iter_mut().find(|(st, _, _)| *st == reply.status) {
+                        None => s.samples.push((reply.status, used, sample_headers(reply))),
+                        Some(sample) if reply.status == 200 && used > sample.1 => {
+                            *sample = (reply.status, used, sample_headers(reply));
+                        }
+                        Some(_) => {}
                     }
                 }
             }
@@ -205,6 +212,14 @@ impl Lane {
     pub fn snapshot(&self) -> LaneStats {
         self.with(|s| s.clone())
     }
+}
+
+/// The `used` of a ShopBase `X-Sb-Shop-Api-Call-Limit` header (0 if absent).
+fn call_limit_used(reply: &Reply) -> u64 {
+    reply
+        .header("x-sb-shop-api-call-limit")
+        .and_then(|v| parse_call_limit(v).ok())
+        .map_or(0, |c| c.used)
 }
 
 fn sample_headers(reply: &Reply) -> String {
@@ -503,8 +518,8 @@ fn allowed_per_second(policy: &str, secs: f64) -> f64 {
     }
 }
 
-/// The summary table, the sample headers and the verdict.
-pub fn summary(config: &LoadConfig, lanes: &[Arc<Lane>]) -> String {
+/// The run's description, above the table.
+fn intro(config: &LoadConfig) -> String {
     let secs = config.duration.as_secs_f64();
     let mut out = String::new();
     let _ = writeln!(
@@ -527,6 +542,13 @@ pub fn summary(config: &LoadConfig, lanes: &[Arc<Lane>]) -> String {
         "  burst: {} requests at once every 2 s on distinct shops: only the concurrency cap can refuse them\n",
         config.burst
     );
+    out
+}
+
+/// The summary table, the sample headers and the verdict.
+pub fn summary(config: &LoadConfig, lanes: &[Arc<Lane>]) -> String {
+    let secs = config.duration.as_secs_f64();
+    let mut out = intro(config);
     let _ = writeln!(
         out,
         "{:<8} {:<9} {:>4} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}  {:>13}  {:>13}",
@@ -577,12 +599,19 @@ pub fn summary(config: &LoadConfig, lanes: &[Arc<Lane>]) -> String {
             );
         }
     }
-    let _ = writeln!(out, "\nsample headers:");
+    let _ = writeln!(
+        out,
+        "max/s per key: the most a key can get in the run (ShopBase: 30 + 2/s; TikTok Shop: 50 in each of the ⌈{secs:.0}⌉ + 1 windows the run touches)"
+    );
+    let _ = writeln!(
+        out,
+        "\nsample headers (for 200, the fullest ShopBase bucket seen):"
+    );
     for lane in lanes {
         let s = lane.snapshot();
         let mut samples = s.samples.clone();
-        samples.sort_by_key(|(st, _)| *st);
-        for (status, line) in samples {
+        samples.sort_by_key(|(st, _, _)| *st);
+        for (status, _, line) in samples {
             let _ = writeln!(
                 out,
                 "  {:<7} {:<8} {status}  {line}",
