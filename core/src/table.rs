@@ -10,10 +10,10 @@
 //! use tollgate::{Outcome, Quota};
 //!
 //! const SECOND: u64 = 1_000; // a millisecond clock
-//! // Two tiers: ShopBase's 30 draining 2/s, and a premium tier twice as large.
+//! // Two tiers: ShopBase's 30 draining 2/s, and a premium bucket twice as large.
 //! static TIERS: [Quota; 2] = [
 //!     match Quota::new(30, 2, SECOND) { Ok(q) => q, Err(_) => panic!() },
-//!     match Quota::new(60, 4, SECOND) { Ok(q) => q, Err(_) => panic!() },
+//!     match Quota::new(60, 2, SECOND) { Ok(q) => q, Err(_) => panic!() },
 //! ];
 //! static SLOTS: [Slot; 1024] = [const { Slot::new() }; 1024];
 //!
@@ -41,8 +41,8 @@
 //! | 16..24 | the key's high 64 bits |
 //! | 24..32 | the key's low 64 bits |
 //!
-//! The control word packs a 2-bit tag (empty, busy, inserting, member), the 8-bit index of the
-//! tier whose units the state is in, and a 54-bit version that changes whenever the slot may
+//! The control word packs a 3-bit tag (empty, busy, inserting, member, killed), the 8-bit index
+//! of the tier whose units the state is in, and a 53-bit version that changes whenever the slot may
 //! change hands. Every decision is **one 128-bit compare-and-swap** of state and control
 //! together: it checks that the slot still belongs to the key (the version), in the tier it
 //! read, and writes the new state and tier. A decision on another key, or a reclaim, in between
@@ -53,10 +53,11 @@
 //! A key's home slot comes from the seeded SipHash of the key ([`crate::key`]); the key lives
 //! within the [`PROBE_BOUND`] = 32 slots from there (wrapping; fewer if the table is smaller).
 //! A new key claims the first empty slot of that window (empty → busy, which bumps the version),
-//! writes its key, marks the slot *inserting*, and only then becomes a *member* that decisions
-//! use. Two threads inserting the same key at once may claim two slots; before a slot is
+//! writes its key and a new bucket already holding the request, marks the slot *inserting*, and
+//! only then becomes a *member* that decisions use. Two threads inserting the same key at once may claim two slots; before a slot is
 //! promoted to member, the whole window is scanned twice: any member of the key wins, else the
-//! inserting slot nearest the home slot is promoted and the others are turned back to empty.
+//! inserting slot nearest the home slot is promoted and the others are killed (their owners turn
+//! them back to empty, and apply their request to the winner).
 //! Every thread can finish that promotion itself, so no thread ever waits for another (a busy
 //! slot, whose key is not written yet, is simply skipped: its owner checks for duplicates
 //! itself). The result: **one bucket per key**, lock-free insertion, lookups that read only
@@ -119,40 +120,52 @@ use crate::{fixed_window, gcra, Decision, Error, Outcome, Quota, WindowQuota};
 #[cfg(not(loom))]
 use portable_atomic::AtomicU128;
 
-/// Under loom there is no 128-bit atomic: a mutex-backed stand-in with the same operations, so
-/// the loom models check the table's algorithm (not portable-atomic's `cmpxchg16b`).
+/// Under loom there is no 128-bit atomic: a stand-in over one loom `AtomicU64`, so the loom
+/// models check the table's algorithm (not portable-atomic's `cmpxchg16b`) with one loom step
+/// per word operation. It holds the low 32 bits of the state and of the control word, which is
+/// all the small states and versions of the loom models use (checked: it panics otherwise).
 #[cfg(loom)]
 #[derive(Debug)]
-struct AtomicU128(loom::sync::Mutex<u128>);
+struct AtomicU128(AtomicU64);
 
 #[cfg(loom)]
 impl AtomicU128 {
+    fn narrow(v: u128) -> u64 {
+        let (state, ctl) = (v as u64, (v >> 64) as u64);
+        assert!(
+            state >> 32 == 0 && ctl >> 32 == 0,
+            "loom stand-in: word too wide"
+        );
+        (ctl << 32) | state
+    }
+
+    fn widen(v: u64) -> u128 {
+        (u128::from(v >> 32) << 64) | u128::from(v & 0xffff_ffff)
+    }
+
     fn new(v: u128) -> AtomicU128 {
-        AtomicU128(loom::sync::Mutex::new(v))
+        AtomicU128(AtomicU64::new(Self::narrow(v)))
     }
 
-    fn load(&self, _: Ordering) -> u128 {
-        *self.0.lock().unwrap()
+    fn load(&self, order: Ordering) -> u128 {
+        Self::widen(self.0.load(order))
     }
 
-    fn store(&self, v: u128, _: Ordering) {
-        *self.0.lock().unwrap() = v;
+    fn fetch_or(&self, v: u128, order: Ordering) -> u128 {
+        Self::widen(self.0.fetch_or(Self::narrow(v), order))
     }
 
     fn compare_exchange(
         &self,
         current: u128,
         new: u128,
-        _: Ordering,
-        _: Ordering,
+        success: Ordering,
+        failure: Ordering,
     ) -> Result<u128, u128> {
-        let mut guard = self.0.lock().unwrap();
-        if *guard == current {
-            *guard = new;
-            Ok(current)
-        } else {
-            Err(*guard)
-        }
+        self.0
+            .compare_exchange(Self::narrow(current), Self::narrow(new), success, failure)
+            .map(Self::widen)
+            .map_err(Self::widen)
     }
 }
 
@@ -163,15 +176,17 @@ pub const PROBE_BOUND: usize = 32;
 /// The most tiers a table can have (the tier index is 8 bits of the slot's control word).
 pub const MAX_TIERS: usize = 256;
 
-// The control word: tag in bits 0..2, tier in bits 2..10, version in bits 10..64.
-const TAG_MASK: u64 = 0b11;
+// The control word: tag in bits 0..3, tier in bits 3..11, version in bits 11..64.
+const TAG_MASK: u64 = 0b111;
 const EMPTY: u64 = 0;
 const BUSY: u64 = 1;
 const INSERTING: u64 = 2;
 const MEMBER: u64 = 3;
-const TIER_SHIFT: u32 = 2;
+/// An inserting copy that lost to another; its owner turns it back to empty.
+const KILLED: u64 = 4;
+const TIER_SHIFT: u32 = 3;
 const TIER_MASK: u64 = 0xff << TIER_SHIFT;
-const VERSION_SHIFT: u32 = 10;
+const VERSION_SHIFT: u32 = 11;
 
 /// A slot's 128-bit word: the bucket state and the control word.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -256,6 +271,13 @@ impl Slot {
         Word::from_bits(self.word.load(Ordering::SeqCst))
     }
 
+    /// The word, read by a read-modify-write that changes nothing: it reads the latest value
+    /// in the word's modification order and orders itself with every other change of the
+    /// word. The settling scan reads this way (see `Table::find`).
+    fn load_latest(&self) -> Word {
+        Word::from_bits(self.word.fetch_or(0, Ordering::SeqCst))
+    }
+
     fn cas(&self, current: Word, new: Word) -> Result<Word, Word> {
         self.word
             .compare_exchange(
@@ -271,9 +293,13 @@ impl Slot {
     /// The word, and the key if the word says one is published. The key is read between two
     /// loads of the word and kept only if the version did not change (the key is written only
     /// while the slot is busy, which takes a new version).
-    fn read(&self) -> (Word, Option<Key>) {
+    fn read(&self, latest: bool) -> (Word, Option<Key>) {
         loop {
-            let first = self.load();
+            let first = if latest {
+                self.load_latest()
+            } else {
+                self.load()
+            };
             if !first.has_key() {
                 return (first, None);
             }
@@ -286,6 +312,22 @@ impl Slot {
             }
         }
     }
+
+    /// Ends a thread's own inserting copy (word `w`) after a lookup that did not settle on it:
+    /// `true` if it had been promoted (the request in it took effect), `false` if it lost, in
+    /// which case it is empty again. Only the owner empties a killed copy, so until then its
+    /// version cannot change unless it was promoted and then reclaimed.
+    fn give_back(&self, w: Word) -> bool {
+        match self.cas(w, w.with_tag(EMPTY)) {
+            Ok(_) => false,
+            Err(actual) if actual.version() != w.version() => true,
+            Err(actual) if actual.tag() == KILLED => {
+                let _ = self.cas(actual, actual.with_tag(EMPTY));
+                false
+            }
+            Err(actual) => actual.tag() == MEMBER,
+        }
+    }
 }
 
 impl Default for Slot {
@@ -296,7 +338,7 @@ impl Default for Slot {
 
 impl fmt::Debug for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (word, key) = self.read();
+        let (word, key) = self.read(false);
         f.debug_struct("Slot")
             .field("tag", &word.tag())
             .field("tier", &word.tier())
@@ -468,12 +510,14 @@ const fn key_halves(key: Key) -> [u64; 2] {
 
 /// What an insertion attempt did.
 enum Claim {
-    /// Marked this slot inserting, with this word.
-    Claimed(usize, Word),
+    /// Marked this slot inserting, with this word, its bucket holding this decision.
+    Claimed(usize, Word, Decision),
     /// Another thread took the slot first.
     Lost,
     /// No empty or drained slot in the window.
     NoRoom,
+    /// The request is invalid.
+    Failed(Error),
 }
 
 impl<'a, Q: TableQuota> Table<'a, Q> {
@@ -567,7 +611,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     pub fn probe_len(&self, key: Key) -> Option<usize> {
         let home = self.seed.home(key, self.slots.len());
         (0..self.window()).find_map(|pos| {
-            let (word, k) = self.slot(home, pos).read();
+            let (word, k) = self.slot(home, pos).read(false);
             (word.tag() == MEMBER && k == Some(key)).then_some(pos + 1)
         })
     }
@@ -599,15 +643,19 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         // What a new bucket answers: checks the arguments before anything is touched.
         let (_, fresh) = quota.step(0, now, cost, peek)?;
         let home = self.seed.home(key, self.slots.len());
-        // The slot this call marked inserting, if it is still waiting to be settled.
-        let mut mine: Option<(usize, Word)> = None;
+        // The slot this call marked inserting, if it is still waiting to be settled, and the
+        // decision already applied to the new bucket there.
+        let mut mine: Option<(usize, Word, Decision)> = None;
+        // Whether the lookup reads the latest words (after plain reads found no room).
+        let mut confirm = false;
         loop {
-            match self.find(key, home, now) {
+            match self.find(key, home, now, confirm) {
                 Found::Member(pos, word) => {
-                    if let Some((p, w)) = mine.take() {
-                        if p != pos {
-                            // Another copy won: give ours back (if nobody did yet).
-                            let _ = self.slot(home, p).cas(w, w.with_tag(EMPTY));
+                    if let Some((p, w, decision)) = mine.take() {
+                        let ours = p == pos && w.version() == word.version();
+                        if ours || self.slot(home, p).give_back(w) {
+                            // Our copy became the key's bucket, with our request in it.
+                            return Ok(decision);
                         }
                     }
                     let slot = self.slot(home, pos);
@@ -615,13 +663,26 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                         return result;
                     }
                 }
+                Found::Absent {
+                    empty: None,
+                    drained: None,
+                } if !confirm => {
+                    // No room, by plain reads: look again reading the latest words.
+                    confirm = true;
+                }
                 Found::Absent { empty, drained } => {
-                    // Had we a copy, it was emptied by a thread that settled on another.
-                    mine = None;
-                    match self.insert(key, home, tier, now, empty, drained) {
-                        Claim::Claimed(pos, word) => mine = Some((pos, word)),
+                    if let Some((p, w, decision)) = mine.take() {
+                        // Our copy is no longer inserting: killed, or promoted and since
+                        // reclaimed.
+                        if self.slot(home, p).give_back(w) {
+                            return Ok(decision);
+                        }
+                    }
+                    match self.insert(key, home, tier, now, cost, peek, empty, drained) {
+                        Claim::Claimed(pos, word, decision) => mine = Some((pos, word, decision)),
                         Claim::Lost => {}
                         Claim::NoRoom => return Ok(self.full(quota, fresh)),
+                        Claim::Failed(e) => return Err(e),
                     }
                 }
             }
@@ -689,8 +750,20 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
 
     /// Looks `key` up in its window. Inserting copies of the key (other threads' insertions in
     /// flight) are settled here: the one nearest home is promoted to member once two scans in
-    /// a row agree on it, the others are emptied. See the module docs for why that is safe.
-    fn find(&self, key: Key, home: usize, now: u64) -> Found {
+    /// a row agree on it, the others are killed.
+    ///
+    /// Why one member: say copies q and s are promoted by threads H and P, q nearer home. H's
+    /// second scan came after its first saw q inserting. If that scan saw s inserting, H emptied
+    /// s (or failed to, because P promoted s first, and then H did not promote q): only one
+    /// of the two swaps on s wins. If it saw s not yet inserting, s became inserting after H's
+    /// read, and P's own second scan, later still, sees q inserting and does not promote s. The
+    /// second scan reads by read-modify-write, and every change of a word is a swap, so "after"
+    /// holds in the memory model, not only with sequentially consistent loads: each
+    /// read-modify-write of a word is ordered with every other one of that word.
+    ///
+    /// With `confirm`, every scan reads by read-modify-write (the latest value of each word),
+    /// so "no room" is never concluded from stale reads.
+    fn find(&self, key: Key, home: usize, now: u64, confirm: bool) -> Found {
         let mut candidate: Option<(usize, Word)> = None;
         loop {
             let mut member = None;
@@ -698,9 +771,11 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             let mut empty = None;
             let mut drained = None;
             let mut restart = false;
+            // A scan that may promote a copy reads every word by read-modify-write: see below.
+            let latest = confirm || candidate.is_some();
             for pos in 0..self.window() {
                 let slot = self.slot(home, pos);
-                let (word, k) = slot.read();
+                let (word, k) = slot.read(latest);
                 match word.tag() {
                     EMPTY if empty.is_none() => empty = Some((pos, word)),
                     MEMBER if k == Some(key) => {
@@ -716,7 +791,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                         } else if candidate == first_inserting {
                             // A later copy, while settling on the first: empty it. If it was
                             // promoted meanwhile, it is the member: scan again.
-                            if let Err(actual) = slot.cas(word, word.with_tag(EMPTY)) {
+                            if let Err(actual) = slot.cas(word, word.with_tag(KILLED)) {
                                 if actual.tag() == MEMBER && actual.version() == word.version() {
                                     restart = true;
                                     break;
@@ -744,22 +819,32 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             }
             let (pos, word) = first;
             let promoted = word.with_tag(MEMBER);
+            // Counted before the swap, so a reclaim of this member (which subtracts one after
+            // reading the member word) never finds the counter below zero.
+            self.occupied.fetch_add(1, Ordering::Relaxed);
             if self.slot(home, pos).cas(word, promoted).is_ok() {
-                self.occupied.fetch_add(1, Ordering::Relaxed);
                 return Found::Member(pos, promoted);
             }
+            self.occupied.fetch_sub(1, Ordering::Relaxed);
             candidate = None;
         }
     }
 
     /// Claims the first empty slot, else the first drained one, for `key`, writes the key and
-    /// marks it inserting (the caller's next lookup settles it).
+    /// marks it inserting (the caller's next lookup settles it). The new bucket already holds
+    /// this call's request: if the copy is promoted, the request took effect there and then
+    /// (so a new key's bucket is not drained, hence not reclaimable, before its first request
+    /// counts); if another copy wins, this one never served a decision and the request is
+    /// applied to the winner.
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &self,
         key: Key,
         home: usize,
         tier: usize,
         now: u64,
+        cost: u64,
+        peek: bool,
         empty: Option<(usize, Word)>,
         drained: Option<(usize, Word)>,
     ) -> Claim {
@@ -774,10 +859,16 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         }
         // A new bucket is empty at the latest time a reclaim saw (or now, if later).
         let at = now.max(self.watermark.load(Ordering::SeqCst));
-        let state = match quota.step(0, at, 1, true) {
+        let fresh = match quota.step(0, at, 1, true) {
             Ok((Some(s), _)) => s,
             _ => 0,
         };
+        let (next, decision) = match quota.step(fresh, now, cost, peek) {
+            Ok(r) => r,
+            // The arguments were checked on a new bucket already; kept for completeness.
+            Err(e) => return Claim::Failed(e),
+        };
+        let state = next.unwrap_or(fresh);
         let slot = self.slot(home, pos);
         let busy = word.next(BUSY, tier, state);
         if slot.cas(word, busy).is_err() {
@@ -790,10 +881,13 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         let [hi, lo] = key_halves(key);
         slot.key_hi.store(hi, Ordering::Release);
         slot.key_lo.store(lo, Ordering::Release);
-        // Only the owner changes a busy slot.
+        // Only the owner changes a busy slot, so this swap cannot fail; it is a swap (not a
+        // store) so that it orders itself with the settling scans' reads (see `find`).
         let inserting = busy.with_tag(INSERTING);
-        slot.word.store(inserting.bits(), Ordering::SeqCst);
-        Claim::Claimed(pos, inserting)
+        if slot.cas(busy, inserting).is_err() {
+            return Claim::Lost;
+        }
+        Claim::Claimed(pos, inserting, decision)
     }
 
     fn is_drained(&self, word: Word, now: u64) -> bool {
