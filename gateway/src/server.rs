@@ -13,8 +13,8 @@
 //!    a full table, fail-closed);
 //! 7. the upstream answers 200 after its latency.
 //!
-//! Every ShopBase response past step 3 carries `X-Sb-Shop-Api-Call-Limit`, every policy response
-//! past step 3 `RateLimit` and `RateLimit-Policy`. In shadow mode steps 4 and 6 only report:
+//! Every ShopBase 200, 429 and 503 carries `X-Sb-Shop-Api-Call-Limit`, and every 200, 429 and
+//! 503 of either policy `RateLimit` (its numbers) and `RateLimit-Policy`. In shadow mode steps 4 and 6 only report:
 //! `X-Tollgate-Shadow: would-limit` marks a request enforcement would have refused.
 
 use std::collections::HashMap;
