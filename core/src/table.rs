@@ -54,14 +54,20 @@
 //! within the [`PROBE_BOUND`] = 32 slots from there (wrapping; fewer if the table is smaller).
 //! A new key claims the first empty slot of that window (empty → busy, which bumps the version),
 //! writes its key and a new bucket already holding the request, marks the slot *inserting*, and
-//! only then becomes a *member* that decisions use. Two threads inserting the same key at once may claim two slots; before a slot is
-//! promoted to member, the whole window is scanned twice: any member of the key wins, else the
-//! inserting slot nearest the home slot is promoted and the others are killed (their owners turn
-//! them back to empty, and apply their request to the winner).
-//! Every thread can finish that promotion itself, so no thread ever waits for another (a busy
-//! slot, whose key is not written yet, is simply skipped: its owner checks for duplicates
-//! itself). The result: **one bucket per key**, lock-free insertion, lookups that read only
-//! the slots up to the key, and decisions on different keys that never wait for each other.
+//! only then becomes a *member* that decisions use. Two threads inserting the same key at once
+//! may claim two slots; before a slot is promoted to member, the whole window is scanned twice
+//! (the second time reading each word by read-modify-write, so that the memory model, not only
+//! the hardware, orders it with the other threads' marks): any member of the key wins, else the
+//! inserting slot nearest the home slot is promoted and the others are *killed* (their owners
+//! turn them back to empty and apply their request to the winner). Every thread can finish
+//! that promotion itself, so no thread ever waits for another (a busy slot, whose key is not
+//! written yet, is simply skipped: its owner checks for duplicates itself). The result: **one
+//! bucket per key**, lock-free insertion, lookups that read only the slots up to the key, and
+//! decisions on different keys that never wait for each other.
+//!
+//! A lookup of a key in its home slot reads one slot (32 bytes); a new key reads the whole
+//! window, twice. Measured on one core with 1M keys in 1.5M slots: about 0.3 µs per decision
+//! on an existing key and 1.1 µs per new key (SipHash and cache misses included).
 //!
 //! # Reclamation
 //!
@@ -77,8 +83,10 @@
 //!
 //! # Full table
 //!
-//! When the window has no empty slot, no drained slot and not the key, the table answers by
-//! its [`FullPolicy`] and counts it in [`TableStats::rejected`]:
+//! When the window has no empty slot, no drained slot and not the key (confirmed by a scan that
+//! reads every word's latest value), the table answers by its [`FullPolicy`] and counts it in
+//! [`TableStats::rejected`] (slots held by other threads' insertions in flight count as taken):
+//!
 //! - [`FullPolicy::FailClosed`] (the default): outcome and verdict [`Outcome::Overloaded`]
 //!   (HTTP 503);
 //! - [`FullPolicy::FailOpen`]: outcome [`Outcome::Allowed`], verdict `Overloaded`, and
@@ -90,20 +98,30 @@
 //!
 //! # Memory
 //!
-//! 32 bytes per slot plus the [`Table`] itself (under 100 bytes). Bytes per key are 32 / α at
-//! load factor α (keys over slots). With linear probing bounded at 32, the share of new keys
-//! that find no room (before any reclamation) is about 2·10⁻⁵ at α = 0.5, 10⁻³ at α = 0.7 and
-//! 6·10⁻³ at α = 0.8 (simulated, uniform hashing). The recommended load is α ≤ 0.7: **46 bytes
-//! per key** (47 MB for 1M keys in 1.5M slots); at α = 0.8, 40 bytes per key. Drained keys do
-//! not count towards α: their slots are taken again when needed, so α is the number of keys
+//! 32 bytes per slot ([`Slot::SIZE`]) plus the [`Table`] itself (under 100 bytes, and it may
+//! live anywhere). Bytes per key are 32 / α at load factor α (keys over slots). With linear
+//! probing bounded at 32, some keys find no room at high load; measured with 1M keys inserted
+//! into an empty table:
+//!
+//! | slots | α | bytes per key | keys without room |
+//! |---|---|---|---|
+//! | 2 000 000 | 0.5 | 64 | 2 (2·10⁻⁶) |
+//! | 1 500 000 | 0.67 | 48 | 482 (5·10⁻⁴) |
+//! | 1 250 000 | 0.8 | 40 | 6 220 (6·10⁻³) |
+//!
+//! The recommended load is **α ≤ 0.67: 48 bytes per key** (48 MB for 1M keys in 1.5M slots);
+//! size for α = 0.5 (64 bytes per key) where a 503 for a few keys in a million is not
+//! acceptable. The 32-byte slot alone would reach 32 bytes per key only at α = 1. Drained keys
+//! do not count towards α: their slots are taken again when needed, so α is the number of keys
 //! active within one drain time (a full bucket's drain time, or one window) over slots.
 //!
 //! # Tiers
 //!
 //! A table is built with a short list of quotas, its tiers (at most [`MAX_TIERS`]); each
 //! decision names its key's tier by index. The slot records the tier its state is in; a decision
-//! naming another tier first converts the state, keeping the level (rounded up: no free burst,
-//! no lock-out), exactly as [`LeakyBucket::set_quota`] and [`FixedWindow::set_quota`] do.
+//! naming another tier first converts the state exactly as [`LeakyBucket::set_quota`] and
+//! [`FixedWindow::set_quota`] do (the key keeps its history: no free burst), in the same
+//! compare-and-swap as the decision.
 //!
 //! [`LeakyBucket`]: crate::LeakyBucket
 //! [`FixedWindow`]: crate::FixedWindow
@@ -260,6 +278,13 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The size of a slot in bytes: 32 (on targets with 128-bit atomics or portable-atomic's
+    /// fallback alike).
+    pub const SIZE: usize = core::mem::size_of::<Slot>();
+
+    /// The alignment of a slot in bytes: 16.
+    pub const ALIGN: usize = core::mem::align_of::<Slot>();
+
     const_fn! {
         /// An empty slot.
         pub fn new() -> Slot {
@@ -524,7 +549,8 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     const_fn! {
         /// A table over `slots` with these `tiers` and hash `seed`, fail-closed when full.
         /// Cheap: it reads nothing and writes nothing in `slots`, which must be empty
-        /// ([`Slot::new`]) — a table's slots are its own for as long as it lives.
+        /// ([`Slot::new`]; all-zero bytes are an empty slot) — a table's slots are its own for
+        /// as long as it lives.
         ///
         /// Errors: [`Error::CapacityExceeded`] for no slots; [`Error::InvalidArgument`] for no
         /// tiers or more than [`MAX_TIERS`].

@@ -316,8 +316,10 @@ fn a_table_can_live_in_a_static() {
     assert!(!TABLE.decide(Key::new(9), 0, 0, 1).unwrap().is_allowed());
     assert_eq!(TABLE.capacity(), 16);
     assert_eq!(PROBE_BOUND, 32);
-    assert_eq!(std::mem::size_of::<Slot>(), 32);
-    assert_eq!(std::mem::align_of::<Slot>(), 16);
+    assert_eq!((Slot::SIZE, Slot::ALIGN), (32, 16));
+    assert_eq!(std::mem::size_of::<Slot>(), Slot::SIZE);
+    assert!(std::mem::size_of::<BucketTable>() < 100);
+    assert!(std::mem::size_of::<WindowTable>() < 100);
 }
 
 #[test]
