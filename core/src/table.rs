@@ -672,10 +672,14 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         // The slot this call marked inserting, if it is still waiting to be settled, and the
         // decision already applied to the new bucket there.
         let mut mine: Option<(usize, Word, Decision)> = None;
-        // Whether the lookup reads the latest words (after plain reads found no room).
+        // Whether the lookup reads the latest words (after plain reads found no room or a slot
+        // changed under us), what the last scan read (`find`), and what the last "no room" scan
+        // read.
         let mut confirm = false;
+        let mut seen = [0u128; PROBE_BOUND];
+        let mut last_full: Option<[u128; PROBE_BOUND]> = None;
         loop {
-            match self.find(key, home, now, confirm) {
+            match self.find(key, home, now, confirm, &mut seen) {
                 Found::Member(pos, word) => {
                     if let Some((p, w, decision)) = mine.take() {
                         let ours = p == pos && w.version() == word.version();
@@ -692,8 +696,13 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                 Found::Absent {
                     empty: None,
                     drained: None,
-                } if !confirm => {
-                    // No room, by plain reads: look again reading the latest words.
+                } if !confirm || last_full != Some(seen) => {
+                    // No room, by plain reads: look again reading the latest words; then until
+                    // two scans in a row read the same slots, so that "no room" was true at one
+                    // moment (between them), not pieced together from different moments.
+                    // Every difference is another thread's progress (a claim, a promotion, a
+                    // kill or a bucket draining).
+                    last_full = confirm.then_some(seen);
                     confirm = true;
                 }
                 Found::Absent { empty, drained } => {
@@ -706,7 +715,8 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                     }
                     match self.insert(key, home, tier, now, cost, peek, empty, drained) {
                         Claim::Claimed(pos, word, decision) => mine = Some((pos, word, decision)),
-                        Claim::Lost => {}
+                        // The slot changed since it was read: read the latest words from now on.
+                        Claim::Lost => confirm = true,
                         Claim::NoRoom => return Ok(self.full(quota, fresh)),
                         Claim::Failed(e) => return Err(e),
                     }
@@ -789,7 +799,16 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     ///
     /// With `confirm`, every scan reads by read-modify-write (the latest value of each word),
     /// so "no room" is never concluded from stale reads.
-    fn find(&self, key: Key, home: usize, now: u64, confirm: bool) -> Found {
+    /// What the last scan read is left in `seen` (up to the window's length): each slot's
+    /// control word and whether it is a drained member.
+    fn find(
+        &self,
+        key: Key,
+        home: usize,
+        now: u64,
+        confirm: bool,
+        seen: &mut [u128; PROBE_BOUND],
+    ) -> Found {
         let mut candidate: Option<(usize, Word)> = None;
         loop {
             let mut member = None;
@@ -799,9 +818,13 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             let mut restart = false;
             // A scan that may promote a copy reads every word by read-modify-write: see below.
             let latest = confirm || candidate.is_some();
-            for pos in 0..self.window() {
+            for (pos, seen) in seen.iter_mut().enumerate().take(self.window()) {
                 let slot = self.slot(home, pos);
                 let (word, k) = slot.read(latest);
+                // What matters for room: the control word, and whether a member is drained
+                // (not its state, which other keys' decisions change all the time).
+                let drained_now = word.tag() == MEMBER && self.is_drained(word, now);
+                *seen = (u128::from(word.ctl) << 1) | u128::from(drained_now);
                 match word.tag() {
                     EMPTY if empty.is_none() => empty = Some((pos, word)),
                     MEMBER if k == Some(key) => {
