@@ -112,3 +112,27 @@ fn a_reclaim_races_a_decision_on_the_old_key() {
         assert_eq!(s.reclaimed, u64::from(winner == b));
     });
 }
+
+/// A one-slot table holds A, drained at 10. Two threads bring new keys B and C at 10: one of
+/// them takes A's slot, the other finds no room; the slot is never given to both.
+#[test]
+fn two_new_keys_race_to_reclaim_one_slot() {
+    model(|| {
+        let t = table(1, 1);
+        let (a, b, c) = (Key::new(1), Key::new(2), Key::new(3));
+        assert!(t.decide(a, 0, 0, 1).unwrap().is_allowed());
+        let h = thread::spawn(move || t.decide(b, 0, 10, 1).unwrap().outcome);
+        let on_c = t.decide(c, 0, 10, 1).unwrap().outcome;
+        let on_b = h.join().unwrap();
+        let winner = match (on_b, on_c) {
+            (Outcome::Allowed, Outcome::Overloaded) => b,
+            (Outcome::Overloaded, Outcome::Allowed) => c,
+            other => panic!("exactly one admitted, one refused: {other:?}"),
+        };
+        assert_eq!(t.probe_len(winner), Some(1));
+        assert_eq!(t.probe_len(a), None);
+        let s = t.stats();
+        assert_eq!((s.occupied, s.reclaimed, s.rejected), (1, 1, 1));
+        assert_eq!(t.peek(winner, 0, 10, 1).unwrap().used, 1);
+    });
+}
