@@ -148,6 +148,7 @@ struct AtomicU128(AtomicU64);
 
 #[cfg(loom)]
 impl AtomicU128 {
+    #[allow(clippy::cast_possible_truncation)] // checked by the assertion
     fn narrow(v: u128) -> u64 {
         let (state, ctl) = (v as u64, (v >> 64) as u64);
         assert!(

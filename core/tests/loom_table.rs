@@ -34,15 +34,15 @@ fn table(n: usize, burst: u64) -> &'static BucketTable<'static> {
 #[test]
 fn two_threads_insert_the_same_key() {
     model(|| {
-        let t = table(2, 1);
+        let tbl = table(2, 1);
         let k = Key::new(7);
-        let h = thread::spawn(move || t.decide(k, 0, 0, 1).unwrap().is_allowed());
-        let mine = t.decide(k, 0, 0, 1).unwrap().is_allowed();
-        let theirs = h.join().unwrap();
+        let other = thread::spawn(move || tbl.decide(k, 0, 0, 1).unwrap().is_allowed());
+        let mine = tbl.decide(k, 0, 0, 1).unwrap().is_allowed();
+        let theirs = other.join().unwrap();
         assert!(mine ^ theirs, "exactly one admitted: {mine} {theirs}");
-        assert_eq!(t.stats().occupied, 1);
-        assert!(t.probe_len(k).is_some());
-        assert_eq!(t.decide(k, 0, 0, 1).unwrap().outcome, Outcome::Limited);
+        assert_eq!(tbl.stats().occupied, 1);
+        assert!(tbl.probe_len(k).is_some());
+        assert_eq!(tbl.decide(k, 0, 0, 1).unwrap().outcome, Outcome::Limited);
     });
 }
 
@@ -51,18 +51,18 @@ fn two_threads_insert_the_same_key() {
 #[test]
 fn three_threads_insert_the_same_key() {
     model(|| {
-        let t = table(3, 2);
+        let tbl = table(3, 2);
         let k = Key::new(9);
         let hs: Vec<_> = (0..2)
-            .map(|_| thread::spawn(move || t.decide(k, 0, 0, 1).unwrap().outcome))
+            .map(|_| thread::spawn(move || tbl.decide(k, 0, 0, 1).unwrap().outcome))
             .collect();
-        let mut outcomes = vec![t.decide(k, 0, 0, 1).unwrap().outcome];
+        let mut outcomes = vec![tbl.decide(k, 0, 0, 1).unwrap().outcome];
         outcomes.extend(hs.into_iter().map(|h| h.join().unwrap()));
         let admitted = outcomes.iter().filter(|o| **o == Outcome::Allowed).count();
         assert_eq!(admitted, 2, "a burst of 2, one bucket: {outcomes:?}");
         assert!(outcomes.contains(&Outcome::Limited), "{outcomes:?}");
-        assert_eq!(t.stats().occupied, 1);
-        assert_eq!(t.peek(k, 0, 0, 1).unwrap().used, 2);
+        assert_eq!(tbl.stats().occupied, 1);
+        assert_eq!(tbl.peek(k, 0, 0, 1).unwrap().used, 2);
     });
 }
 
@@ -71,16 +71,16 @@ fn three_threads_insert_the_same_key() {
 #[test]
 fn different_keys_race_into_one_probe_run() {
     model(|| {
-        let t = table(2, 1);
+        let tbl = table(2, 1);
         let (a, b) = (Key::new(1), Key::new(2));
-        let h = thread::spawn(move || t.decide(a, 0, 0, 1).unwrap().outcome);
-        let mine = t.decide(b, 0, 0, 1).unwrap().outcome;
-        assert_eq!(h.join().unwrap(), Outcome::Allowed);
+        let other = thread::spawn(move || tbl.decide(a, 0, 0, 1).unwrap().outcome);
+        let mine = tbl.decide(b, 0, 0, 1).unwrap().outcome;
+        assert_eq!(other.join().unwrap(), Outcome::Allowed);
         assert_eq!(mine, Outcome::Allowed);
-        assert_eq!(t.stats().occupied, 2);
-        assert!(t.probe_len(a).is_some() && t.probe_len(b).is_some());
-        assert_eq!(t.decide(a, 0, 0, 1).unwrap().outcome, Outcome::Limited);
-        assert_eq!(t.decide(b, 0, 0, 1).unwrap().outcome, Outcome::Limited);
+        assert_eq!(tbl.stats().occupied, 2);
+        assert!(tbl.probe_len(a).is_some() && tbl.probe_len(b).is_some());
+        assert_eq!(tbl.decide(a, 0, 0, 1).unwrap().outcome, Outcome::Limited);
+        assert_eq!(tbl.decide(b, 0, 0, 1).unwrap().outcome, Outcome::Limited);
     });
 }
 
@@ -91,25 +91,25 @@ fn different_keys_race_into_one_probe_run() {
 #[test]
 fn a_reclaim_races_a_decision_on_the_old_key() {
     model(|| {
-        let t = table(1, 1);
+        let tbl = table(1, 1);
         let (a, b) = (Key::new(1), Key::new(2));
-        assert!(t.decide(a, 0, 0, 1).unwrap().is_allowed());
-        let h = thread::spawn(move || t.decide(a, 0, 10, 1).unwrap().outcome);
-        let on_b = t.decide(b, 0, 10, 1).unwrap().outcome;
-        let on_a = h.join().unwrap();
+        assert!(tbl.decide(a, 0, 0, 1).unwrap().is_allowed());
+        let other = thread::spawn(move || tbl.decide(a, 0, 10, 1).unwrap().outcome);
+        let on_b = tbl.decide(b, 0, 10, 1).unwrap().outcome;
+        let on_a = other.join().unwrap();
         let (winner, loser) = match (on_a, on_b) {
             (Outcome::Allowed, Outcome::Overloaded) => (a, b),
             (Outcome::Overloaded, Outcome::Allowed) => (b, a),
             other => panic!("exactly one admitted, one refused: {other:?}"),
         };
-        assert_eq!(t.probe_len(winner), Some(1));
-        assert_eq!(t.probe_len(loser), None);
+        assert_eq!(tbl.probe_len(winner), Some(1));
+        assert_eq!(tbl.probe_len(loser), None);
         // The winner's bucket holds one request at 10: full (burst 1) until 20.
-        let d = t.peek(winner, 0, 10, 1).unwrap();
+        let d = tbl.peek(winner, 0, 10, 1).unwrap();
         assert_eq!((d.used, d.reset_after), (1, 10));
-        let s = t.stats();
-        assert_eq!((s.occupied, s.rejected), (1, 1));
-        assert_eq!(s.reclaimed, u64::from(winner == b));
+        let stats = tbl.stats();
+        assert_eq!((stats.occupied, stats.rejected), (1, 1));
+        assert_eq!(stats.reclaimed, u64::from(winner == b));
     });
 }
 
@@ -118,21 +118,21 @@ fn a_reclaim_races_a_decision_on_the_old_key() {
 #[test]
 fn two_new_keys_race_to_reclaim_one_slot() {
     model(|| {
-        let t = table(1, 1);
+        let tbl = table(1, 1);
         let (a, b, c) = (Key::new(1), Key::new(2), Key::new(3));
-        assert!(t.decide(a, 0, 0, 1).unwrap().is_allowed());
-        let h = thread::spawn(move || t.decide(b, 0, 10, 1).unwrap().outcome);
-        let on_c = t.decide(c, 0, 10, 1).unwrap().outcome;
-        let on_b = h.join().unwrap();
+        assert!(tbl.decide(a, 0, 0, 1).unwrap().is_allowed());
+        let other = thread::spawn(move || tbl.decide(b, 0, 10, 1).unwrap().outcome);
+        let on_c = tbl.decide(c, 0, 10, 1).unwrap().outcome;
+        let on_b = other.join().unwrap();
         let winner = match (on_b, on_c) {
             (Outcome::Allowed, Outcome::Overloaded) => b,
             (Outcome::Overloaded, Outcome::Allowed) => c,
             other => panic!("exactly one admitted, one refused: {other:?}"),
         };
-        assert_eq!(t.probe_len(winner), Some(1));
-        assert_eq!(t.probe_len(a), None);
-        let s = t.stats();
-        assert_eq!((s.occupied, s.reclaimed, s.rejected), (1, 1, 1));
-        assert_eq!(t.peek(winner, 0, 10, 1).unwrap().used, 1);
+        assert_eq!(tbl.probe_len(winner), Some(1));
+        assert_eq!(tbl.probe_len(a), None);
+        let stats = tbl.stats();
+        assert_eq!((stats.occupied, stats.reclaimed, stats.rejected), (1, 1, 1));
+        assert_eq!(tbl.peek(winner, 0, 10, 1).unwrap().used, 1);
     });
 }
