@@ -800,8 +800,8 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     ///
     /// With `confirm`, every scan reads by read-modify-write (the latest value of each word),
     /// so "no room" is never concluded from stale reads.
-    /// What the last scan read is left in `seen` (up to the window's length): each slot's
-    /// control word and whether it is a drained member.
+    /// With `confirm`, what the last scan read is left in `seen` (up to the window's length):
+    /// each slot's control word and whether it is a drained member.
     fn find(
         &self,
         key: Key,
@@ -822,10 +822,12 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             for (pos, seen) in seen.iter_mut().enumerate().take(self.window()) {
                 let slot = self.slot(home, pos);
                 let (word, k) = slot.read(latest);
-                // What matters for room: the control word, and whether a member is drained
-                // (not its state, which other keys' decisions change all the time).
-                let drained_now = word.tag() == MEMBER && self.is_drained(word, now);
-                *seen = (u128::from(word.ctl) << 1) | u128::from(drained_now);
+                if confirm {
+                    // What matters for room: the control word, and whether a member is
+                    // drained (not its state, which other keys' decisions change all the time).
+                    let drained_now = word.tag() == MEMBER && self.is_drained(word, now);
+                    *seen = (u128::from(word.ctl) << 1) | u128::from(drained_now);
+                }
                 match word.tag() {
                     EMPTY if empty.is_none() => empty = Some((pos, word)),
                     MEMBER if k == Some(key) => {
@@ -839,7 +841,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                         if first_inserting.is_none() {
                             first_inserting = Some((pos, word));
                         } else if candidate == first_inserting {
-                            // A later copy, while settling on the first: empty it. If it was
+                            // A later copy, while settling on the first: kill it. If it was
                             // promoted meanwhile, it is the member: scan again.
                             if let Err(actual) = slot.cas(word, word.with_tag(KILLED)) {
                                 if actual.tag() == MEMBER && actual.version() == word.version() {

@@ -136,3 +136,26 @@ fn two_new_keys_race_to_reclaim_one_slot() {
         assert_eq!(tbl.peek(winner, 0, 10, 1).unwrap().used, 1);
     });
 }
+
+/// A new key A is inserted at 0 while, in a one-slot table, a new key B arrives at 100, when
+/// A's bucket has drained: B may take A's slot even before A's call returns. A's request counted
+/// in its bucket exactly when A is told it was admitted: A is refused only if it never had the
+/// slot (nothing was reclaimed), never after its bucket held its request.
+#[test]
+fn a_new_bucket_reclaimed_before_its_inserter_returns() {
+    model(|| {
+        let tbl = table(1, 1);
+        let (a, b) = (Key::new(1), Key::new(2));
+        let other = thread::spawn(move || tbl.decide(a, 0, 0, 1).unwrap().outcome);
+        let on_b = tbl.decide(b, 0, 100, 1).unwrap().outcome;
+        let on_a = other.join().unwrap();
+        let stats = tbl.stats();
+        match (on_a, on_b) {
+            (Outcome::Allowed, Outcome::Allowed) => assert_eq!(stats.reclaimed, 1),
+            (Outcome::Overloaded, Outcome::Allowed) => assert_eq!(stats.reclaimed, 0),
+            // B found A's insertion in flight in the only slot.
+            (Outcome::Allowed, Outcome::Overloaded) => assert_eq!(stats.reclaimed, 0),
+            other => panic!("unexpected: {other:?}"),
+        }
+    });
+}
