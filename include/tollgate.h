@@ -56,12 +56,58 @@
 #define TG_TABLE_SIZE(capacity, tiers) ((size_t)TG_TABLE_HEADER_SIZE + (size_t)(tiers) * TG_TABLE_TIER_SIZE + (size_t)(capacity) * TG_TABLE_SLOT_SIZE)
 /** Initialiser of a not-yet-initialised tg_wrapping_clock (call tg_wrapping_clock_init first). */
 #define TG_WRAPPING_CLOCK_INIT { { 0 } }
+/** Initialiser of a not-yet-initialised tg_bucket_pacer (call tg_bucket_pacer_init first). */
+#define TG_BUCKET_PACER_INIT { { 0 } }
+/** Initialiser of a not-yet-initialised tg_log_pacer (call tg_log_pacer_init first). */
+#define TG_LOG_PACER_INIT { { 0 } }
+/** Initialiser of a not-yet-initialised tg_backoff (call tg_backoff_init first). */
+#define TG_BACKOFF_INIT { { 0 } }
+/** Initialiser of a not-yet-initialised tg_retry_budget (call tg_retry_budget_init first). */
+#define TG_RETRY_BUDGET_INIT { { 0 } }
+/** Initialiser of a not-yet-initialised tg_request_queue (call tg_request_queue_init first). */
+#define TG_REQUEST_QUEUE_INIT { { 0 } }
 
 
 /**
  * Words (`uint64_t`) in a `tg_bucket`.
  */
 #define TG_BUCKET_WORDS 10
+
+/**
+ * Words (`uint64_t`) in a `tg_bucket_pacer`.
+ */
+#define TG_BUCKET_PACER_WORDS 12
+
+/**
+ * Words (`uint64_t`) in a `tg_log_pacer`.
+ */
+#define TG_LOG_PACER_WORDS 267
+
+/**
+ * Words (`uint64_t`) in a `tg_backoff`.
+ */
+#define TG_BACKOFF_WORDS 8
+
+/**
+ * The slots of a `tg_retry_budget`: its window is cut into this many parts, forgotten one at a
+ * time as time moves on.
+ */
+#define TG_RETRY_BUDGET_SLOTS 10
+
+/**
+ * Words (`uint64_t`) in a `tg_retry_budget`.
+ */
+#define TG_RETRY_BUDGET_WORDS 36
+
+/**
+ * The most request ids a `tg_request_queue` holds.
+ */
+#define TG_REQUEST_QUEUE_CAPACITY 64
+
+/**
+ * Words (`uint64_t`) in a `tg_request_queue`.
+ */
+#define TG_REQUEST_QUEUE_WORDS 131
 
 /**
  * Words (`uint64_t`) in a `tg_wrapping_clock`.
@@ -341,6 +387,190 @@ typedef uint32_t tg_full_policy;
 #endif // __cplusplus
 
 /**
+ * What a pacer says (`tg_pace.action`).
+ */
+enum tg_pace_action
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Send now: the mirror has counted the request (`at` is `now`).
+     */
+    TG_PACE_ACTION_SEND = 0,
+    /**
+     * Not before `at`; nothing was counted.
+     */
+    TG_PACE_ACTION_WAIT = 1,
+    /**
+     * The cost exceeds the mirror's capacity: no time will do (`at` is `TG_RETRY_NEVER`).
+     */
+    TG_PACE_ACTION_NEVER = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tg_pace_action tg_pace_action;
+#else
+typedef uint32_t tg_pace_action;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * How a backoff delay is randomised (`tg_backoff_init`'s `jitter`): the four strategies of the
+ * AWS "Exponential Backoff and Jitter" study. With e = min(cap, base · 2^k) for retry k = 0, 1…
+ */
+enum tg_jitter
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * e exactly: clients that failed together retry together.
+     */
+    TG_JITTER_NONE = 0,
+    /**
+     * Uniform in 0..=e: the fewest calls in the AWS study.
+     */
+    TG_JITTER_FULL = 1,
+    /**
+     * ⌈e/2⌉ plus uniform in 0..=⌊e/2⌋.
+     */
+    TG_JITTER_EQUAL = 2,
+    /**
+     * min(cap, uniform in base..=3 · previous delay), previous starting at base.
+     */
+    TG_JITTER_DECORRELATED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tg_jitter tg_jitter;
+#else
+typedef uint32_t tg_jitter;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * How an attempt ended, for the retry decision.
+ */
+enum tg_retry_class
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * It succeeded (HTTP 1xx–3xx, `TG_OUTCOME_ALLOWED`): done.
+     */
+    TG_RETRY_CLASS_SUCCESS = 0,
+    /**
+     * It may succeed later: HTTP 429 or 503, a transport error, `TG_OUTCOME_LIMITED` or
+     * `TG_OUTCOME_OVERLOADED`.
+     */
+    TG_RETRY_CLASS_RETRYABLE = 1,
+    /**
+     * It can never succeed as it is: any other status, or `TG_OUTCOME_NEVER`.
+     */
+    TG_RETRY_CLASS_FATAL = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tg_retry_class tg_retry_class;
+#else
+typedef uint32_t tg_retry_class;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What to do after an attempt (`tg_next.action`).
+ */
+enum tg_next_action
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * The request succeeded; nothing more to do.
+     */
+    TG_NEXT_ACTION_DONE = 0,
+    /**
+     * Retry at `tg_next.at`.
+     */
+    TG_NEXT_ACTION_RETRY = 1,
+    /**
+     * Do not retry; `tg_next.give_up` says why.
+     */
+    TG_NEXT_ACTION_GIVE_UP = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tg_next_action tg_next_action;
+#else
+typedef uint32_t tg_next_action;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Why a request is not retried (`tg_next.give_up`).
+ */
+enum tg_give_up
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Not giving up (the action is not `TG_NEXT_ACTION_GIVE_UP`).
+     */
+    TG_GIVE_UP_NONE = 0,
+    /**
+     * The attempt can never succeed (`TG_RETRY_CLASS_FATAL`).
+     */
+    TG_GIVE_UP_FATAL = 1,
+    /**
+     * The backoff's `max_retries` were all used.
+     */
+    TG_GIVE_UP_ATTEMPTS_EXHAUSTED = 2,
+    /**
+     * The retry budget refuses: retries would exceed their share of recent successes.
+     */
+    TG_GIVE_UP_BUDGET_EXHAUSTED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tg_give_up tg_give_up;
+#else
+typedef uint32_t tg_give_up;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What a release hands out (`tg_release.action`).
+ */
+enum tg_release_action
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Send request `id` at `at` (normally `now`); the pacer has counted it.
+     */
+    TG_RELEASE_ACTION_SEND = 0,
+    /**
+     * Requests are waiting, but the pacer allows the next one only at `at`.
+     */
+    TG_RELEASE_ACTION_WAIT = 1,
+    /**
+     * Nothing is queued.
+     */
+    TG_RELEASE_ACTION_EMPTY = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tg_release_action tg_release_action;
+#else
+typedef uint32_t tg_release_action;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * A keyed table living in caller memory (see `tg_table_size`). Opaque: C only holds the
  * pointer `tg_table_init_*` returns, which is the start of the memory. Decisions are lock-free
  * and safe from any number of threads at once; decisions on different keys never wait for
@@ -418,6 +648,152 @@ typedef struct tg_decision {
      */
     uint64_t reset_after;
 } tg_decision;
+
+/**
+ * A pacer over a leaky-bucket mirror of a server's limit (ShopBase: 30, 2 per second): "when
+ * may I send next", plus the time before which a server's `Retry-After` forbids sending.
+ *
+ * One caller at a time (`TG_STATUS_BUSY` otherwise). Fixed-size plain memory:
+ * `static tg_bucket_pacer p = TG_BUCKET_PACER_INIT;` then `tg_bucket_pacer_init`. Nothing is
+ * allocated. The fields are private.
+ */
+typedef struct tg_bucket_pacer {
+    uint64_t _private[TG_BUCKET_PACER_WORDS];
+} tg_bucket_pacer;
+
+/**
+ * A pacer's answer to `tg_*_pacer_acquire`.
+ */
+typedef struct tg_pace {
+    /**
+     * A `tg_pace_action`.
+     */
+    uint32_t action;
+    /**
+     * Always 0; keeps `at` aligned in every language.
+     */
+    uint32_t reserved;
+    /**
+     * In ticks: `now` for `TG_PACE_ACTION_SEND`, the time to ask again for
+     * `TG_PACE_ACTION_WAIT`, `TG_RETRY_NEVER` for `TG_PACE_ACTION_NEVER`.
+     */
+    uint64_t at;
+} tg_pace;
+
+/**
+ * A pacer over a sliding-log mirror of a server's window limit (TikTok Shop: 50 per second),
+ * of at most `TG_SLIDING_LOG_CAPACITY` units per window, plus the time before which a server's
+ * `Retry-After` forbids sending.
+ *
+ * One caller at a time (`TG_STATUS_BUSY` otherwise). Fixed-size plain memory (about 2 KiB):
+ * `static tg_log_pacer p = TG_LOG_PACER_INIT;` then `tg_log_pacer_init`. Nothing is allocated.
+ * The fields are private.
+ */
+typedef struct tg_log_pacer {
+    uint64_t _private[TG_LOG_PACER_WORDS];
+} tg_log_pacer;
+
+/**
+ * A server's `used/limit`, as in ShopBase's `X-Sb-Shop-Api-Call-Limit: 22/30`.
+ */
+typedef struct tg_call_limit {
+    /**
+     * Units the server counted as used, this request included.
+     */
+    uint64_t used;
+    /**
+     * The server's capacity (its bucket size); at least 1 and at least `used`.
+     */
+    uint64_t limit;
+} tg_call_limit;
+
+/**
+ * Exponential backoff for one request: the policy (base, cap, retry limit, `tg_jitter`), the
+ * retries made so far, and a SplitMix64 generator seeded by the caller (reproducible: the same
+ * seed gives the same delays; seed it from your own random source — `getrandom`, a hardware
+ * RNG — so that clients do not jitter in step). Call `tg_backoff_reset` to reuse it for the
+ * next request (the generator keeps going).
+ *
+ * One caller at a time (`TG_STATUS_BUSY` otherwise). Fixed-size plain memory:
+ * `tg_backoff b = TG_BACKOFF_INIT;` then `tg_backoff_init`. Nothing is allocated. The fields are
+ * private.
+ */
+typedef struct tg_backoff {
+    uint64_t _private[TG_BACKOFF_WORDS];
+} tg_backoff;
+
+/**
+ * A retry budget: one more retry is allowed iff the retries of the last `window` ticks stay
+ * within `floor` plus ⌊successes · per_mille / 1000⌋ of the same window (kept in
+ * `TG_RETRY_BUDGET_SLOTS` slots of ⌊window / TG_RETRY_BUDGET_SLOTS⌋ ticks), so a struggling
+ * server is not buried under a retry storm. Share one between the requests to one server.
+ *
+ * One caller at a time (`TG_STATUS_BUSY` otherwise). Fixed-size plain memory:
+ * `static tg_retry_budget b = TG_RETRY_BUDGET_INIT;` then `tg_retry_budget_init`. Nothing is
+ * allocated. The fields are private.
+ */
+typedef struct tg_retry_budget {
+    uint64_t _private[TG_RETRY_BUDGET_WORDS];
+} tg_retry_budget;
+
+/**
+ * The answer of `tg_retry_next_step`.
+ */
+typedef struct tg_next {
+    /**
+     * A `tg_next_action`.
+     */
+    uint32_t action;
+    /**
+     * A `tg_give_up`: why, for `TG_NEXT_ACTION_GIVE_UP`; `TG_GIVE_UP_NONE` otherwise.
+     */
+    uint32_t give_up;
+    /**
+     * For `TG_NEXT_ACTION_RETRY`: when to retry, in ticks (`now` plus the backoff delay, at
+     * least `now + retry_after`); 0 otherwise.
+     */
+    uint64_t at;
+} tg_next;
+
+/**
+ * A lock-free multi-producer, multi-consumer queue of up to `TG_REQUEST_QUEUE_CAPACITY` request
+ * ids (a `uint64_t` each: an index into your own table of requests, a handle), released at a
+ * pacer's times by `tg_request_queue_release_bucket` / `_log`: producers on any thread push;
+ * a dispatcher holding the pacer releases.
+ *
+ * A producer pre-empted in the middle of a push holds back the ids behind it: pop and release
+ * report empty until it resumes — nothing blocks, spins or is lost; try again at the next tick.
+ *
+ * Fixed-size plain memory (about 1 KiB): `static tg_request_queue q = TG_REQUEST_QUEUE_INIT;`
+ * then `tg_request_queue_init` once before sharing it. Nothing is allocated. The fields are
+ * private.
+ */
+typedef struct tg_request_queue {
+    uint64_t _private[TG_REQUEST_QUEUE_WORDS];
+} tg_request_queue;
+
+/**
+ * The answer of `tg_request_queue_release_*`.
+ */
+typedef struct tg_release {
+    /**
+     * A `tg_release_action`.
+     */
+    uint32_t action;
+    /**
+     * Always 0; keeps the 64-bit fields aligned in every language.
+     */
+    uint32_t reserved;
+    /**
+     * For `TG_RELEASE_ACTION_SEND`: the request id that was pushed; 0 otherwise.
+     */
+    uint64_t id;
+    /**
+     * For `TG_RELEASE_ACTION_SEND`: when to send; for `TG_RELEASE_ACTION_WAIT`: when to ask
+     * again; 0 for `TG_RELEASE_ACTION_EMPTY`.
+     */
+    uint64_t at;
+} tg_release;
 
 /**
  * A monotonic 64-bit clock over a wrapping 32-bit counter, correct as long as
@@ -655,6 +1031,572 @@ tg_status tg_bucket_set_quota(struct tg_bucket *bucket, const struct tg_quota *q
  * write of a `tg_quota`.
  */
 tg_status tg_bucket_quota(const struct tg_bucket *bucket, struct tg_quota *out);
+
+/**
+ * Initialises a pacer whose mirror is a leaky bucket of `burst` draining `count` per `period`
+ * ticks — the server's limit — made safe for network jitter of up to `jitter` ticks: the same
+ * rate, a burst smaller by ⌈jitter · count / period⌉ (ShopBase, 30 and 2 per 1000 ms, with
+ * 200 ms of jitter: a mirror of 29). `jitter = 0` mirrors the server exactly. The mirror's
+ * quota is checked as by `tg_quota_init_min_span` with `min_span = 0`. Not blocked.
+ *
+ * Errors: those of `tg_quota_init_min_span`; `TG_STATUS_CAPACITY_EXCEEDED` (the margin leaves
+ * no burst), `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`. Written only on success.
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_bucket_pacer` valid for writes, which no other thread uses
+ * during the call.
+ */
+tg_status tg_bucket_pacer_init(struct tg_bucket_pacer *pacer,
+                               uint64_t burst,
+                               uint64_t count,
+                               uint64_t period,
+                               uint64_t jitter);
+
+/**
+ * The earliest time at or after `now` at which a request of `cost` may be sent, with no other
+ * traffic (the mirror would admit it and no `Retry-After` forbids it), written to `*out_time`;
+ * `TG_RETRY_NEVER` if never (the cost exceeds the burst). Spends nothing.
+ *
+ * Errors: `TG_STATUS_ZERO_COST`, `TG_STATUS_CLOCK_OUT_OF_RANGE`, `TG_STATUS_BUSY`,
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_bucket_pacer` valid for reads and writes; `out_time` is
+ * NULL or valid for a write.
+ */
+tg_status tg_bucket_pacer_next_send(struct tg_bucket_pacer *pacer,
+                                    uint64_t now,
+                                    uint64_t cost,
+                                    uint64_t *out_time);
+
+/**
+ * May a request of `cost` be sent at `now`? `TG_PACE_ACTION_SEND`: yes, and the mirror has
+ * counted it; `TG_PACE_ACTION_WAIT`: not before `out->at`, nothing counted;
+ * `TG_PACE_ACTION_NEVER`: the cost exceeds the burst.
+ *
+ * Errors: as `tg_bucket_pacer_next_send` (`out` is checked before anything is counted).
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_bucket_pacer` valid for reads and writes; `out` is NULL or
+ * valid for a write of a `tg_pace`.
+ */
+tg_status tg_bucket_pacer_acquire(struct tg_bucket_pacer *pacer,
+                                  uint64_t now,
+                                  uint64_t cost,
+                                  struct tg_pace *out);
+
+/**
+ * Books the earliest time at or after `now` for a request of `cost` and writes it to
+ * `*out_time`: the mirror counts the request at that time, so later calls book later times
+ * (a schedule for a batch). `TG_RETRY_NEVER` (nothing booked) if never.
+ *
+ * Errors: as `tg_bucket_pacer_next_send`.
+ *
+ * # Safety
+ *
+ * As `tg_bucket_pacer_next_send`.
+ */
+tg_status tg_bucket_pacer_reserve(struct tg_bucket_pacer *pacer,
+                                  uint64_t now,
+                                  uint64_t cost,
+                                  uint64_t *out_time);
+
+/**
+ * Takes in a server's `used/limit` (`X-Sb-Shop-Api-Call-Limit`, for example from
+ * `tg_call_limit_parse`) for a request sent at `sent_at`: the mirror's remaining becomes at most
+ * the server's `limit - used` (with a margin, the margin is kept); it is never lowered.
+ *
+ * Errors: `TG_STATUS_INVALID_ARGUMENT` (`limit` 0 or `used > limit`),
+ * `TG_STATUS_CLOCK_OUT_OF_RANGE`, `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER`,
+ * `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_bucket_pacer` valid for reads and writes.
+ */
+tg_status tg_bucket_pacer_observe_call_limit(struct tg_bucket_pacer *pacer,
+                                             uint64_t sent_at,
+                                             uint64_t used,
+                                             uint64_t limit);
+
+/**
+ * Forbids sending before `until` (a 429's `Retry-After` in ticks added to the time it was
+ * received). A later block never shortens an earlier one.
+ *
+ * Errors: `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_bucket_pacer` valid for reads and writes.
+ */
+tg_status tg_bucket_pacer_block_until(struct tg_bucket_pacer *pacer, uint64_t until);
+
+/**
+ * Reads a response's headers and applies them: `call_limit` is the value of
+ * `X-Sb-Shop-Api-Call-Limit` for the request sent at `sent_at`, `retry_after` the value of
+ * `Retry-After` received at `now` (ticks), which is Unix time `now_unix` (seconds), on a clock
+ * of `ticks_per_second`. A header that was absent is passed as NULL with length 0.
+ *
+ * Each well-formed value is applied; a malformed one is not, and is reported as
+ * `TG_STATUS_MALFORMED` — **the one status after which something may have changed**: the other
+ * header, if well-formed, was applied (a 429's `Retry-After` is honoured even next to a garbled
+ * count).
+ *
+ * Errors: `TG_STATUS_MALFORMED` (see above), `TG_STATUS_INVALID_ARGUMENT` (`ticks_per_second`
+ * 0), `TG_STATUS_CLOCK_OUT_OF_RANGE`, `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER` (also a NULL
+ * value with a non-zero length), `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_bucket_pacer` valid for reads and writes; `call_limit`
+ * and `retry_after` are NULL or valid for reads of their lengths.
+ */
+tg_status tg_bucket_pacer_sync(struct tg_bucket_pacer *pacer,
+                               uint64_t sent_at,
+                               uint64_t now,
+                               uint64_t now_unix,
+                               uint64_t ticks_per_second,
+                               const char *call_limit,
+                               size_t call_limit_len,
+                               const char *retry_after,
+                               size_t retry_after_len);
+
+/**
+ * Initialises a pacer whose mirror is a sliding log of at most `limit` units per `window`
+ * ticks — the server's limit — made safe for network jitter of up to `jitter` ticks: the same
+ * limit over `window + jitter` ticks (TikTok Shop, 50 per 1000 ms, with 25 ms of jitter: 50 per
+ * 1025 ms, 97.5 % of the rate). `jitter = 0` mirrors the server exactly. Not blocked.
+ *
+ * Errors: `TG_STATUS_ZERO_BURST` (limit 0), `TG_STATUS_ZERO_PERIOD` (window 0),
+ * `TG_STATUS_CAPACITY_EXCEEDED` (limit above `TG_SLIDING_LOG_CAPACITY`),
+ * `TG_STATUS_QUOTA_OVERFLOW` (limit above `TG_WINDOW_MAX_LIMIT`), `TG_STATUS_INVALID_ARGUMENT`
+ * (`window + jitter` overflows), `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`. Written
+ * only on success.
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_log_pacer` valid for writes, which no other thread uses
+ * during the call.
+ */
+tg_status tg_log_pacer_init(struct tg_log_pacer *pacer,
+                            uint64_t limit,
+                            uint64_t window,
+                            uint64_t jitter);
+
+/**
+ * As `tg_bucket_pacer_next_send`, for a sliding-log mirror (`TG_RETRY_NEVER` if the cost
+ * exceeds the limit). A `now` earlier than the log's newest entry is judged at that entry.
+ *
+ * Errors: `TG_STATUS_ZERO_COST`, `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER`,
+ * `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_log_pacer` valid for reads and writes; `out_time` is NULL
+ * or valid for a write.
+ */
+tg_status tg_log_pacer_next_send(struct tg_log_pacer *pacer,
+                                 uint64_t now,
+                                 uint64_t cost,
+                                 uint64_t *out_time);
+
+/**
+ * As `tg_bucket_pacer_acquire`, for a sliding-log mirror.
+ *
+ * Errors: as `tg_log_pacer_next_send` (`out` is checked before anything is counted).
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_log_pacer` valid for reads and writes; `out` is NULL or
+ * valid for a write of a `tg_pace`.
+ */
+tg_status tg_log_pacer_acquire(struct tg_log_pacer *pacer,
+                               uint64_t now,
+                               uint64_t cost,
+                               struct tg_pace *out);
+
+/**
+ * As `tg_bucket_pacer_reserve`, for a sliding-log mirror.
+ *
+ * Errors: as `tg_log_pacer_next_send`.
+ *
+ * # Safety
+ *
+ * As `tg_log_pacer_next_send`.
+ */
+tg_status tg_log_pacer_reserve(struct tg_log_pacer *pacer,
+                               uint64_t now,
+                               uint64_t cost,
+                               uint64_t *out_time);
+
+/**
+ * As `tg_bucket_pacer_observe_call_limit`, for a sliding-log mirror: the units the server
+ * counted and the log did not are recorded at `sent_at` (they leave the window later, like
+ * real entries).
+ *
+ * Errors: `TG_STATUS_INVALID_ARGUMENT` (`limit` 0 or `used > limit`), `TG_STATUS_BUSY`,
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_log_pacer` valid for reads and writes.
+ */
+tg_status tg_log_pacer_observe_call_limit(struct tg_log_pacer *pacer,
+                                          uint64_t sent_at,
+                                          uint64_t used,
+                                          uint64_t limit);
+
+/**
+ * As `tg_bucket_pacer_block_until`, for a sliding-log pacer.
+ *
+ * Errors: `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_log_pacer` valid for reads and writes.
+ */
+tg_status tg_log_pacer_block_until(struct tg_log_pacer *pacer, uint64_t until);
+
+/**
+ * As `tg_bucket_pacer_sync`, for a sliding-log pacer (a window server may send only
+ * `Retry-After`: pass NULL, 0 for the absent count).
+ *
+ * Errors: as `tg_bucket_pacer_sync`.
+ *
+ * # Safety
+ *
+ * `pacer` is NULL or points to a `tg_log_pacer` valid for reads and writes; `call_limit` and
+ * `retry_after` are NULL or valid for reads of their lengths.
+ */
+tg_status tg_log_pacer_sync(struct tg_log_pacer *pacer,
+                            uint64_t sent_at,
+                            uint64_t now,
+                            uint64_t now_unix,
+                            uint64_t ticks_per_second,
+                            const char *call_limit,
+                            size_t call_limit_len,
+                            const char *retry_after,
+                            size_t retry_after_len);
+
+/**
+ * Parses a `X-Sb-Shop-Api-Call-Limit` value such as `22/30` (`value_len` bytes, no NUL needed;
+ * spaces and tabs around the value are allowed) into `*out`.
+ *
+ * Errors: `TG_STATUS_MALFORMED` (anything but `digits/digits`, a number beyond 64 bits, a limit
+ * of 0, `used > limit`, an empty value), `TG_STATUS_NULL_POINTER` (`value` NULL with a
+ * non-zero length, or `out` NULL), `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `value` is NULL (with `value_len` 0) or valid for reads of `value_len` bytes; `out` is NULL or
+ * valid for a write of a `tg_call_limit`.
+ */
+tg_status tg_call_limit_parse(const char *value, size_t value_len, struct tg_call_limit *out);
+
+/**
+ * Parses a `Retry-After` value — delay-seconds (`120`) or an HTTP-date in any of the three
+ * forms of RFC 9110 (`Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete RFC 850 and asctime
+ * forms) — into whole seconds to wait from `now_unix` (the caller's current Unix time in
+ * seconds), written to `*out_seconds`. A date in the past is 0 seconds. Multiply by the clock's
+ * ticks per second (saturating) for ticks, or let `tg_*_pacer_sync` do it.
+ *
+ * Errors: `TG_STATUS_MALFORMED` (stray characters, a negative or too large number, an invalid
+ * date, a weekday that does not match its date, an empty value), `TG_STATUS_NULL_POINTER`,
+ * `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `value` is NULL (with `value_len` 0) or valid for reads of `value_len` bytes; `out_seconds`
+ * is NULL or valid for a write.
+ */
+tg_status tg_retry_after_parse(const char *value,
+                               size_t value_len,
+                               uint64_t now_unix,
+                               uint64_t *out_seconds);
+
+/**
+ * Initialises a backoff of delays from `base` ticks, never above `cap` (except to honour a
+ * `Retry-After`), for at most `max_retries` retries, randomised by `jitter` (a `tg_jitter`)
+ * with a generator seeded with `seed` (any value). No retries made yet.
+ *
+ * Errors: `TG_STATUS_INVALID_ARGUMENT` (`base` 0, `cap < base`, an unknown `jitter`),
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`. Written only on success.
+ *
+ * # Safety
+ *
+ * `backoff` is NULL or points to a `tg_backoff` valid for writes, which no other thread uses
+ * during the call.
+ */
+tg_status tg_backoff_init(struct tg_backoff *backoff,
+                          uint64_t base,
+                          uint64_t cap,
+                          uint32_t max_retries,
+                          uint32_t jitter,
+                          uint64_t seed);
+
+/**
+ * The delay in ticks before the next retry, never shorter than `retry_after` (the server's
+ * `Retry-After` in ticks; 0 if it sent none), counting the retry: `*out_retry` is true and
+ * `*out_delay` the delay; or, when `max_retries` retries were already made, `*out_retry` is
+ * false and `*out_delay` 0 (give up).
+ *
+ * Errors: `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED` (the outs are checked before anything is counted).
+ *
+ * # Safety
+ *
+ * `backoff` is NULL or points to a `tg_backoff` valid for reads and writes; `out_retry` and
+ * `out_delay` are NULL or valid for writes.
+ */
+tg_status tg_backoff_next_delay(struct tg_backoff *backoff,
+                                uint64_t retry_after,
+                                bool *out_retry,
+                                uint64_t *out_delay);
+
+/**
+ * Retries counted so far (by `tg_backoff_next_delay` and `tg_retry_next_step`), written to
+ * `*out_retries`.
+ *
+ * Errors: `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `backoff` is NULL or points to a `tg_backoff` valid for reads and writes; `out_retries` is
+ * NULL or valid for a write.
+ */
+tg_status tg_backoff_retries(struct tg_backoff *backoff, uint32_t *out_retries);
+
+/**
+ * Starts a fresh schedule for the next request: no retries made, the same policy; the
+ * generator continues where it was (it is not re-seeded).
+ *
+ * Errors: `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `backoff` is NULL or points to a `tg_backoff` valid for reads and writes.
+ */
+tg_status tg_backoff_reset(struct tg_backoff *backoff);
+
+/**
+ * Initialises an empty budget of `floor` retries plus `per_mille`/1000 of the successes of the
+ * last `window` ticks (for example 10 s, 100 = 10 %, floor 10).
+ *
+ * Errors: `TG_STATUS_INVALID_ARGUMENT` (`window` below `TG_RETRY_BUDGET_SLOTS` ticks),
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`. Written only on success.
+ *
+ * # Safety
+ *
+ * `budget` is NULL or points to a `tg_retry_budget` valid for writes, which no other thread
+ * uses during the call.
+ */
+tg_status tg_retry_budget_init(struct tg_retry_budget *budget,
+                               uint64_t window,
+                               uint32_t per_mille,
+                               uint64_t floor);
+
+/**
+ * Records a successful call at `now`: it earns `per_mille`/1000 of a retry. A `now` earlier
+ * than the latest seen counts at the latest.
+ *
+ * Errors: `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `budget` is NULL or points to a `tg_retry_budget` valid for reads and writes.
+ */
+tg_status tg_retry_budget_record_success(struct tg_retry_budget *budget, uint64_t now);
+
+/**
+ * How many retries the budget allows at `now`, written to `*out_available`.
+ *
+ * Errors: `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `budget` is NULL or points to a `tg_retry_budget` valid for reads and writes;
+ * `out_available` is NULL or valid for a write.
+ */
+tg_status tg_retry_budget_available(struct tg_retry_budget *budget,
+                                    uint64_t now,
+                                    uint64_t *out_available);
+
+/**
+ * Asks for one retry at `now`: `*out_allowed` is true, and the retry is recorded, if the budget
+ * allows it; false (nothing recorded) otherwise.
+ *
+ * Errors: `TG_STATUS_BUSY`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED` (`out_allowed` is checked before anything is recorded).
+ *
+ * # Safety
+ *
+ * `budget` is NULL or points to a `tg_retry_budget` valid for reads and writes; `out_allowed`
+ * is NULL or valid for a write.
+ */
+tg_status tg_retry_budget_try_retry(struct tg_retry_budget *budget,
+                                    uint64_t now,
+                                    bool *out_allowed);
+
+/**
+ * The `tg_retry_class` of an HTTP status, written to `*out_class`: 1xx–3xx succeed, 429 and 503
+ * may be retried, anything else (other 4xx and 5xx, and any value outside 100–599) is fatal.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `out_class` is NULL or valid for a write of a `uint32_t`.
+ */
+tg_status tg_retry_class_of_status(uint32_t http_status, uint32_t *out_class);
+
+/**
+ * The `tg_retry_class` of a limiter's `tg_outcome` (a client's own mirror, or a gateway's
+ * decision), written to `*out_class`: `TG_OUTCOME_NEVER` is fatal, whatever HTTP status it
+ * travels as.
+ *
+ * Errors: `TG_STATUS_INVALID_ARGUMENT` (not a `tg_outcome`), `TG_STATUS_NULL_POINTER`,
+ * `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `out_class` is NULL or valid for a write of a `uint32_t`.
+ */
+tg_status tg_retry_class_of_outcome(uint32_t outcome, uint32_t *out_class);
+
+/**
+ * The `tg_retry_class` of a transport error (no HTTP answer: timeout, reset connection),
+ * written to `*out_class`: retryable. Such a request may have reached the server: retry it
+ * only if it is idempotent.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `out_class` is NULL or valid for a write of a `uint32_t`.
+ */
+tg_status tg_retry_class_of_transport_error(uint32_t *out_class);
+
+/**
+ * Decides what follows an attempt of class `retry_class` (a `tg_retry_class`) that ended at
+ * `now`. A success is recorded in `budget` (`TG_NEXT_ACTION_DONE`). A retryable failure is
+ * retried (`TG_NEXT_ACTION_RETRY`) if `backoff` has retries left and `budget` allows one — both
+ * are then counted — at `now` plus the next backoff delay, never earlier than
+ * `now + retry_after` (the server's `Retry-After` in ticks; 0 if none). Otherwise, or for a
+ * fatal class, `TG_NEXT_ACTION_GIVE_UP` with the reason.
+ *
+ * Errors: `TG_STATUS_INVALID_ARGUMENT` (not a `tg_retry_class`), `TG_STATUS_BUSY` (either
+ * object), `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (either
+ * object). Nothing is counted on an error.
+ *
+ * # Safety
+ *
+ * `backoff` is NULL or points to a `tg_backoff`, and `budget` to a `tg_retry_budget`, valid for
+ * reads and writes; `out` is NULL or valid for a write of a `tg_next`.
+ */
+tg_status tg_retry_next_step(uint32_t retry_class,
+                             uint64_t now,
+                             uint64_t retry_after,
+                             struct tg_backoff *backoff,
+                             struct tg_retry_budget *budget,
+                             struct tg_next *out);
+
+/**
+ * Initialises an empty queue.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`.
+ *
+ * # Safety
+ *
+ * `queue` is NULL or points to a `tg_request_queue` valid for writes, which no other thread
+ * uses during the call.
+ */
+tg_status tg_request_queue_init(struct tg_request_queue *queue);
+
+/**
+ * Adds `id` at the back. Lock-free; safe from any number of threads.
+ *
+ * Errors: `TG_STATUS_CAPACITY_EXCEEDED` (the queue is full: nothing was added),
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `queue` is NULL or points to a `tg_request_queue` valid for reads and writes.
+ */
+tg_status tg_request_queue_push(const struct tg_request_queue *queue, uint64_t id);
+
+/**
+ * Takes the id at the front without asking a pacer (to cancel or drain): `*out_found` is true
+ * and `*out_id` the id, or `*out_found` is false and `*out_id` 0 if nothing is queued.
+ * Lock-free; safe from any number of threads.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (the outs
+ * are checked before anything is taken).
+ *
+ * # Safety
+ *
+ * `queue` is NULL or points to a `tg_request_queue` valid for reads and writes; `out_found` and
+ * `out_id` are NULL or valid for writes.
+ */
+tg_status tg_request_queue_pop(const struct tg_request_queue *queue,
+                               bool *out_found,
+                               uint64_t *out_id);
+
+/**
+ * Ids pushed and not yet taken, at some moment during the call, written to `*out_len`.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `queue` is NULL or points to a `tg_request_queue` valid for reads; `out_len` is NULL or
+ * valid for a write.
+ */
+tg_status tg_request_queue_len(const struct tg_request_queue *queue, size_t *out_len);
+
+/**
+ * Releases the next request (of cost 1) if `pacer` allows one at `now`:
+ * `TG_RELEASE_ACTION_SEND` with its id (the pacer has counted it); `TG_RELEASE_ACTION_WAIT`
+ * with the pacer's time, the queue left as it is; `TG_RELEASE_ACTION_EMPTY` if nothing is
+ * queued. Several dispatchers may share the queue (each pacer one caller at a time).
+ *
+ * Errors: `TG_STATUS_CLOCK_OUT_OF_RANGE`, `TG_STATUS_BUSY` (the pacer),
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (either object).
+ * No id is lost on an error.
+ *
+ * # Safety
+ *
+ * `queue` is NULL or points to a `tg_request_queue` valid for reads and writes; `pacer` is NULL
+ * or points to a `tg_bucket_pacer` valid for reads and writes; `out` is NULL or valid for a
+ * write of a `tg_release`.
+ */
+tg_status tg_request_queue_release_bucket(const struct tg_request_queue *queue,
+                                          struct tg_bucket_pacer *pacer,
+                                          uint64_t now,
+                                          struct tg_release *out);
+
+/**
+ * As `tg_request_queue_release_bucket`, paced by a `tg_log_pacer`.
+ *
+ * Errors: `TG_STATUS_BUSY` (the pacer), `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED` (either object).
+ *
+ * # Safety
+ *
+ * As `tg_request_queue_release_bucket`, with `pacer` a `tg_log_pacer`.
+ */
+tg_status tg_request_queue_release_log(const struct tg_request_queue *queue,
+                                       struct tg_log_pacer *pacer,
+                                       uint64_t now,
+                                       struct tg_release *out);
 
 /**
  * Initialises the clock: its first reading is the raw counter's value (as if the counter had

@@ -32,6 +32,7 @@ extern crate std;
 
 mod boundary;
 pub mod bucket;
+pub mod client;
 pub mod clock;
 pub mod concurrency;
 pub mod decision;
