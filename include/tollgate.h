@@ -1531,7 +1531,7 @@ tg_status tg_request_queue_init(struct tg_request_queue *queue);
  *
  * `queue` is NULL or points to a `tg_request_queue` valid for reads and writes.
  */
-tg_status tg_request_queue_push(const struct tg_request_queue *queue, uint64_t id);
+tg_status tg_request_queue_push(struct tg_request_queue *queue, uint64_t id);
 
 /**
  * Takes the id at the front without asking a pacer (to cancel or drain): `*out_found` is true
@@ -1546,9 +1546,7 @@ tg_status tg_request_queue_push(const struct tg_request_queue *queue, uint64_t i
  * `queue` is NULL or points to a `tg_request_queue` valid for reads and writes; `out_found` and
  * `out_id` are NULL or valid for writes.
  */
-tg_status tg_request_queue_pop(const struct tg_request_queue *queue,
-                               bool *out_found,
-                               uint64_t *out_id);
+tg_status tg_request_queue_pop(struct tg_request_queue *queue, bool *out_found, uint64_t *out_id);
 
 /**
  * Ids pushed and not yet taken, at some moment during the call, written to `*out_len`.
@@ -1578,7 +1576,7 @@ tg_status tg_request_queue_len(const struct tg_request_queue *queue, size_t *out
  * or points to a `tg_bucket_pacer` valid for reads and writes; `out` is NULL or valid for a
  * write of a `tg_release`.
  */
-tg_status tg_request_queue_release_bucket(const struct tg_request_queue *queue,
+tg_status tg_request_queue_release_bucket(struct tg_request_queue *queue,
                                           struct tg_bucket_pacer *pacer,
                                           uint64_t now,
                                           struct tg_release *out);
@@ -1593,7 +1591,7 @@ tg_status tg_request_queue_release_bucket(const struct tg_request_queue *queue,
  *
  * As `tg_request_queue_release_bucket`, with `pacer` a `tg_log_pacer`.
  */
-tg_status tg_request_queue_release_log(const struct tg_request_queue *queue,
+tg_status tg_request_queue_release_log(struct tg_request_queue *queue,
                                        struct tg_log_pacer *pacer,
                                        uint64_t now,
                                        struct tg_release *out);

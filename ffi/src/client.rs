@@ -1385,10 +1385,7 @@ pub unsafe extern "C" fn tg_request_queue_init(queue: *mut tg_request_queue) -> 
 ///
 /// `queue` is NULL or points to a `tg_request_queue` valid for reads and writes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn tg_request_queue_push(
-    queue: *const tg_request_queue,
-    id: u64,
-) -> tg_status {
+pub unsafe extern "C" fn tg_request_queue_push(queue: *mut tg_request_queue, id: u64) -> tg_status {
     guard(|| {
         // SAFETY: forwarded contract.
         let q = unsafe { object::<Queue>(queue) }?;
@@ -1409,7 +1406,7 @@ pub unsafe extern "C" fn tg_request_queue_push(
 /// `out_id` are NULL or valid for writes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_request_queue_pop(
-    queue: *const tg_request_queue,
+    queue: *mut tg_request_queue,
     out_found: *mut bool,
     out_id: *mut u64,
 ) -> tg_status {
@@ -1455,7 +1452,7 @@ pub unsafe extern "C" fn tg_request_queue_len(
 /// `queue` is NULL or valid for reads and writes of a `tg_request_queue`; `pacer` is NULL or
 /// valid for reads and writes of its C struct; `out` is NULL or valid for a write.
 unsafe fn release_with<M: Mirror>(
-    queue: *const tg_request_queue,
+    queue: *mut tg_request_queue,
     pacer: *mut <Exclusive<Pacer<M>> as Stored>::C,
     now: u64,
     out: *mut tg_release,
@@ -1491,7 +1488,7 @@ where
 /// write of a `tg_release`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_request_queue_release_bucket(
-    queue: *const tg_request_queue,
+    queue: *mut tg_request_queue,
     pacer: *mut tg_bucket_pacer,
     now: u64,
     out: *mut tg_release,
@@ -1510,7 +1507,7 @@ pub unsafe extern "C" fn tg_request_queue_release_bucket(
 /// As `tg_request_queue_release_bucket`, with `pacer` a `tg_log_pacer`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_request_queue_release_log(
-    queue: *const tg_request_queue,
+    queue: *mut tg_request_queue,
     pacer: *mut tg_log_pacer,
     now: u64,
     out: *mut tg_release,

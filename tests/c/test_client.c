@@ -70,7 +70,10 @@ static unsigned send_all_log(tg_log_pacer *p, uint64_t now) {
 
 static void test_bucket_pacer(void) {
     tg_pace pace = {9, 9, 9};
-    uint64_t t = 7;
+    tg_release pace_release;
+    tg_request_queue short_queue = TG_REQUEST_QUEUE_INIT;
+    uint64_t t = 7, id = 0;
+    bool found = false;
 
     /* init: every error, nothing written. */
     CHECK_STATUS(tg_bucket_pacer_init(NULL, 30, 2, MS, 0), TG_STATUS_NULL_POINTER);
@@ -165,6 +168,26 @@ static void test_bucket_pacer(void) {
                  TG_STATUS_NULL_POINTER);
     CHECK_STATUS(tg_bucket_pacer_sync(&bp, 0, 0, 0, MS, NULL, 0, NULL, 1),
                  TG_STATUS_NULL_POINTER);
+
+    /* A quota whose exact span is short (999 983 per second on nanoseconds: ~5 hours): a time
+     * beyond it is refused, never answered wrongly. */
+    CHECK_OK(tg_bucket_pacer_init(&bp, 1, 999983, 1000000000u, 0));
+    CHECK_STATUS(tg_bucket_pacer_next_send(&bp, UINT64_MAX / 2, 1, &t),
+                 TG_STATUS_CLOCK_OUT_OF_RANGE);
+    CHECK_STATUS(tg_bucket_pacer_acquire(&bp, UINT64_MAX / 2, 1, &pace),
+                 TG_STATUS_CLOCK_OUT_OF_RANGE);
+    CHECK_STATUS(tg_bucket_pacer_reserve(&bp, UINT64_MAX / 2, 1, &t),
+                 TG_STATUS_CLOCK_OUT_OF_RANGE);
+    CHECK_STATUS(tg_bucket_pacer_observe_call_limit(&bp, UINT64_MAX / 2, 1, 1),
+                 TG_STATUS_CLOCK_OUT_OF_RANGE);
+    CHECK_STATUS(tg_bucket_pacer_sync(&bp, UINT64_MAX / 2, 0, 0, MS, S("1/1"), NULL, 0),
+                 TG_STATUS_CLOCK_OUT_OF_RANGE);
+    CHECK_OK(tg_request_queue_init(&short_queue));
+    CHECK_OK(tg_request_queue_push(&short_queue, 5));
+    CHECK_STATUS(tg_request_queue_release_bucket(&short_queue, &bp, UINT64_MAX / 2, &pace_release),
+                 TG_STATUS_CLOCK_OUT_OF_RANGE);
+    CHECK_OK(tg_request_queue_pop(&short_queue, &found, &id)); /* the error lost no id */
+    CHECK(found && id == 5);
 
     /* Zero cost. */
     CHECK_STATUS(tg_bucket_pacer_next_send(&bp, 0, 0, &t), TG_STATUS_ZERO_COST);
