@@ -12,4 +12,6 @@ cargo test --workspace --locked
 # The client-toolkit simulations again, printing their figures (SPEC §11, issue 9).
 cargo test -p tollgate --locked --test sim_shopbase --test sim_tiktok --test sim_faulty \
   --test sim_contention -- --nocapture --test-threads 1
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+# The ffi crate's library is also named `tollgate`: its docs go to their own directory.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude tollgate-ffi --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc -p tollgate-ffi --no-deps --locked --target-dir target/doc-ffi

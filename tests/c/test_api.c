@@ -255,14 +255,18 @@ static void test_bucket(void) {
     CHECK_STATUS(tg_bucket_quota(&shop, MISALIGNED(tg_quota)), TG_STATUS_MISALIGNED);
 
     CHECK_OK(tg_bucket_decide(&shop, 0, 20, &d));
-    CHECK_OK(tg_quota_init(&q, 60, 4, MS)); /* a premium tier: the level of 20 carries over */
+    CHECK_OK(tg_quota_init(&q, 60, 2, MS)); /* a larger bucket, same rate: the level carries */
     CHECK_OK(tg_bucket_set_quota(&shop, &q, 0));
     CHECK_OK(tg_bucket_peek(&shop, 0, 1, &d));
     CHECK(d.used == 20 && d.limit == 60);
-    CHECK_OK(tg_quota_init(&q, 10, 1, MS)); /* down to 10: over the top, no free burst */
+    CHECK_OK(tg_quota_init(&q, 60, 4, MS)); /* a faster rate: the 10 s backlog keeps its time */
     CHECK_OK(tg_bucket_set_quota(&shop, &q, 0));
     CHECK_OK(tg_bucket_peek(&shop, 0, 1, &d));
-    CHECK(d.outcome == TG_OUTCOME_LIMITED && d.retry_after == 11 * MS);
+    CHECK(d.used == 40 && d.limit == 60 && d.reset_after == 10 * MS);
+    CHECK_OK(tg_quota_init(&q, 10, 1, MS)); /* down to 10 at 1/s: 40 carry by level, no burst */
+    CHECK_OK(tg_bucket_set_quota(&shop, &q, 0));
+    CHECK_OK(tg_bucket_peek(&shop, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_LIMITED && d.retry_after == 31 * MS);
     CHECK_STATUS(tg_bucket_set_quota(&shop, &q, UINT64_MAX), TG_STATUS_CLOCK_OUT_OF_RANGE);
     CHECK_STATUS(tg_bucket_set_quota(NULL, &q, 0), TG_STATUS_NULL_POINTER);
     CHECK_STATUS(tg_bucket_set_quota(MISALIGNED(tg_bucket), &q, 0), TG_STATUS_MISALIGNED);
@@ -924,11 +928,14 @@ static void test_table(void) {
     CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 30 && d.limit == 30);
     CHECK_OK(tg_table_decide(t, shop, 0, 0, 1, &d));
     CHECK(d.outcome == TG_OUTCOME_LIMITED && d.retry_after == 500);
-    /* Upgraded to premium: the level of 30 carries over into the larger bucket. */
+    /* Upgraded to premium (60 at 4/s): the 15 s backlog keeps its time, a full 60 at 4/s, so the
+     * next request passes after 250 ms, not the old tier's 500 ms; no free burst. */
     CHECK_OK(tg_table_decide(t, shop, 1, 0, 1, &d));
-    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 31 && d.limit == 60);
-    CHECK_OK(tg_table_peek(t, shop, 1, 0, 1, &d));
-    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 31);
+    CHECK(d.outcome == TG_OUTCOME_LIMITED && d.used == 60 && d.limit == 60 && d.retry_after == 250);
+    CHECK_OK(tg_table_decide(t, shop, 1, 250, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 60);
+    CHECK_OK(tg_table_peek(t, shop, 1, 250, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_LIMITED && d.used == 60);
     CHECK_OK(tg_table_decide(t, other, 0, 0, 30, &d)); /* another key: its own bucket */
     CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 30);
     CHECK_OK(tg_table_decide(t, other, 0, 0, 31, &d));
