@@ -2,10 +2,10 @@
 # Fuzzing: every cargo-fuzz target in fuzz/ for a short bounded time on its checked-in seed
 # corpus (copied to a temporary directory, so the run never changes the repository).
 # cargo-fuzz is installed into target/tools if missing; the nightly toolchain must be installed.
-# TOLLGATE_FUZZ_SECONDS sets the time per target (default 20). A longer run: fuzz/README.md.
+# TOLLGATE_FUZZ_SECONDS sets the time per target (default 15). A longer run: fuzz/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds="${TOLLGATE_FUZZ_SECONDS:-20}"
+seconds="${TOLLGATE_FUZZ_SECONDS:-15}"
 tools="$PWD/target/tools"
 export PATH="$tools/bin:$PATH"
 # The fuzz build is not the workspace's: its own flags, its own target directory.
