@@ -34,6 +34,12 @@ BASE_TYPES = {
     "tg_status": ctypes.c_uint32,  # a uint32_t typedef before C23
     "tg_outcome": ctypes.c_uint32,
     "tg_full_policy": ctypes.c_uint32,
+    "tg_pace_action": ctypes.c_uint32,
+    "tg_jitter": ctypes.c_uint32,
+    "tg_retry_class": ctypes.c_uint32,
+    "tg_next_action": ctypes.c_uint32,
+    "tg_give_up": ctypes.c_uint32,
+    "tg_release_action": ctypes.c_uint32,
 }
 
 
@@ -257,3 +263,23 @@ def test_library_version_matches_the_header(header_text: str) -> None:
         + int(m["TG_VERSION_PATCH"])
     )
     assert _ffi.lib.tg_version_number() == number
+
+
+def test_client_enums_and_macros_match_the_header(header_text: str) -> None:
+    from tollgate import client
+
+    for prefix, enum_cls in [
+        ("TG_PACE_ACTION_", client.PaceAction),
+        ("TG_JITTER_", client.Jitter),
+        ("TG_RETRY_CLASS_", client.RetryClass),
+        ("TG_NEXT_ACTION_", client.NextAction),
+        ("TG_GIVE_UP_", client.GiveUp),
+        ("TG_RELEASE_ACTION_", client.ReleaseAction),
+        ("TG_FULL_POLICY_", tollgate.FullPolicy),
+    ]:
+        values = {n: int(v) for n, v in re.findall(prefix + r"(\w+) = (\d+)", header_text)}
+        assert values, prefix
+        assert values == {e.name: e.value for e in enum_cls}, prefix
+    m = macros(header_text)
+    assert int(m["TG_REQUEST_QUEUE_CAPACITY"]) == client.REQUEST_QUEUE_CAPACITY
+    assert int(m["TG_RETRY_BUDGET_SLOTS"]) == client.RETRY_BUDGET_SLOTS

@@ -11,7 +11,7 @@ The library is found through ``TOLLGATE_LIB`` (a file or directory), else inside
 
 from __future__ import annotations
 
-from . import headers, pagination, presets
+from . import client, headers, pagination, presets
 from ._ffi import LIBRARY_PATH, lib
 from ._util import NANOS_PER_SECOND, U64_MAX
 from .clock import WrappingClock
@@ -99,6 +99,7 @@ __all__ = [
     "TollgateError",
     "WrappingClock",
     "ZeroCostError",
+    "client",
     "headers",
     "library_version",
     "pagination",

@@ -38,6 +38,11 @@ WINDOW_WORDS = 5
 SLIDING_LOG_WORDS = 266
 CONCURRENCY_WORDS = 2
 WRAPPING_CLOCK_WORDS = 2
+BUCKET_PACER_WORDS = 12
+LOG_PACER_WORDS = 267
+BACKOFF_WORDS = 8
+RETRY_BUDGET_WORDS = 36
+REQUEST_QUEUE_WORDS = 131
 
 
 class TgBucket(Structure):
@@ -119,6 +124,65 @@ class TgTableStats(Structure):
     ]
 
 
+class TgBucketPacer(Structure):
+    """``tg_bucket_pacer``."""
+
+    _fields_ = [("_private", c_uint64 * BUCKET_PACER_WORDS)]
+
+
+class TgLogPacer(Structure):
+    """``tg_log_pacer``."""
+
+    _fields_ = [("_private", c_uint64 * LOG_PACER_WORDS)]
+
+
+class TgBackoff(Structure):
+    """``tg_backoff``."""
+
+    _fields_ = [("_private", c_uint64 * BACKOFF_WORDS)]
+
+
+class TgRetryBudget(Structure):
+    """``tg_retry_budget``."""
+
+    _fields_ = [("_private", c_uint64 * RETRY_BUDGET_WORDS)]
+
+
+class TgRequestQueue(Structure):
+    """``tg_request_queue``."""
+
+    _fields_ = [("_private", c_uint64 * REQUEST_QUEUE_WORDS)]
+
+
+class TgPace(Structure):
+    """``tg_pace``."""
+
+    _fields_ = [("action", c_uint32), ("reserved", c_uint32), ("at", c_uint64)]
+
+
+class TgCallLimit(Structure):
+    """``tg_call_limit``."""
+
+    _fields_ = [("used", c_uint64), ("limit", c_uint64)]
+
+
+class TgNext(Structure):
+    """``tg_next``."""
+
+    _fields_ = [("action", c_uint32), ("give_up", c_uint32), ("at", c_uint64)]
+
+
+class TgRelease(Structure):
+    """``tg_release``."""
+
+    _fields_ = [
+        ("action", c_uint32),
+        ("reserved", c_uint32),
+        ("id", c_uint64),
+        ("at", c_uint64),
+    ]
+
+
 #: ``tg_read_counter``: ``uint32_t (*)(void *context)``.
 TgReadCounter = CFUNCTYPE(c_uint32, c_void_p)
 
@@ -135,11 +199,29 @@ STRUCTS = {
     "tg_key": TgKey,
     "tg_window_quota": TgWindowQuota,
     "tg_table_stats": TgTableStats,
+    "tg_bucket_pacer": TgBucketPacer,
+    "tg_log_pacer": TgLogPacer,
+    "tg_backoff": TgBackoff,
+    "tg_retry_budget": TgRetryBudget,
+    "tg_request_queue": TgRequestQueue,
+    "tg_pace": TgPace,
+    "tg_call_limit": TgCallLimit,
+    "tg_next": TgNext,
+    "tg_release": TgRelease,
 }
 
 #: Structs whose fields are public (the others are ``uint64_t _private[TG_*_WORDS]``, or
 #: incomplete: ``tg_table``).
-PUBLIC_STRUCTS = ("tg_decision", "tg_key", "tg_window_quota", "tg_table_stats")
+PUBLIC_STRUCTS = (
+    "tg_decision",
+    "tg_key",
+    "tg_window_quota",
+    "tg_table_stats",
+    "tg_pace",
+    "tg_call_limit",
+    "tg_next",
+    "tg_release",
+)
 
 #: Function pointer typedefs in the header → their ctypes types.
 CALLBACKS = {"tg_read_counter": TgReadCounter}
@@ -259,6 +341,58 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
     "tg_table_key_bytes": (_status, [_P(TgTable), _P(c_uint8), c_size_t, _P(TgKey)]),
     "tg_table_key_parts": (_status, [_P(TgTable), _P(_u64), c_size_t, _P(TgKey)]),
     "tg_table_key_triple": (_status, [_P(TgTable), _u64, _u64, _u64, _P(TgKey)]),
+    # client toolkit: pacers
+    "tg_bucket_pacer_init": (_status, [_P(TgBucketPacer), _u64, _u64, _u64, _u64]),
+    "tg_bucket_pacer_next_send": (_status, [_P(TgBucketPacer), _u64, _u64, _P(_u64)]),
+    "tg_bucket_pacer_acquire": (_status, [_P(TgBucketPacer), _u64, _u64, _P(TgPace)]),
+    "tg_bucket_pacer_reserve": (_status, [_P(TgBucketPacer), _u64, _u64, _P(_u64)]),
+    "tg_bucket_pacer_observe_call_limit": (_status, [_P(TgBucketPacer), _u64, _u64, _u64]),
+    "tg_bucket_pacer_block_until": (_status, [_P(TgBucketPacer), _u64]),
+    "tg_bucket_pacer_sync": (
+        _status,
+        [_P(TgBucketPacer), _u64, _u64, _u64, _u64, c_char_p, c_size_t, c_char_p, c_size_t],
+    ),
+    "tg_log_pacer_init": (_status, [_P(TgLogPacer), _u64, _u64, _u64]),
+    "tg_log_pacer_next_send": (_status, [_P(TgLogPacer), _u64, _u64, _P(_u64)]),
+    "tg_log_pacer_acquire": (_status, [_P(TgLogPacer), _u64, _u64, _P(TgPace)]),
+    "tg_log_pacer_reserve": (_status, [_P(TgLogPacer), _u64, _u64, _P(_u64)]),
+    "tg_log_pacer_observe_call_limit": (_status, [_P(TgLogPacer), _u64, _u64, _u64]),
+    "tg_log_pacer_block_until": (_status, [_P(TgLogPacer), _u64]),
+    "tg_log_pacer_sync": (
+        _status,
+        [_P(TgLogPacer), _u64, _u64, _u64, _u64, c_char_p, c_size_t, c_char_p, c_size_t],
+    ),
+    # client toolkit: parsers, backoff, budget, retry classification
+    "tg_call_limit_parse": (_status, [c_char_p, c_size_t, _P(TgCallLimit)]),
+    "tg_retry_after_parse": (_status, [c_char_p, c_size_t, _u64, _P(_u64)]),
+    "tg_backoff_init": (_status, [_P(TgBackoff), _u64, _u64, _u32, _u32, _u64]),
+    "tg_backoff_next_delay": (_status, [_P(TgBackoff), _u64, _P(c_bool), _P(_u64)]),
+    "tg_backoff_retries": (_status, [_P(TgBackoff), _P(_u32)]),
+    "tg_backoff_reset": (_status, [_P(TgBackoff)]),
+    "tg_retry_budget_init": (_status, [_P(TgRetryBudget), _u64, _u32, _u64]),
+    "tg_retry_budget_record_success": (_status, [_P(TgRetryBudget), _u64]),
+    "tg_retry_budget_available": (_status, [_P(TgRetryBudget), _u64, _P(_u64)]),
+    "tg_retry_budget_try_retry": (_status, [_P(TgRetryBudget), _u64, _P(c_bool)]),
+    "tg_retry_class_of_status": (_status, [_u32, _P(_u32)]),
+    "tg_retry_class_of_outcome": (_status, [_u32, _P(_u32)]),
+    "tg_retry_class_of_transport_error": (_status, [_P(_u32)]),
+    "tg_retry_next_step": (
+        _status,
+        [_u32, _u64, _u64, _P(TgBackoff), _P(TgRetryBudget), _P(TgNext)],
+    ),
+    # client toolkit: request queue
+    "tg_request_queue_init": (_status, [_P(TgRequestQueue)]),
+    "tg_request_queue_push": (_status, [_P(TgRequestQueue), _u64]),
+    "tg_request_queue_pop": (_status, [_P(TgRequestQueue), _P(c_bool), _P(_u64)]),
+    "tg_request_queue_len": (_status, [_P(TgRequestQueue), _P(c_size_t)]),
+    "tg_request_queue_release_bucket": (
+        _status,
+        [_P(TgRequestQueue), _P(TgBucketPacer), _u64, _P(TgRelease)],
+    ),
+    "tg_request_queue_release_log": (
+        _status,
+        [_P(TgRequestQueue), _P(TgLogPacer), _u64, _P(TgRelease)],
+    ),
     # presets
     "tg_preset_shopbase_quota": (_status, [_u64, _P(TgQuota)]),
     "tg_preset_shopbase_bucket_init": (_status, [_P(TgBucket), _u64]),
