@@ -41,7 +41,8 @@ for target in $("${fuzz[@]}" list --fuzz-dir fuzz); do
     passed=$((passed + 1))
   else
     failed+=("$target")
-    tail -n 60 "$work/$target.log"
+    grep -A 6 'panicked at' "$work/$target.log" | head -n 20 || true
+    tail -n 30 "$work/$target.log"
     for crash in "$artifacts"*; do
       [ -f "$crash" ] || continue
       echo "--- input $crash (base64; reproduce with: cargo +nightly fuzz run --fuzz-dir fuzz $target FILE):"

@@ -18,6 +18,14 @@ fn ceil_div(a: u128, b: u128) -> u128 {
     a.div_ceil(b)
 }
 
+/// ⌈a · b / d⌉ without overflow in between, for `b, d < 2⁶⁴`; `None` if the result does not
+/// fit u128.
+fn mul_div_ceil(a: u128, b: u128, d: u128) -> Option<u128> {
+    let (q, r) = (a / d, a % d);
+    // r < d < 2⁶⁴ and b < 2⁶⁴: r · b fits.
+    q.checked_mul(b)?.checked_add(ceil_div(r * b, d))
+}
+
 fn sat64(v: u128) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }
@@ -157,21 +165,19 @@ impl BucketModel {
     ) -> Result<(), Error> {
         let level = self.level_at(now);
         let next = BucketModel::new(burst, count, period);
-        // A level too large for u128 (only the replay model gets there, after successive
-        // changes) takes longer than any u64 clock to drain: keep it out of reach.
-        let by_level = level
-            .checked_mul(next.period)
-            .map_or(u128::MAX, |v| ceil_div(v, self.period));
+        let by_level = mul_div_ceil(level, next.period, self.period);
         let carried = match how {
-            Conversion::ByLevel => by_level,
+            // A level beyond u128 units (1/C' tick each, C' < 2⁶⁴) takes more than 2⁶⁴ ticks to
+            // drain: out of reach of any u64 clock, so saturating keeps every answer.
+            Conversion::ByLevel => by_level.unwrap_or(u128::MAX),
             Conversion::Engine => {
-                let by_time = ceil_div(level * next.count, self.count);
-                let carried = by_level.max(by_time);
-                let state = u128::from(now) * next.count + carried;
-                if state > u128::from(u64::MAX) {
-                    return Err(Error::ClockOutOfRange);
-                }
-                carried
+                let by_time = mul_div_ceil(level, next.count, self.count);
+                let state = by_level
+                    .zip(by_time)
+                    .and_then(|(l, t)| (u128::from(now) * next.count).checked_add(l.max(t)))
+                    .filter(|&state| state <= u128::from(u64::MAX))
+                    .ok_or(Error::ClockOutOfRange)?;
+                state - u128::from(now) * next.count
             }
         };
         *self = BucketModel {
