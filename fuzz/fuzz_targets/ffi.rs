@@ -10,7 +10,8 @@
 //!
 //! The memory the calls get is always valid for what the documentation asks of the caller
 //! (a pointer into an arena with room for the object, a length no longer than the buffer); what
-//! varies is everything the library must check. Checked after every call: no panic was caught
+//! varies is everything the library must check. A call that takes two objects gets two distinct
+//! ones. Checked after every call: no panic was caught
 //! at the boundary (`TG_STATUS_PANIC`), every status is a known one, and a decision
 //! out-parameter is written only on success.
 #![no_main]
@@ -21,6 +22,7 @@ use std::ptr;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use tollgate_ffi::bucket::*;
+use tollgate_ffi::client::*;
 use tollgate_ffi::clock::*;
 use tollgate_ffi::concurrency::*;
 use tollgate_ffi::decision::*;
@@ -156,6 +158,42 @@ enum Op {
     TableKeyBytes(TableP, Buf, OutP),
     TableKeyParts(TableP, Buf, OutP),
     TableKeyTriple(TableP, u64, u64, u64, OutP),
+    // Client toolkit: pacers.
+    BucketPacerInit(Obj, Param, Param, Param, Param),
+    BucketPacerNextSend(Obj, Param, Param, OutP),
+    BucketPacerAcquire(Obj, Param, Param, OutP),
+    BucketPacerReserve(Obj, Param, Param, OutP),
+    BucketPacerObserve(Obj, Param, Param, Param),
+    BucketPacerBlockUntil(Obj, Param),
+    BucketPacerSync(Obj, [Param; 4], Buf, Buf),
+    LogPacerInit(Obj, Param, Param, Param),
+    LogPacerNextSend(Obj, Param, Param, OutP),
+    LogPacerAcquire(Obj, Param, Param, OutP),
+    LogPacerReserve(Obj, Param, Param, OutP),
+    LogPacerObserve(Obj, Param, Param, Param),
+    LogPacerBlockUntil(Obj, Param),
+    LogPacerSync(Obj, [Param; 4], Buf, Buf),
+    // Client toolkit: parsers, backoff, budget, retry, queue.
+    CallLimitParse(Buf, OutP),
+    RetryAfterParse(Buf, u64, OutP),
+    BackoffInit(Obj, Param, Param, u32, u32, u64),
+    BackoffNextDelay(Obj, Param, OutP, OutP),
+    BackoffRetries(Obj, OutP),
+    BackoffReset(Obj),
+    BudgetInit(Obj, Param, u32, Param),
+    BudgetRecordSuccess(Obj, Param),
+    BudgetAvailable(Obj, Param, OutP),
+    BudgetTryRetry(Obj, Param, OutP),
+    ClassOfStatus(u32, OutP),
+    ClassOfOutcome(u32, OutP),
+    ClassOfTransportError(OutP),
+    RetryNextStep(u32, Param, Param, Obj, Obj, OutP),
+    QueueInit(Obj),
+    QueuePush(Obj, u64),
+    QueuePop(Obj, OutP, OutP),
+    QueueLen(Obj, OutP),
+    QueueReleaseBucket(Obj, Obj, Param, OutP),
+    QueueReleaseLog(Obj, Obj, Param, OutP),
     // Statics.
     StatusStr(u32),
     Version,
@@ -187,6 +225,20 @@ impl World {
                 arena[usize::from(off % 8)..].as_mut_ptr().cast()
             }
         }
+    }
+
+    /// Two object pointers for one call, never into the same arena (the functions taking two
+    /// objects require two distinct ones).
+    fn two<A, B>(&mut self, a: Obj, b: Obj) -> (*mut A, *mut B) {
+        let b = match (a, b) {
+            (Obj::At(i, _), Obj::At(j, off))
+                if usize::from(i) % ARENAS == usize::from(j) % ARENAS =>
+            {
+                Obj::At(j.wrapping_add(1), off)
+            }
+            _ => b,
+        };
+        (self.obj(a), self.obj(b))
     }
 
     /// An out pointer; the out arena is refilled with a marker first, so an unchanged marker
@@ -350,7 +402,8 @@ fn run(input: Input) {
                     check(tg_bucket_init(w.obj(o), b.get(), c.get(), p.get()));
                 }
                 Op::BucketInitQuota(o, q) => {
-                    check(tg_bucket_init_quota(w.obj(o), w.obj(q)));
+                    let (b, q) = w.two(o, q);
+                    check(tg_bucket_init_quota(b, q));
                 }
                 Op::BucketDecide(o, now, cost, out) => {
                     let (b, out) = (w.obj(o), w.out(out));
@@ -368,7 +421,8 @@ fn run(input: Input) {
                     check(tg_bucket_reset(w.obj(o)));
                 }
                 Op::BucketSetQuota(o, q, now) => {
-                    check(tg_bucket_set_quota(w.obj(o), w.obj(q), now.get()));
+                    let (b, q) = w.two(o, q);
+                    check(tg_bucket_set_quota(b, q, now.get()));
                 }
                 Op::BucketQuota(o, out) => {
                     let (b, out) = (w.obj(o), w.out(out));
@@ -710,6 +764,194 @@ fn run(input: Input) {
                     let t = w.table(t);
                     let out = w.out(out);
                     check_out(&w, tg_table_key_triple(t, a, s, i, out));
+                }
+                Op::BucketPacerInit(o, b, c, p, j) => {
+                    check(tg_bucket_pacer_init(
+                        w.obj(o),
+                        b.get(),
+                        c.get(),
+                        p.get(),
+                        j.get(),
+                    ));
+                }
+                Op::BucketPacerNextSend(o, now, cost, out) => {
+                    let (x, out) = (w.obj(o), w.out(out));
+                    check_out(&w, tg_bucket_pacer_next_send(x, now.get(), cost.get(), out));
+                }
+                Op::BucketPacerAcquire(o, now, cost, out) => {
+                    let (x, out) = (w.obj(o), w.out(out));
+                    check_out(&w, tg_bucket_pacer_acquire(x, now.get(), cost.get(), out));
+                }
+                Op::BucketPacerReserve(o, now, cost, out) => {
+                    let (x, out) = (w.obj(o), w.out(out));
+                    check_out(&w, tg_bucket_pacer_reserve(x, now.get(), cost.get(), out));
+                }
+                Op::BucketPacerObserve(o, sent, used, limit) => {
+                    let x = w.obj(o);
+                    check(tg_bucket_pacer_observe_call_limit(
+                        x,
+                        sent.get(),
+                        used.get(),
+                        limit.get(),
+                    ));
+                }
+                Op::BucketPacerBlockUntil(o, until) => {
+                    check(tg_bucket_pacer_block_until(w.obj(o), until.get()));
+                }
+                Op::BucketPacerSync(o, [sent, now, unix, tps], limit, retry) => {
+                    let x = w.obj(o);
+                    let ((l, l_len), (r, r_len)) = (w.input(limit), w.input(retry));
+                    check(tg_bucket_pacer_sync(
+                        x,
+                        sent.get(),
+                        now.get(),
+                        unix.get(),
+                        tps.get(),
+                        l.cast(),
+                        l_len,
+                        r.cast(),
+                        r_len,
+                    ));
+                }
+                Op::LogPacerInit(o, n, win, j) => {
+                    check(tg_log_pacer_init(w.obj(o), n.get(), win.get(), j.get()));
+                }
+                Op::LogPacerNextSend(o, now, cost, out) => {
+                    let (x, out) = (w.obj(o), w.out(out));
+                    check_out(&w, tg_log_pacer_next_send(x, now.get(), cost.get(), out));
+                }
+                Op::LogPacerAcquire(o, now, cost, out) => {
+                    let (x, out) = (w.obj(o), w.out(out));
+                    check_out(&w, tg_log_pacer_acquire(x, now.get(), cost.get(), out));
+                }
+                Op::LogPacerReserve(o, now, cost, out) => {
+                    let (x, out) = (w.obj(o), w.out(out));
+                    check_out(&w, tg_log_pacer_reserve(x, now.get(), cost.get(), out));
+                }
+                Op::LogPacerObserve(o, sent, used, limit) => {
+                    let x = w.obj(o);
+                    check(tg_log_pacer_observe_call_limit(
+                        x,
+                        sent.get(),
+                        used.get(),
+                        limit.get(),
+                    ));
+                }
+                Op::LogPacerBlockUntil(o, until) => {
+                    check(tg_log_pacer_block_until(w.obj(o), until.get()));
+                }
+                Op::LogPacerSync(o, [sent, now, unix, tps], limit, retry) => {
+                    let x = w.obj(o);
+                    let ((l, l_len), (r, r_len)) = (w.input(limit), w.input(retry));
+                    check(tg_log_pacer_sync(
+                        x,
+                        sent.get(),
+                        now.get(),
+                        unix.get(),
+                        tps.get(),
+                        l.cast(),
+                        l_len,
+                        r.cast(),
+                        r_len,
+                    ));
+                }
+                Op::CallLimitParse(b, out) => {
+                    let (p, len) = w.input(b);
+                    let out = w.out(out);
+                    check_out(&w, tg_call_limit_parse(p.cast(), len, out));
+                }
+                Op::RetryAfterParse(b, unix, out) => {
+                    let (p, len) = w.input(b);
+                    let out = w.out(out);
+                    check_out(&w, tg_retry_after_parse(p.cast(), len, unix, out));
+                }
+                Op::BackoffInit(o, base, cap, max, jitter, seed) => {
+                    let x = w.obj(o);
+                    check(tg_backoff_init(x, base.get(), cap.get(), max, jitter, seed));
+                }
+                Op::BackoffNextDelay(o, retry_after, a, b) => {
+                    let x = w.obj(o);
+                    let (a, b): (*mut bool, *mut u64) = (w.out(a), w.out(b));
+                    let b = if a.is_null() {
+                        b
+                    } else {
+                        a.cast::<u8>().wrapping_add(40).cast()
+                    };
+                    check_out(&w, tg_backoff_next_delay(x, retry_after.get(), a, b));
+                }
+                Op::BackoffRetries(o, out) => {
+                    let (x, out) = (w.obj(o), w.out(out));
+                    check_out(&w, tg_backoff_retries(x, out));
+                }
+                Op::BackoffReset(o) => {
+                    check(tg_backoff_reset(w.obj(o)));
+                }
+                Op::BudgetInit(o, window, per_mille, floor) => {
+                    check(tg_retry_budget_init(
+                        w.obj(o),
+                        window.get(),
+                        per_mille,
+                        floor.get(),
+                    ));
+                }
+                Op::BudgetRecordSuccess(o, now) => {
+                    check(tg_retry_budget_record_success(w.obj(o), now.get()));
+                }
+                Op::BudgetAvailable(o, now, out) => {
+                    let (x, out) = (w.obj(o), w.out(out));
+                    check_out(&w, tg_retry_budget_available(x, now.get(), out));
+                }
+                Op::BudgetTryRetry(o, now, out) => {
+                    let (x, out) = (w.obj(o), w.out(out));
+                    check_out(&w, tg_retry_budget_try_retry(x, now.get(), out));
+                }
+                Op::ClassOfStatus(status, out) => {
+                    let out = w.out(out);
+                    check_out(&w, tg_retry_class_of_status(status, out));
+                }
+                Op::ClassOfOutcome(outcome, out) => {
+                    let out = w.out(out);
+                    check_out(&w, tg_retry_class_of_outcome(outcome, out));
+                }
+                Op::ClassOfTransportError(out) => {
+                    let out = w.out(out);
+                    check_out(&w, tg_retry_class_of_transport_error(out));
+                }
+                Op::RetryNextStep(class, now, retry_after, backoff, budget, out) => {
+                    let (b, g) = w.two(backoff, budget);
+                    let out = w.out(out);
+                    let s = tg_retry_next_step(class, now.get(), retry_after.get(), b, g, out);
+                    check_out(&w, s);
+                }
+                Op::QueueInit(o) => {
+                    check(tg_request_queue_init(w.obj(o)));
+                }
+                Op::QueuePush(o, id) => {
+                    check(tg_request_queue_push(w.obj(o), id));
+                }
+                Op::QueuePop(o, a, b) => {
+                    let x = w.obj(o);
+                    let (a, b): (*mut bool, *mut u64) = (w.out(a), w.out(b));
+                    let b = if a.is_null() {
+                        b
+                    } else {
+                        a.cast::<u8>().wrapping_add(40).cast()
+                    };
+                    check_out(&w, tg_request_queue_pop(x, a, b));
+                }
+                Op::QueueLen(o, out) => {
+                    let (x, out) = (w.obj(o), w.out(out));
+                    check_out(&w, tg_request_queue_len(x, out));
+                }
+                Op::QueueReleaseBucket(q, p, now, out) => {
+                    let (q, p) = w.two(q, p);
+                    let out = w.out(out);
+                    check_out(&w, tg_request_queue_release_bucket(q, p, now.get(), out));
+                }
+                Op::QueueReleaseLog(q, p, now, out) => {
+                    let (q, p) = w.two(q, p);
+                    let out = w.out(out);
+                    check_out(&w, tg_request_queue_release_log(q, p, now.get(), out));
                 }
                 Op::StatusStr(status) => {
                     let s = std::ffi::CStr::from_ptr(tg_status_str(status));
