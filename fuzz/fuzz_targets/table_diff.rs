@@ -1,5 +1,6 @@
-//! Differential: arbitrary operation sequences on a `BucketTable` against a map of reference
-//! buckets (one `BucketModel` per key, converted when the key changes tier, SPEC §10).
+//! Differential: arbitrary operation sequences on a key table — a `BucketTable` or a
+//! `WindowTable` — against a map of reference limiters (one `BucketModel` or `WindowModel` per
+//! key, converted when the key changes tier, SPEC §10).
 //!
 //! - Roomy tables (1 024 slots, at most 16 keys: no window ever fills, nothing is reclaimed),
 //!   any clock, backwards included: every decision and error equals the key's model.
@@ -14,10 +15,10 @@ use std::collections::HashMap;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use tollgate::key::{Key, Seed};
-use tollgate::table::{BucketTable, FullPolicy, Slot};
-use tollgate::{Decision, Error, Outcome, Quota};
+use tollgate::table::{FullPolicy, Slot, Table, TableQuota};
+use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
 use tollgate_fuzz::gen::{Param, SmallParam, Tick};
-use tollgate_fuzz::model::{BucketModel, Conversion};
+use tollgate_fuzz::model::{BucketModel, Conversion, WindowModel};
 use tollgate_fuzz::Report;
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -45,6 +46,7 @@ enum Op {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    windows: bool,
     roomy: bool,
     tiny_slots: u8,
     fail_open: bool,
@@ -53,9 +55,9 @@ struct Input {
     ops: Vec<Op>,
 }
 
-struct KeyModel {
+struct KeyModel<M> {
     tier: usize,
-    bucket: BucketModel,
+    bucket: M,
 }
 
 fn forward_only(tick: Tick) -> Tick {
@@ -65,13 +67,110 @@ fn forward_only(tick: Tick) -> Tick {
     }
 }
 
+/// A table kind: its tier type and the reference model of one key.
+trait Kind: TableQuota + Sized {
+    type Model: Clone + std::fmt::Debug;
+    fn build(t: &Tier) -> Option<Self>;
+    fn limit(&self) -> u64;
+    fn fresh(&self) -> Self::Model;
+    /// The checks a new bucket makes first: the named tier's clock range.
+    fn in_range(&self, now: u64) -> Result<(), Error>;
+    /// The key changes tier from `old` to `self` at `now`.
+    fn to_tier(&self, old: &Self, m: &mut Self::Model, now: u64) -> Result<(), Error>;
+    fn decide(
+        &self,
+        m: &mut Self::Model,
+        now: u64,
+        cost: u64,
+        spend: bool,
+    ) -> Result<Report, Error>;
+    fn drained(m: &Self::Model, now: u64) -> bool;
+}
+
+impl Kind for Quota {
+    type Model = BucketModel;
+    fn build(t: &Tier) -> Option<Quota> {
+        Quota::with_min_span(t.burst.get(), t.count.get(), t.period.get(), 0).ok()
+    }
+    fn limit(&self) -> u64 {
+        self.burst()
+    }
+    fn fresh(&self) -> BucketModel {
+        BucketModel::new(self.burst(), self.count(), self.period())
+    }
+    fn in_range(&self, now: u64) -> Result<(), Error> {
+        if now > self.exact_span() {
+            Err(Error::ClockOutOfRange)
+        } else {
+            Ok(())
+        }
+    }
+    fn to_tier(&self, old: &Quota, m: &mut BucketModel, now: u64) -> Result<(), Error> {
+        old.in_range(now)?;
+        m.set_quota(
+            self.burst(),
+            self.count(),
+            self.period(),
+            now,
+            Conversion::Engine,
+        )
+    }
+    fn decide(
+        &self,
+        m: &mut BucketModel,
+        now: u64,
+        cost: u64,
+        spend: bool,
+    ) -> Result<Report, Error> {
+        m.decide(now, cost, spend, self.exact_span())
+    }
+    fn drained(m: &BucketModel, now: u64) -> bool {
+        m.is_drained(now)
+    }
+}
+
+impl Kind for WindowQuota {
+    type Model = WindowModel;
+    fn build(t: &Tier) -> Option<WindowQuota> {
+        let q = WindowQuota::new(t.burst.get(), t.count.get()).ok()?;
+        q.with_offset(t.period.get() % q.window()).ok()
+    }
+    fn limit(&self) -> u64 {
+        WindowQuota::limit(self)
+    }
+    fn fresh(&self) -> WindowModel {
+        WindowModel::new(WindowQuota::limit(self), self.window(), self.offset())
+    }
+    fn in_range(&self, now: u64) -> Result<(), Error> {
+        self.fresh().decide(now, 1, false).map(|_| ())
+    }
+    fn to_tier(&self, _old: &WindowQuota, m: &mut WindowModel, now: u64) -> Result<(), Error> {
+        m.set_quota(WindowQuota::limit(self), self.window(), self.offset(), now)
+    }
+    fn decide(
+        &self,
+        m: &mut WindowModel,
+        now: u64,
+        cost: u64,
+        spend: bool,
+    ) -> Result<Report, Error> {
+        m.decide(now, cost, spend)
+    }
+    fn drained(m: &WindowModel, now: u64) -> bool {
+        m.is_drained(now)
+    }
+}
+
 fuzz_target!(|input: Input| {
-    let tiers: Vec<Quota> = input
-        .tiers
-        .iter()
-        .take(4)
-        .filter_map(|t| Quota::with_min_span(t.burst.get(), t.count.get(), t.period.get(), 0).ok())
-        .collect();
+    if input.windows {
+        run::<WindowQuota>(&input);
+    } else {
+        run::<Quota>(&input);
+    }
+});
+
+fn run<Q: Kind>(input: &Input) {
+    let tiers: Vec<Q> = input.tiers.iter().take(4).filter_map(Q::build).collect();
     if tiers.is_empty() {
         return;
     }
@@ -86,10 +185,10 @@ fuzz_target!(|input: Input| {
     } else {
         FullPolicy::FailClosed
     };
-    let table = BucketTable::new(&slots, &tiers, Seed::new(input.seed.0, input.seed.1))
+    let table = Table::new(&slots, &tiers, Seed::new(input.seed.0, input.seed.1))
         .unwrap()
         .with_policy(policy);
-    let mut models: HashMap<u8, KeyModel> = HashMap::new();
+    let mut models: HashMap<u8, KeyModel<Q::Model>> = HashMap::new();
     let mut now = 0u64;
     let mut rejected = 0u64;
     for op in input.ops.iter().take(256) {
@@ -128,7 +227,7 @@ fuzz_target!(|input: Input| {
             assert_eq!(got, Err(Error::InvalidArgument));
             continue;
         };
-        let fresh = || BucketModel::new(quota.burst(), quota.count(), quota.period());
+        let fresh = || quota.fresh();
         if let Ok(d) = got {
             if d.verdict == Outcome::Overloaded {
                 assert!(!input.roomy, "a roomy table answered full: {d:?}");
@@ -139,9 +238,9 @@ fuzz_target!(|input: Input| {
                         Outcome::Overloaded
                     },
                     verdict: Outcome::Overloaded,
-                    limit: quota.burst(),
+                    limit: Kind::limit(quota),
                     used: 0,
-                    remaining: quota.burst(),
+                    remaining: Kind::limit(quota),
                     retry_after: None,
                     reset_after: 0,
                     flags: if input.fail_open {
@@ -153,7 +252,7 @@ fuzz_target!(|input: Input| {
                 assert_eq!(d, want);
                 if let Some(m) = models.remove(&key_id) {
                     assert!(
-                        m.bucket.is_drained(now),
+                        Q::drained(&m.bucket, now),
                         "a live bucket was evicted: {:?}",
                         m.bucket
                     );
@@ -172,26 +271,21 @@ fuzz_target!(|input: Input| {
                 bucket: fresh(),
             },
         };
-        let span = quota.exact_span();
-        let step = |m: &mut KeyModel| {
-            let old_span = tiers[m.tier].exact_span();
+        let step = |m: &mut KeyModel<Q::Model>| {
             if cost == 0 {
-                Err(Error::ZeroCost)
-            } else if now > span || (m.tier != tier && now > old_span) {
-                Err(Error::ClockOutOfRange)
-            } else {
-                if m.tier != tier {
-                    let (b, c, p) = (quota.burst(), quota.count(), quota.period());
-                    m.bucket.set_quota(b, c, p, now, Conversion::Engine)?;
-                    m.tier = tier;
-                }
-                m.bucket.decide(now, cost, spend, span)
+                return Err(Error::ZeroCost);
             }
+            quota.in_range(now)?;
+            if m.tier != tier {
+                quota.to_tier(&tiers[m.tier], &mut m.bucket, now)?;
+                m.tier = tier;
+            }
+            quota.decide(&mut m.bucket, now, cost, spend)
         };
         // In a tiny table a drained bucket may have been reclaimed for another key: the key
         // then starts over as a new bucket in the named tier, which is indistinguishable on a
         // forward clock, except that no conversion from the old tier takes place.
-        let reclaimable = !input.roomy && m.bucket.is_drained(now);
+        let reclaimable = !input.roomy && Q::drained(&m.bucket, now);
         let before = m.bucket.clone();
         let want = step(&mut m);
         let got = got.map(|d| Report::of(&d));
@@ -216,4 +310,4 @@ fuzz_target!(|input: Input| {
             models.insert(key_id, m);
         }
     }
-});
+}
