@@ -27,7 +27,19 @@ pub(crate) enum Mode {
     Peek,
 }
 
+/// `⌈x / d⌉`, skipping the division when `d == 1` (the usual unit: C' = 1 whenever the count
+/// divides the period, as for 50/s or 2/s on any common clock).
+#[inline]
+const fn div_ceil_fast(x: u64, d: u64) -> u64 {
+    if d == 1 {
+        x
+    } else {
+        x.div_ceil(d)
+    }
+}
+
 /// One decision on a state word: the new word (`None`: unchanged) and the decision. Pure.
+#[inline]
 pub(crate) fn step(
     state: u64,
     quota: &Quota,
@@ -50,7 +62,13 @@ pub(crate) fn step(
     let report = |verdict, s: u64, retry_after| {
         let excess = s.saturating_sub(now_u);
         let used = excess.div_ceil(interval).min(limit);
-        Decision::plain(verdict, limit, used, retry_after, excess.div_ceil(unit))
+        Decision::plain(
+            verdict,
+            limit,
+            used,
+            retry_after,
+            div_ceil_fast(excess, unit),
+        )
     };
     // Recording a later `now` into a drained bucket changes no level (see the module docs).
     let record_time = if now_u > state { Some(now_u) } else { None };
@@ -71,7 +89,7 @@ pub(crate) fn step(
         // (even if `base + need` overflowed), and need ≤ tolerance. Exact in u64: no 128-bit
         // division on the decision path (800 bytes of code on a Cortex-M).
         let over = (base - now_u) - (tolerance - need);
-        over.div_ceil(unit)
+        div_ceil_fast(over, unit)
     };
     match (mode, fits) {
         (Mode::Decide, Some(next)) => Ok((Some(next), report(Outcome::Allowed, next, Some(0)))),
