@@ -91,20 +91,7 @@ fn start_time(sel: u8, raw: u64, q: &Model) -> u64 {
     }
 }
 
-type Op = (bool, u8, u64, u8, u64);
-
-fn ops(max: usize) -> impl Strategy<Value = Vec<Op>> {
-    prop::collection::vec(
-        (
-            prop::bool::weighted(0.25),
-            0..100u8,
-            any::<u64>(),
-            0..100u8,
-            any::<u64>(),
-        ),
-        1..max,
-    )
-}
+use models::{ops, Op};
 
 fn call(w: &FixedWindow, peek: bool, now: u64, cost: u64) -> Result<Decision, Error> {
     if peek {
