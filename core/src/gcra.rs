@@ -248,7 +248,11 @@ impl LeakyBucket {
         if need == 0 {
             // Never: record a later `now` (as `step` does) and report the unchanged level.
             let word = update(&self.state, |s| {
-                Ok(if now_u > s { (Some(now_u), now_u) } else { (None, s) })
+                Ok(if now_u > s {
+                    (Some(now_u), now_u)
+                } else {
+                    (None, s)
+                })
             })?;
             return Ok(report(quota, Outcome::Never, word, now_u, None));
         }
