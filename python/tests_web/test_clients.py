@@ -1,0 +1,241 @@
+"""The paced clients against a fake vendor that enforces the real limits with the engine.
+
+Every run is bounded (a few seconds). The achieved share of the allowed rate is measured per
+key, over the span from the key's first send to its last, as the calls sent over what the
+server's limit can admit in that span: ``burst + rate × span`` for ShopBase's bucket, and
+``limit × (⌊span / window⌋ + 1)`` for TikTok Shop's 50 per second (the most any sequence with
+at most 50 calls in every second can hold).
+"""
+
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import defaultdict
+from typing import Callable
+
+import httpx
+import pytest
+import requests
+
+from _servers import uvicorn
+from tollgate.client import Pace
+from tollgate.http import PacerLike, Pacing, Retry, Vendor, shopbase, tiktok_shop
+from tollgate.http.httpx import AsyncPacedTransport, PacedTransport
+from tollgate.http.requests import PacedSession
+
+#: Shops driven at once. TikTok Shop's 50/s per shop keeps a client and a server busy: two
+#: shops (100 calls per second) stay within what a loaded 2-core machine serves.
+SHOPS = (101, 102, 103)
+TIKTOK_SHOPS = (201, 202)
+
+
+class Record:
+    """Statuses per shop (from any thread or task), and the pacers' send times per key: the
+    pacers come from Pacing's ``pacer_factory`` hook, wrapped to note each SEND."""
+
+    def __init__(self, vendor: Vendor) -> None:
+        self.vendor = vendor
+        self.lock = threading.Lock()
+        self.statuses: dict[int, list[int]] = defaultdict(list)
+        self.sends: dict[object, list[int]] = defaultdict(list)
+
+    def add(self, shop: int, status: int) -> None:
+        with self.lock:
+            self.statuses[shop].append(status)
+
+    def factory(self, key: object) -> PacerLike:
+        return RecordingPacer(self.vendor.new_pacer(), self.sends[key])
+
+    def shares(self, allowed: Callable[[float], float]) -> dict[object, tuple[int, float]]:
+        out = {}
+        for key, times in self.sends.items():
+            span = (max(times) - min(times)) / 1e9
+            out[key] = (len(times), len(times) / allowed(span))
+        return out
+
+
+class RecordingPacer:
+    def __init__(self, inner: PacerLike, sends: list[int]) -> None:
+        self.inner = inner
+        self.sends = sends
+
+    def acquire(self, cost: int = 1, now: int | None = None) -> Pace:
+        pace = self.inner.acquire(cost, now)
+        if pace.send:
+            self.sends.append(pace.at)
+        return pace
+
+    def sync(self, sent_at: int, **headers: object) -> None:
+        self.inner.sync(sent_at, **headers)
+
+
+def shopbase_request(base: str, shop: int) -> tuple[str, dict[str, str]]:
+    return base + "/admin/orders.json", {"X-App-Id": "7", "X-Shop-Id": str(shop)}
+
+
+def tiktok_request(base: str, shop: int) -> tuple[str, dict[str, str]]:
+    return f"{base}/api/products/search?app_key=a7&shop_id={shop}", {}
+
+
+def drive_sync(
+    make: Callable[[str, int], tuple[str, dict[str, str]]],
+    base: str,
+    pacing: Pacing,
+    record: Record,
+    seconds: float,
+    threads_per_shop: int,
+    shops=SHOPS,
+) -> list[threading.Thread]:
+    deadline = time.monotonic() + seconds
+
+    def worker(shop: int) -> None:
+        with PacedSession(pacing=pacing) as session:
+            url, headers = make(base, shop)
+            while time.monotonic() < deadline:
+                r = session.get(url, headers=headers, timeout=10)
+                record.add(shop, r.status_code)
+
+    threads = [
+        threading.Thread(target=worker, args=(shop,))
+        for shop in shops
+        for _ in range(threads_per_shop)
+    ]
+    for t in threads:
+        t.start()
+    return threads
+
+
+async def drive_async(
+    make: Callable[[str, int], tuple[str, dict[str, str]]],
+    base: str,
+    pacing: Pacing,
+    record: Record,
+    seconds: float,
+    tasks_per_shop: int,
+    shops=SHOPS,
+) -> None:
+    deadline = time.monotonic() + seconds
+    transport = AsyncPacedTransport(pacing=pacing)
+    async with httpx.AsyncClient(transport=transport, timeout=10) as client:
+
+        async def task(shop: int) -> None:
+            url, headers = make(base, shop)
+            while time.monotonic() < deadline:
+                r = await client.get(url, headers=headers)
+                record.add(shop, r.status_code)
+
+        await asyncio.gather(*(task(s) for s in shops for _ in range(tasks_per_shop)))
+
+
+def run(
+    mode: str, make, base: str, vendor: Vendor, seconds: float, shops=SHOPS
+) -> tuple[Pacing, Record]:
+    record = Record(vendor)
+    pacing = Pacing(vendor, pacer_factory=record.factory)
+    if mode == "sync":
+        for t in drive_sync(make, base, pacing, record, seconds, 3, shops):
+            t.join()
+    elif mode == "async":
+        asyncio.run(drive_async(make, base, pacing, record, seconds, 4, shops))
+    else:  # the same shops from threads and tasks at once, through one Pacing
+        threads = drive_sync(make, base, pacing, record, seconds, 2, shops)
+        asyncio.run(drive_async(make, base, pacing, record, seconds, 2, shops))
+        for t in threads:
+            t.join()
+    return pacing, record
+
+
+def server_stats(base: str) -> dict:
+    return requests.get(base + "/_stats", timeout=5).json()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "mixed"])
+def test_shopbase_zero_429_and_95_percent(mode: str) -> None:
+    with uvicorn("fake_vendor:app", {"FAKE_VENDOR": "shopbase", "FAKE_JITTER_MS": "5"}) as base:
+        pacing, record = run(mode, shopbase_request, base, shopbase(), 6.0)
+        stats = server_stats(base)
+    assert stats["statuses"].get("429", 0) == 0, stats
+    assert pacing.stats.statuses[429] == 0
+    for shop in SHOPS:
+        assert set(record.statuses[shop]) == {200}
+    shares = record.shares(lambda span: 30 + 2 * span)
+    assert len(shares) == len(SHOPS) == len(pacing)
+    for key, (calls, share) in shares.items():
+        print(f"shopbase {mode} {key}: {calls} calls, {share:.1%} of the allowed rate")
+        assert share >= 0.95, (key, share)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "mixed"])
+def test_tiktok_zero_429_and_90_percent(mode: str) -> None:
+    env = {"FAKE_VENDOR": "tiktok", "FAKE_JITTER_MS": "20"}
+    with uvicorn("fake_vendor:app", env) as base:
+        pacing, record = run(
+            mode, tiktok_request, base, tiktok_shop(jitter=0.05), 4.0, TIKTOK_SHOPS
+        )
+        stats = server_stats(base)
+    assert stats["statuses"].get("429", 0) == 0, stats
+    assert pacing.stats.statuses[429] == 0
+    for shop in TIKTOK_SHOPS:
+        assert set(record.statuses[shop]) == {200}
+    shares = record.shares(lambda span: 50 * (math.floor(span) + 1))
+    assert len(shares) == len(TIKTOK_SHOPS) == len(pacing)
+    for key, (calls, share) in shares.items():
+        print(f"tiktok {mode} {key}: {calls} calls, {share:.1%} of the allowed rate")
+        assert share >= 0.90, (key, share)
+
+
+def test_tiktok_apis_are_paced_apart() -> None:
+    """(app, shop, api): two apis of one shop each get the full 50/s."""
+    pacing = Pacing(tiktok_shop(jitter=0.05))
+    with uvicorn("fake_vendor:app", {"FAKE_VENDOR": "tiktok"}) as base:
+        with httpx.Client(transport=PacedTransport(pacing=pacing), timeout=10) as client:
+            start = time.monotonic()
+            codes = [
+                client.get(f"{base}/api/{api}?app_key=a&shop_id=1").status_code
+                for _ in range(50)
+                for api in ("orders", "products")
+            ]
+            elapsed = time.monotonic() - start
+        stats = server_stats(base)
+    assert codes == [200] * 100
+    assert len(pacing) == 2
+    assert pacing.stats.paced_seconds == 0.0  # 50 per api fit the first window: no wait
+    assert elapsed < 5.0
+    assert stats["statuses"] == {"200": 100}
+
+
+def test_503s_all_succeed_within_the_retry_budget() -> None:
+    """5 % of answers are 503: every call still succeeds, retried within the budget."""
+    retry = Retry(max_retries=6, base=0.01, cap=0.2)
+    pacing = Pacing(tiktok_shop(jitter=0.05), retry=retry)
+    env = {"FAKE_VENDOR": "tiktok", "FAKE_503": "0.05", "FAKE_JITTER_MS": "2", "FAKE_SEED": "7"}
+    with uvicorn("fake_vendor:app", env) as base:
+        with httpx.Client(transport=PacedTransport(pacing=pacing), timeout=10) as client:
+            sync_codes = [
+                client.get(f"{base}/api/a?app_key=x&shop_id={i % 4}").status_code
+                for i in range(200)
+            ]
+
+        async def many() -> list[int]:
+            transport = AsyncPacedTransport(pacing=pacing)
+            async with httpx.AsyncClient(transport=transport, timeout=10) as client:
+                rs = await asyncio.gather(
+                    *(client.get(f"{base}/api/b?app_key=x&shop_id={i % 4}") for i in range(200))
+                )
+            return [r.status_code for r in rs]
+
+        async_codes = asyncio.run(many())
+        stats = server_stats(base)
+    assert sync_codes == [200] * 200
+    assert async_codes == [200] * 200
+    injected = stats["statuses"].get("503", 0)
+    print(f"503s injected: {injected}, retries: {pacing.stats.retries}, {pacing.stats}")
+    assert injected > 0  # the fault injection really happened
+    assert pacing.stats.retries == injected
+    assert pacing.stats.gave_up == 0
+    assert stats["statuses"].get("429", 0) == 0
+    assert stats["statuses"]["200"] == 400
