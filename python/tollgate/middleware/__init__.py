@@ -643,6 +643,9 @@ class RateLimiter:
         policy, request, key, cost = step
         decision = policy.backend.decide(key, cost, tier=policy.tier)
         if not isinstance(decision, Decision):
+            close = getattr(decision, "close", None)
+            if close is not None:
+                close()  # a coroutine never awaited
             raise TypeError(
                 "the backend's decide returned an awaitable: use the ASGI adapter or "
                 "check_async with an async backend"
