@@ -202,7 +202,7 @@ class Retry(NamedTuple):
     #: Retries always allowed in a window.
     budget_floor: int = 10
     #: More statuses to retry, for idempotent methods only (502 and 504 are common choices).
-    extra_statuses: frozenset = frozenset()
+    extra_statuses: frozenset[int] = frozenset()
     #: Retry transport errors of non-idempotent methods too.
     retry_non_idempotent: bool = False
 

@@ -16,7 +16,7 @@ pacers, across threads. Waiting sleeps the calling thread. See :mod:`tollgate.ht
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Union
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -45,8 +45,24 @@ class PacedAdapter(HTTPAdapter):
         self.pacing = _pacing(vendor, pacing)
         super().__init__(**kwargs)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        call = self.pacing.call(request.method or "GET", request.url or "", request.headers)
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Union[None, float, tuple[Optional[float], Optional[float]]] = None,
+        verify: Union[bool, str] = True,
+        cert: Union[None, str, tuple[str, str]] = None,
+        proxies: Optional[Mapping[str, str]] = None,
+    ) -> requests.Response:
+        headers = {
+            name: value.decode("latin-1") if isinstance(value, bytes) else value
+            for name, value in request.headers.items()
+        }
+        call = self.pacing.call(request.method or "GET", request.url or "", headers)
+        kwargs: dict[str, Any] = {
+            "stream": stream, "timeout": timeout, "verify": verify, "cert": cert,
+            "proxies": proxies,
+        }
         while True:
             wait = call.ready()
             while wait is not None:

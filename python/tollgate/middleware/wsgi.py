@@ -19,10 +19,11 @@ from . import ENVIRON_KEY, REASONS, RateLimiter, Request, Verdict, merge_headers
 __all__ = ["RateLimitMiddleware", "request_from_environ"]
 
 StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
+Environ = dict[str, Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
-def request_from_environ(environ: dict) -> Request:
+def request_from_environ(environ: Environ) -> Request:
     """The core's :class:`~tollgate.middleware.Request` for a WSGI environ."""
     headers: dict[str, str] = {}
     for name, value in environ.items():
@@ -60,7 +61,7 @@ class RateLimitMiddleware:
             raise TypeError("give either a limiter or RateLimiter arguments, not both")
         self.limiter = limiter
 
-    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         verdict = self.limiter.check(request_from_environ(environ))
         reply = verdict.reply
         if reply is not None:
@@ -76,7 +77,9 @@ class RateLimitMiddleware:
         environ[ENVIRON_KEY] = verdict
         added = verdict.headers
 
-        def start(status: str, response_headers: list, exc_info: Any = None) -> Any:
+        def start(
+            status: str, response_headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             merged = merge_headers(response_headers, added)
             if exc_info is not None:
                 return start_response(status, merged, exc_info)
