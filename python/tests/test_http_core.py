@@ -72,7 +72,9 @@ def test_429_with_retry_after_holds_the_key_back() -> None:
 
 
 def test_classification() -> None:
-    pacing = Pacing(tiktok_shop(), retry=Retry(base=0.001, cap=0.01, extra_statuses=frozenset({502})))
+    pacing = Pacing(
+        tiktok_shop(), retry=Retry(base=0.001, cap=0.01, extra_statuses=frozenset({502}))
+    )
     url = "https://api.example/x?app_key=a&shop_id=1"
 
     def answer(method: str, status: int, headers: dict | None = None):

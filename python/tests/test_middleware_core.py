@@ -34,10 +34,16 @@ def clock() -> int:
     return TICKS[0]
 
 
-def req(path: str = "/", method: str = "GET", query: str = "", client: str | None = "10.0.0.1",
-        **headers: str) -> Request:
-    return Request(method, path, query, {k.replace("_", "-").lower(): v for k, v in headers.items()},
-                   client)
+def req(
+    path: str = "/",
+    method: str = "GET",
+    query: str = "",
+    client: str | None = "10.0.0.1",
+    **headers: str,
+) -> Request:
+    return Request(
+        method, path, query, {k.replace("_", "-").lower(): v for k, v in headers.items()}, client
+    )
 
 
 def window(limit: int, **kw) -> Policy:
@@ -47,8 +53,15 @@ def window(limit: int, **kw) -> Policy:
 
 
 def test_key_functions() -> None:
-    r = req("/a", query="key=q1&x=2", X_Api_Key="k1", Authorization="Bearer tok",
-            X_Forwarded_For="1.2.3.4, 5.6.7.8", X_App_Id="7", X_Shop_Id="42")
+    r = req(
+        "/a",
+        query="key=q1&x=2",
+        X_Api_Key="k1",
+        Authorization="Bearer tok",
+        X_Forwarded_For="1.2.3.4, 5.6.7.8",
+        X_App_Id="7",
+        X_Shop_Id="42",
+    )
     assert header("X-Api-Key")(r) == "k1"
     assert api_key()(r) == "k1"
     assert api_key("Authorization")(r) == "tok"
@@ -143,7 +156,9 @@ def test_shadow_policy_and_limiter() -> None:
 
 def test_custom_responder_and_vendor_preset() -> None:
     def responder(refusal: Refusal) -> Reply:
-        return Reply(refusal.status, f"{refusal.reason}:{refusal.retry_after}".encode(), "text/plain")
+        return Reply(
+            refusal.status, f"{refusal.reason}:{refusal.retry_after}".encode(), "text/plain"
+        )
 
     policy = Policy.shopbase(clock=clock, ticks_per_second=1000)
     limiter = RateLimiter(policy, responder=responder)
@@ -197,7 +212,9 @@ def test_cost_function_and_backends() -> None:
         ticks_per_second = 1000
 
         def __init__(self) -> None:
-            self.inner = tg.KeyTable(64, tg.WindowQuota(2, HOUR), clock=clock, ticks_per_second=1000)
+            self.inner = tg.KeyTable(
+                64, tg.WindowQuota(2, HOUR), clock=clock, ticks_per_second=1000
+            )
 
         async def decide(self, key, cost=1, now=None, *, tier=0):
             await asyncio.sleep(0)

@@ -8,16 +8,21 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
 
 APPS = Path(__file__).resolve().parent / "apps"
 
 
 @contextmanager
-def serve(argv: Sequence[str], env: dict[str, str] | None = None, *, ready: str = "/_ready",
-          timeout: float = 30.0) -> Iterator[str]:
+def serve(
+    argv: Sequence[str],
+    env: dict[str, str] | None = None,
+    *,
+    ready: str = "/_ready",
+    timeout: float = 30.0,
+) -> Iterator[str]:
     """Runs ``argv`` with ``{fd}`` replaced by a listening socket's descriptor; yields the base
     URL once ``ready`` answers, stops the server (SIGTERM, then SIGKILL) on exit."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -32,8 +37,9 @@ def serve(argv: Sequence[str], env: dict[str, str] | None = None, *, ready: str 
     )
     child_env.update(env or {})
     args = [a.replace("{fd}", str(sock.fileno())) for a in argv]
-    proc = subprocess.Popen([sys.executable, "-m", *args], env=child_env, cwd=str(APPS),
-                            pass_fds=[sock.fileno()])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *args], env=child_env, cwd=str(APPS), pass_fds=[sock.fileno()]
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -60,11 +66,28 @@ def serve(argv: Sequence[str], env: dict[str, str] | None = None, *, ready: str 
 
 def uvicorn(app: str, env: dict[str, str] | None = None, ready: str = "/_stats"):
     """``python -m uvicorn app`` on the socket, one process."""
-    return serve(["uvicorn", app, "--fd", "{fd}", "--log-level", "warning", "--no-access-log"],
-                 env, ready=ready)
+    return serve(
+        ["uvicorn", app, "--fd", "{fd}", "--log-level", "warning", "--no-access-log"],
+        env,
+        ready=ready,
+    )
 
 
 def gunicorn(app: str, workers: int, env: dict[str, str] | None = None, ready: str = "/_ready"):
     """``python -m gunicorn app`` on the socket with ``workers`` processes of 4 threads."""
-    return serve(["gunicorn", app, "--bind", "fd://{fd}", "--workers", str(workers),
-                  "--threads", "4", "--log-level", "warning"], env, ready=ready)
+    return serve(
+        [
+            "gunicorn",
+            app,
+            "--bind",
+            "fd://{fd}",
+            "--workers",
+            str(workers),
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        env,
+        ready=ready,
+    )

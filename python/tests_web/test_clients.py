@@ -7,7 +7,6 @@ server's limit can admit in that span: ``burst + rate × span`` for ShopBase's b
 at most 50 calls in every second can hold).
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +19,8 @@ from typing import Callable
 import httpx
 import pytest
 import requests
-
 from _servers import uvicorn
+
 from tollgate.client import Pace
 from tollgate.http import PacerLike, Pacing, Retry, Vendor, shopbase, tiktok_shop
 from tollgate.http.httpx import AsyncPacedTransport, PacedTransport

@@ -24,9 +24,9 @@ if not settings.configured:
     )
     django.setup()
 
-from django.http import JsonResponse  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.http import JsonResponse
+from django.test import Client
+from django.urls import path
 
 
 def orders(request):

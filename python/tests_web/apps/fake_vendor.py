@@ -36,17 +36,29 @@ async def api(scope, receive, send) -> None:
     verdict = scope.get("tollgate.verdict")
     if scope["path"] == "/_stats":
         body = json.dumps(
-            {"statuses": {str(k): v for k, v in statuses.items()},
-             "admitted": {k: v for k, v in admitted.items()}}
+            {
+                "statuses": {str(k): v for k, v in statuses.items()},
+                "admitted": {k: v for k, v in admitted.items()},
+            }
         ).encode()
     else:
         h = dict(scope["headers"])
-        key = (h.get(b"x-shop-id", b"").decode() + "|" + scope["query_string"].decode()
-               + "|" + scope["path"])
+        key = (
+            h.get(b"x-shop-id", b"").decode()
+            + "|"
+            + scope["query_string"].decode()
+            + "|"
+            + scope["path"]
+        )
         admitted[key] += 1
         body = json.dumps({"ok": True, "used": verdict.decision.used if verdict else None}).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -75,8 +87,13 @@ async def app(scope, receive, send) -> None:
             await asyncio.sleep(rng.uniform(0, JITTER))
         if FAIL and rng.random() < FAIL:
             statuses[503] += 1
-            await send({"type": "http.response.start", "status": 503,
-                        "headers": [(b"content-length", b"0")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [(b"content-length", b"0")],
+                }
+            )
             await send({"type": "http.response.body", "body": b""})
             return
 

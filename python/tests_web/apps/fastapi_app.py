@@ -27,6 +27,7 @@ def stopped() -> int:
     """A clock stopped at 0: the ShopBase bucket does not drain while a test counts."""
     return 0
 
+
 counts: Counter = Counter()
 
 

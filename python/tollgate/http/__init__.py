@@ -28,7 +28,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from typing import Callable, Dict, Hashable, Mapping, NamedTuple, Optional, Protocol
+from collections.abc import Hashable, Mapping
+from typing import Callable, NamedTuple, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from .._util import NANOS_PER_SECOND
@@ -77,7 +78,7 @@ class PacerLike(Protocol):
     """What :class:`Pacing` needs of a pacer: :class:`~tollgate.client.BucketPacer` and
     :class:`~tollgate.client.LogPacer` are two."""
 
-    def acquire(self, cost: int = 1, now: Optional[int] = None) -> Pace:
+    def acquire(self, cost: int = 1, now: int | None = None) -> Pace:
         """SEND (counted) or WAIT until ``at``."""
         ...
 
@@ -85,10 +86,10 @@ class PacerLike(Protocol):
         self,
         sent_at: int,
         *,
-        call_limit: Optional[str] = None,
-        retry_after: Optional[str] = None,
-        now: Optional[int] = None,
-        now_unix: Optional[int] = None,
+        call_limit: str | None = None,
+        retry_after: str | None = None,
+        now: int | None = None,
+        now_unix: int | None = None,
     ) -> None:
         """Takes in a response's headers."""
         ...
@@ -98,7 +99,7 @@ class PacerLike(Protocol):
 ClientKeyFunc = Callable[[str, str, Mapping[str, str]], Hashable]
 
 
-def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
+def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is None:  # a plain dict with other capitalisation
         lower = name.lower()
@@ -112,7 +113,7 @@ def key_from_headers(*names: str, host: bool = True) -> ClientKeyFunc:
     """The key is the URL's host (unless ``host=False``) and the values of headers ``names``."""
 
     def key(method: str, url: str, headers: Mapping[str, str]) -> Hashable:
-        parts: tuple[Optional[str], ...] = tuple(_header(headers, n) for n in names)
+        parts: tuple[str | None, ...] = tuple(_header(headers, n) for n in names)
         return ((urlsplit(url).netloc,) if host else ()) + parts
 
     return key
@@ -126,7 +127,7 @@ def key_from_query(*names: str, path: bool = True, host: bool = True) -> ClientK
     def key(method: str, url: str, headers: Mapping[str, str]) -> Hashable:
         split = urlsplit(url)
         query = parse_qs(split.query)
-        parts: list[Optional[str]] = [split.netloc] if host else []
+        parts: list[str | None] = [split.netloc] if host else []
         for options in alternatives:
             parts.append(next((query[o][0] for o in options if o in query), None))
         if path:
@@ -146,12 +147,12 @@ class Vendor(NamedTuple):
     #: The key of a call.
     key: ClientKeyFunc
     #: The used/limit header to sync from (None: none).
-    call_limit_header: Optional[str] = None
+    call_limit_header: str | None = None
     #: Whether a 429 without ``Retry-After`` means Never (not retried).
     never_without_retry_after: bool = True
 
 
-def shopbase(*, jitter: float = 0.2, key: Optional[ClientKeyFunc] = None) -> Vendor:
+def shopbase(*, jitter: float = 0.2, key: ClientKeyFunc | None = None) -> Vendor:
     """ShopBase: a bucket of 30 draining 2 per second per (app, shop), mirrored with a burst
     margin for ``jitter`` seconds of network jitter (0.2 s: a mirror of 29), synced from
     ``X-Sb-Shop-Api-Call-Limit``. The default key is the host (the shop's domain) with the
@@ -169,7 +170,7 @@ def shopbase(*, jitter: float = 0.2, key: Optional[ClientKeyFunc] = None) -> Ven
     )
 
 
-def tiktok_shop(*, jitter: float = 0.05, key: Optional[ClientKeyFunc] = None) -> Vendor:
+def tiktok_shop(*, jitter: float = 0.05, key: ClientKeyFunc | None = None) -> Vendor:
     """TikTok Shop: 50 per second per (app, shop, api), mirrored by a sliding log of 50 over
     one second plus ``jitter`` seconds (0.05 s: 95 % of the rate, safe for 50 ms of jitter).
     The default key is the host, the ``app_key`` and ``shop_cipher`` (else ``shop_id``) query
@@ -179,9 +180,7 @@ def tiktok_shop(*, jitter: float = 0.05, key: Optional[ClientKeyFunc] = None) ->
     def new_pacer() -> PacerLike:
         return LogPacer(TIKTOK_SHOP_PER_SECOND, _TPS, margin)
 
-    return Vendor(
-        "tiktok_shop", new_pacer, key or key_from_query("app_key", "shop_cipher|shop_id")
-    )
+    return Vendor("tiktok_shop", new_pacer, key or key_from_query("app_key", "shop_cipher|shop_id"))
 
 
 class Retry(NamedTuple):
@@ -248,7 +247,7 @@ class NeverError(TollgateError):
     """The call can never pass the mirrored limit (its cost exceeds the limit)."""
 
 
-_CLASS_CACHE: Dict[int, RetryClass] = {}
+_CLASS_CACHE: dict[int, RetryClass] = {}
 
 
 def _class_of(status: int) -> RetryClass:
@@ -270,14 +269,14 @@ class Pacing:
         self,
         vendor: Vendor,
         *,
-        retry: Retry = Retry(),
-        pacer_factory: Optional[Callable[[Hashable], PacerLike]] = None,
+        retry: Retry | None = None,
+        pacer_factory: Callable[[Hashable], PacerLike] | None = None,
     ) -> None:
         self.vendor = vendor
-        self.retry = retry
+        self.retry = retry = retry if retry is not None else Retry()
         self.ticks_per_second = _TPS
         self._factory = pacer_factory
-        self._pacers: Dict[Hashable, PacerLike] = {}
+        self._pacers: dict[Hashable, PacerLike] = {}
         self._lock = threading.Lock()
         self.budget = RetryBudget(
             round(retry.budget_window * _TPS), retry.budget_per_mille, retry.budget_floor
@@ -313,17 +312,17 @@ class Call:
     before the next attempt, or None (return the answer / raise the error).
     """
 
-    __slots__ = ("_pacing", "pacer", "method", "sent_at", "_backoff", "_paced_from")
+    __slots__ = ("_backoff", "_paced_from", "_pacing", "method", "pacer", "sent_at")
 
     def __init__(self, pacing: Pacing, pacer: PacerLike, method: str) -> None:
         self._pacing = pacing
         self.pacer = pacer
         self.method = method
         self.sent_at = 0
-        self._backoff: Optional[Backoff] = None
-        self._paced_from: Optional[int] = None
+        self._backoff: Backoff | None = None
+        self._paced_from: int | None = None
 
-    def ready(self) -> Optional[float]:
+    def ready(self) -> float | None:
         """None to send now, else the seconds to wait before asking again."""
         now = time.monotonic_ns()
         pace = self.pacer.acquire(1, now)
@@ -340,7 +339,7 @@ class Call:
             self._paced_from = now
         return max(pace.at - now, 0) / _TPS + 0.0005
 
-    def answered(self, status: int, headers: Mapping[str, str]) -> Optional[float]:
+    def answered(self, status: int, headers: Mapping[str, str]) -> float | None:
         """Syncs the pacer from the answer; seconds to wait before retrying, or None."""
         pacing = self._pacing
         pacing.stats._status(status)
@@ -376,7 +375,7 @@ class Call:
                 wait = 0
         return self._next(cls, now, wait)
 
-    def failed(self) -> Optional[float]:
+    def failed(self) -> float | None:
         """After a transport error: seconds to wait before retrying, or None (raise it)."""
         pacing = self._pacing
         pacing.stats._add(transport_errors=1)
@@ -384,7 +383,7 @@ class Call:
             return None
         return self._next(retry_class_of_transport_error(), time.monotonic_ns(), 0)
 
-    def _next(self, cls: RetryClass, now: int, retry_after: int) -> Optional[float]:
+    def _next(self, cls: RetryClass, now: int, retry_after: int) -> float | None:
         pacing = self._pacing
         policy = pacing.retry
         if self._backoff is None:

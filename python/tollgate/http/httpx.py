@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Optional
 
 import httpx
 
@@ -31,7 +30,7 @@ __all__ = ["AsyncPacedTransport", "PacedTransport"]
 _TRANSPORT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
-def _pacing(vendor: Optional[Vendor], pacing: Optional[Pacing]) -> Pacing:
+def _pacing(vendor: Vendor | None, pacing: Pacing | None) -> Pacing:
     if (vendor is None) == (pacing is None):
         raise TypeError("give either a vendor or a pacing")
     return pacing if pacing is not None else Pacing(vendor)  # type: ignore[arg-type]
@@ -42,10 +41,10 @@ class PacedTransport(httpx.BaseTransport):
 
     def __init__(
         self,
-        vendor: Optional[Vendor] = None,
+        vendor: Vendor | None = None,
         *,
-        pacing: Optional[Pacing] = None,
-        transport: Optional[httpx.BaseTransport] = None,
+        pacing: Pacing | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.pacing = _pacing(vendor, pacing)
         self.transport = transport if transport is not None else httpx.HTTPTransport()
@@ -82,10 +81,10 @@ class AsyncPacedTransport(httpx.AsyncBaseTransport):
 
     def __init__(
         self,
-        vendor: Optional[Vendor] = None,
+        vendor: Vendor | None = None,
         *,
-        pacing: Optional[Pacing] = None,
-        transport: Optional[httpx.AsyncBaseTransport] = None,
+        pacing: Pacing | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.pacing = _pacing(vendor, pacing)
         self.transport = transport if transport is not None else httpx.AsyncHTTPTransport()

@@ -16,7 +16,8 @@ pacers, across threads. Waiting sleeps the calling thread. See :mod:`tollgate.ht
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -28,7 +29,7 @@ __all__ = ["PacedAdapter", "PacedSession"]
 _TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout)
 
 
-def _pacing(vendor: Optional[Vendor], pacing: Optional[Pacing]) -> Pacing:
+def _pacing(vendor: Vendor | None, pacing: Pacing | None) -> Pacing:
     if (vendor is None) == (pacing is None):
         raise TypeError("give either a vendor or a pacing")
     return pacing if pacing is not None else Pacing(vendor)  # type: ignore[arg-type]
@@ -40,7 +41,7 @@ class PacedAdapter(HTTPAdapter):
     ``HTTPAdapter``; keep its own ``max_retries`` at 0, retries are this adapter's."""
 
     def __init__(
-        self, vendor: Optional[Vendor] = None, *, pacing: Optional[Pacing] = None, **kwargs: Any
+        self, vendor: Vendor | None = None, *, pacing: Pacing | None = None, **kwargs: Any
     ) -> None:
         self.pacing = _pacing(vendor, pacing)
         super().__init__(**kwargs)
@@ -49,10 +50,10 @@ class PacedAdapter(HTTPAdapter):
         self,
         request: requests.PreparedRequest,
         stream: bool = False,
-        timeout: Union[None, float, tuple[Optional[float], Optional[float]]] = None,
-        verify: Union[bool, str] = True,
-        cert: Union[None, str, tuple[str, str]] = None,
-        proxies: Optional[Mapping[str, str]] = None,
+        timeout: None | float | tuple[float | None, float | None] = None,
+        verify: bool | str = True,
+        cert: None | str | tuple[str, str] = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
         headers = {
             name: value.decode("latin-1") if isinstance(value, bytes) else value
@@ -60,7 +61,10 @@ class PacedAdapter(HTTPAdapter):
         }
         call = self.pacing.call(request.method or "GET", request.url or "", headers)
         kwargs: dict[str, Any] = {
-            "stream": stream, "timeout": timeout, "verify": verify, "cert": cert,
+            "stream": stream,
+            "timeout": timeout,
+            "verify": verify,
+            "cert": cert,
             "proxies": proxies,
         }
         while True:
@@ -88,7 +92,7 @@ class PacedSession(requests.Session):
     ``https://``; ``session.pacing`` is its :class:`~tollgate.http.Pacing`."""
 
     def __init__(
-        self, vendor: Optional[Vendor] = None, *, pacing: Optional[Pacing] = None, **adapter: Any
+        self, vendor: Vendor | None = None, *, pacing: Pacing | None = None, **adapter: Any
     ) -> None:
         super().__init__()
         self.adapter = PacedAdapter(vendor, pacing=pacing, **adapter)

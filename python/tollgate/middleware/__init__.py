@@ -29,17 +29,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import (
     Any,
-    Awaitable,
     Callable,
-    Iterable,
-    Mapping,
     NamedTuple,
     Optional,
     Protocol,
-    Sequence,
-    Tuple,
     Union,
     runtime_checkable,
 )
@@ -92,7 +88,7 @@ class Request(NamedTuple):
     #: Header values by lower-case name (repeated headers joined with ``", "``).
     headers: Mapping[str, str]
     #: The client's address (host only), or None if the server did not say.
-    client: Optional[str]
+    client: str | None
     #: The route pattern the request matched (``/orders/{id}``); the path if none matched.
     route: str = ""
 
@@ -112,7 +108,7 @@ class Backend(Protocol):
     """The decide surface of :class:`~tollgate.KeyTable`, which every backend offers."""
 
     def decide(
-        self, key: KeyLike, cost: int = 1, now: Optional[int] = None, *, tier: int = 0
+        self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0
     ) -> Decision:
         """Decides on a request of ``cost`` for ``key`` under tier ``tier``."""
         ...
@@ -123,7 +119,7 @@ class AsyncBackend(Protocol):
     """A backend whose decisions are awaited (a network store, from an ASGI server)."""
 
     async def decide(
-        self, key: KeyLike, cost: int = 1, now: Optional[int] = None, *, tier: int = 0
+        self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0
     ) -> Decision:
         """Decides on a request of ``cost`` for ``key`` under tier ``tier``."""
         ...
@@ -132,12 +128,12 @@ class AsyncBackend(Protocol):
 # --- key functions ---------------------------------------------------------------------------
 
 
-def header(name: str, *, default: Optional[KeyFunc] = None) -> KeyFunc:
+def header(name: str, *, default: KeyFunc | None = None) -> KeyFunc:
     """The key is the value of header ``name``; when it is absent, ``default(request)`` (for
     example :func:`client_address`), or 400 if there is no default."""
     lower = name.lower()
 
-    def key(request: Request) -> Optional[KeyLike]:
+    def key(request: Request) -> KeyLike | None:
         value = request.headers.get(lower)
         if value:
             return value
@@ -149,12 +145,12 @@ def header(name: str, *, default: Optional[KeyFunc] = None) -> KeyFunc:
     return key
 
 
-def query_param(name: str, *, default: Optional[KeyFunc] = None) -> KeyFunc:
+def query_param(name: str, *, default: KeyFunc | None = None) -> KeyFunc:
     """The key is the value of query parameter ``name`` (first occurrence); when absent,
     ``default(request)``, or 400."""
     from urllib.parse import parse_qs
 
-    def key(request: Request) -> Optional[KeyLike]:
+    def key(request: Request) -> KeyLike | None:
         values = parse_qs(request.query, keep_blank_values=False).get(name)
         if values:
             return values[0]
@@ -166,13 +162,13 @@ def query_param(name: str, *, default: Optional[KeyFunc] = None) -> KeyFunc:
     return key
 
 
-def api_key(header_name: str = "X-Api-Key", *, query: Optional[str] = None) -> KeyFunc:
+def api_key(header_name: str = "X-Api-Key", *, query: str | None = None) -> KeyFunc:
     """The key is the caller's API key: header ``header_name``, else query parameter ``query``
     (if given); 400 when neither is present. An ``Authorization: Bearer`` header counts when
     ``header_name`` is ``Authorization`` (the token is the key)."""
     lower = header_name.lower()
 
-    def key(request: Request) -> Optional[KeyLike]:
+    def key(request: Request) -> KeyLike | None:
         value = request.headers.get(lower, "")
         if lower == "authorization" and value[:7].lower() == "bearer ":
             value = value[7:].strip()
@@ -190,7 +186,7 @@ def client_address(*, forwarded_for: bool = False) -> KeyFunc:
     """The key is the client's address. ``forwarded_for=True`` takes the first address of
     ``X-Forwarded-For`` instead, when present: only behind a proxy that sets it."""
 
-    def key(request: Request) -> Optional[KeyLike]:
+    def key(request: Request) -> KeyLike | None:
         if forwarded_for:
             value = request.headers.get("x-forwarded-for", "")
             first = value.split(",", 1)[0].strip()
@@ -208,14 +204,14 @@ def route(*, method: bool = True) -> KeyFunc:
     """The key is the matched route pattern (with the method unless ``method=False``): one limit
     per endpoint, shared by every caller. Combine with :func:`compose` for per-caller limits."""
 
-    def key(request: Request) -> Optional[KeyLike]:
+    def key(request: Request) -> KeyLike | None:
         return f"{request.method} {request.route}" if method else request.route
 
     key.__name__ = "route"
     return key
 
 
-def _parse_id(value: Optional[str]) -> Optional[int]:
+def _parse_id(value: str | None) -> int | None:
     if value is None or not value.isascii() or not value.isdigit() or len(value) > 20:
         return None
     number = int(value)
@@ -230,7 +226,7 @@ def ids(
     missing or malformed id is 400."""
     app_lower, shop_lower = app_header.lower(), shop_header.lower()
 
-    def key(request: Request) -> Optional[KeyLike]:
+    def key(request: Request) -> KeyLike | None:
         app = _parse_id(request.headers.get(app_lower))
         shop = _parse_id(request.headers.get(shop_lower))
         if app is None or shop is None:
@@ -272,7 +268,7 @@ def compose(*funcs: KeyFunc) -> KeyFunc:
     if not funcs:
         raise ValueError("compose needs at least one key function")
 
-    def key(request: Request) -> Optional[KeyLike]:
+    def key(request: Request) -> KeyLike | None:
         parts = []
         for f in funcs:
             part = f(request)
@@ -309,21 +305,21 @@ class Policy:
 
     def __init__(
         self,
-        limit: Union[Quota, WindowQuota],
+        limit: Quota | WindowQuota,
         *,
-        key: Optional[KeyFunc] = None,
+        key: KeyFunc | None = None,
         name: str = "default",
-        cost: Union[int, Callable[[Request], int]] = 1,
-        backend: Union[Backend, AsyncBackend, None] = None,
+        cost: int | Callable[[Request], int] = 1,
+        backend: Backend | AsyncBackend | None = None,
         tier: int = 0,
         capacity: int = 65_536,
         full_policy: FullPolicy = FullPolicy.FAIL_CLOSED,
-        clock: Optional[Clock] = None,
-        ticks_per_second: Optional[int] = None,
+        clock: Clock | None = None,
+        ticks_per_second: int | None = None,
         shadow: bool = False,
         vendor_header: bool = False,
         ratelimit_headers: bool = True,
-        max_offset: Optional[int] = None,
+        max_offset: int | None = None,
     ) -> None:
         if not isinstance(limit, (Quota, WindowQuota)):
             raise TypeError(f"limit must be a Quota or WindowQuota, not {type(limit).__name__}")
@@ -377,9 +373,7 @@ class Policy:
         tps = kwargs.get("ticks_per_second") or NANOS_PER_SECOND
         kwargs.setdefault("key", ids(api=True))
         kwargs.setdefault("name", "tiktok")
-        return cls(
-            kwargs.pop("limit", None) or WindowQuota(TIKTOK_SHOP_PER_SECOND, tps), **kwargs
-        )
+        return cls(kwargs.pop("limit", None) or WindowQuota(TIKTOK_SHOP_PER_SECOND, tps), **kwargs)
 
     def __repr__(self) -> str:
         return f"Policy({self.limit!r}, name={self.name!r}, key={self.key.__name__})"
@@ -399,9 +393,9 @@ class Refusal(NamedTuple):
     #: A sentence for people.
     message: str
     #: The limiter's decision (None for a bad request or the pagination rule).
-    decision: Optional[Decision]
+    decision: Decision | None
     #: Whole seconds before a retry can pass, as in ``Retry-After`` (None: no header).
-    retry_after: Optional[int]
+    retry_after: int | None
 
 
 class Reply(NamedTuple):
@@ -427,15 +421,15 @@ class Verdict(NamedTuple):
     """The core's answer for one request."""
 
     #: The policy applied (None: the request was exempt).
-    policy: Optional[Policy]
+    policy: Policy | None
     #: The limiter's decision (None if none was made: exempt, bad request, pagination).
-    decision: Optional[Decision]
+    decision: Decision | None
     #: Headers to add to the response (or to the reply).
     headers: list[tuple[str, str]]
     #: When not None, send this instead of calling the app.
-    reply: Optional[Reply]
+    reply: Reply | None
     #: The refusal behind ``reply`` — or, in shadow mode, the refusal that was not enforced.
-    refusal: Optional[Refusal]
+    refusal: Refusal | None
     #: True when a concurrency permit is held: the adapter releases it when the response ends.
     permit: bool = False
 
@@ -451,8 +445,8 @@ _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}")
 Matcher = Union[str, Callable[[Request], bool]]
 
 
-def _compile(pattern: str) -> tuple[Optional[str], str, re.Pattern[str]]:
-    method: Optional[str] = None
+def _compile(pattern: str) -> tuple[str | None, str, re.Pattern[str]]:
+    method: str | None = None
     if " " in pattern:
         method, pattern = pattern.split(" ", 1)
         method = method.upper()
@@ -469,11 +463,11 @@ def _compile(pattern: str) -> tuple[Optional[str], str, re.Pattern[str]]:
 
 
 class _Route(NamedTuple):
-    method: Optional[str]
+    method: str | None
     pattern: str
-    regex: Optional[re.Pattern[str]]
-    predicate: Optional[Callable[[Request], bool]]
-    policy: Optional[Policy]
+    regex: re.Pattern[str] | None
+    predicate: Callable[[Request], bool] | None
+    policy: Policy | None
 
 
 # --- the core --------------------------------------------------------------------------------
@@ -496,13 +490,13 @@ class RateLimiter:
 
     def __init__(
         self,
-        default: Optional[Policy] = None,
+        default: Policy | None = None,
         *,
-        routes: Iterable[tuple[Matcher, Optional[Policy]]] = (),
+        routes: Iterable[tuple[Matcher, Policy | None]] = (),
         shadow: bool = False,
-        max_in_flight: Optional[int] = None,
+        max_in_flight: int | None = None,
         responder: Responder = default_responder,
-        observer: Optional[Callable[[Request, Verdict], None]] = None,
+        observer: Callable[[Request, Verdict], None] | None = None,
     ) -> None:
         self.default = default
         self._routes: list[_Route] = []
@@ -513,10 +507,12 @@ class RateLimiter:
         self.responder = responder
         self.observer = observer
 
-    def add_route(self, matcher: Matcher, policy: Optional[Policy]) -> None:
+    def add_route(self, matcher: Matcher, policy: Policy | None) -> None:
         """Adds a route after those already there."""
         if callable(matcher):
-            self._routes.append(_Route(None, getattr(matcher, "__name__", "?"), None, matcher, policy))
+            self._routes.append(
+                _Route(None, getattr(matcher, "__name__", "?"), None, matcher, policy)
+            )
         else:
             method, pattern, regex = _compile(matcher)
             self._routes.append(_Route(method, pattern, regex, None, policy))
@@ -528,7 +524,7 @@ class RateLimiter:
         found += [r.policy for r in self._routes if r.policy is not None]
         return found
 
-    def match(self, request: Request) -> tuple[Optional[Policy], Request]:
+    def match(self, request: Request) -> tuple[Policy | None, Request]:
         """The policy for ``request``, and the request with its ``route`` filled in."""
         for r in self._routes:
             if r.method is not None and r.method != request.method:
@@ -543,9 +539,7 @@ class RateLimiter:
     # The check is split in three so that the sync and async paths share everything but the
     # backend call.
 
-    def _before(
-        self, request: Request
-    ) -> Union[Verdict, tuple[Policy, Request, KeyLike, int]]:
+    def _before(self, request: Request) -> Verdict | tuple[Policy, Request, KeyLike, int]:
         policy, request = self.match(request)
         if policy is None:
             return Verdict(None, None, [], None, None)
@@ -561,7 +555,13 @@ class RateLimiter:
                 page = _pagination.check_query(request.query.encode("latin-1"), policy.max_offset)
             except (MalformedError, UnicodeEncodeError):
                 return self._refuse(
-                    policy, request, 400, "bad_request", "limit and page must be decimal integers", None, []
+                    policy,
+                    request,
+                    400,
+                    "bad_request",
+                    "limit and page must be decimal integers",
+                    None,
+                    [],
                 )
             if page is Outcome.NEVER:
                 message = f"pagination too deep: limit x page must not exceed {policy.max_offset}"
@@ -578,7 +578,7 @@ class RateLimiter:
             hdrs.append((_headers.RATELIMIT_POLICY, policy.policy_header))
         if decision.outcome is Outcome.ALLOWED:
             return self._observe(request, Verdict(policy, decision, hdrs, None, None))
-        seconds: Optional[int] = None
+        seconds: int | None = None
         retry = _headers.retry_after(decision, tps)
         if retry:
             hdrs.append((_headers.RETRY_AFTER, retry))
@@ -598,9 +598,9 @@ class RateLimiter:
         status: int,
         reason: str,
         message: str,
-        decision: Optional[Decision],
+        decision: Decision | None,
         hdrs: list[tuple[str, str]],
-        seconds: Optional[int] = None,
+        seconds: int | None = None,
     ) -> Verdict:
         refusal = Refusal(request, status, reason, message, decision, seconds)
         if status != 400 and (self.shadow or policy.shadow):
@@ -658,9 +658,7 @@ class RateLimiter:
         if isinstance(step, Verdict):
             return step
         policy, request, key, cost = step
-        result: Union[Decision, Awaitable[Decision]] = policy.backend.decide(
-            key, cost, tier=policy.tier
-        )
+        result: Decision | Awaitable[Decision] = policy.backend.decide(key, cost, tier=policy.tier)
         decision = result if isinstance(result, Decision) else await result
         return self._with_permit(request, self._after(policy, request, decision))
 
@@ -671,7 +669,7 @@ class RateLimiter:
 
 
 def merge_headers(
-    response: Iterable[Tuple[str, str]], added: Sequence[tuple[str, str]]
+    response: Iterable[tuple[str, str]], added: Sequence[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """The response's headers with ``added`` replacing any of the same names."""
     if not added:

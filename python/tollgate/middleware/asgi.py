@@ -22,7 +22,8 @@ request is answered by the limiter's responder and never reaches the app.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, MutableMapping, Optional
+from collections.abc import Awaitable, MutableMapping
+from typing import Any, Callable
 from urllib.parse import unquote
 
 from . import ENVIRON_KEY, RateLimiter, Request, Verdict
@@ -63,7 +64,7 @@ class RateLimitMiddleware:
     ``limiter_args``, so ``app.add_middleware(RateLimitMiddleware, default=policy)`` works)."""
 
     def __init__(
-        self, app: ASGIApp, limiter: Optional[RateLimiter] = None, **limiter_args: Any
+        self, app: ASGIApp, limiter: RateLimiter | None = None, **limiter_args: Any
     ) -> None:
         self.app = app
         if limiter is None:

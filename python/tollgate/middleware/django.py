@@ -32,8 +32,7 @@ def _limiter_from_settings() -> RateLimiter:
         value = import_string(value)
     if not isinstance(value, RateLimiter):
         raise ImproperlyConfigured(
-            "settings.TOLLGATE_LIMITER must be a tollgate.middleware.RateLimiter or its "
-            "dotted path"
+            "settings.TOLLGATE_LIMITER must be a tollgate.middleware.RateLimiter or its dotted path"
         )
     return value
 
@@ -54,7 +53,9 @@ class RateLimitMiddleware:
         verdict = self.limiter.check(request_from_environ(meta))
         reply = verdict.reply
         if reply is not None:
-            response = HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)
+            response = HttpResponse(
+                reply.body, status=reply.status, content_type=reply.content_type
+            )
         else:
             request.tollgate = verdict
             request.META[ENVIRON_KEY] = verdict

@@ -17,7 +17,7 @@ requests cost no view, no session and no database. A view reads its request's
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from . import ENVIRON_KEY, RateLimiter, Verdict
 from .wsgi import RateLimitMiddleware
@@ -25,7 +25,7 @@ from .wsgi import RateLimitMiddleware
 __all__ = ["init_app", "verdict"]
 
 
-def init_app(app: Any, limiter: Optional[RateLimiter] = None, **limiter_args: Any) -> RateLimiter:
+def init_app(app: Any, limiter: RateLimiter | None = None, **limiter_args: Any) -> RateLimiter:
     """Wraps ``app.wsgi_app`` with the rate limiter and returns the limiter (also stored as
     ``app.extensions["tollgate"]``)."""
     middleware = RateLimitMiddleware(app.wsgi_app, limiter, **limiter_args)
@@ -34,7 +34,7 @@ def init_app(app: Any, limiter: Optional[RateLimiter] = None, **limiter_args: An
     return middleware.limiter
 
 
-def verdict() -> Optional[Verdict]:
+def verdict() -> Verdict | None:
     """The current request's verdict (None outside a request or when the app is not wrapped)."""
     from flask import has_request_context, request
 

@@ -12,7 +12,8 @@ serves: one limit across workers needs a backend every worker shares.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable
 
 from . import ENVIRON_KEY, REASONS, RateLimiter, Request, Verdict, merge_headers
 
@@ -52,7 +53,7 @@ class RateLimitMiddleware:
     built from ``limiter_args``)."""
 
     def __init__(
-        self, app: WSGIApp, limiter: Optional[RateLimiter] = None, **limiter_args: Any
+        self, app: WSGIApp, limiter: RateLimiter | None = None, **limiter_args: Any
     ) -> None:
         self.app = app
         if limiter is None:
@@ -100,7 +101,7 @@ class _Releasing:
 
     def __init__(self, result: Iterable[bytes], limiter: RateLimiter, verdict: Verdict) -> None:
         self._result = result
-        self._limiter: Optional[RateLimiter] = limiter
+        self._limiter: RateLimiter | None = limiter
         self._verdict = verdict
 
     def __iter__(self) -> Iterator[bytes]:
