@@ -179,3 +179,33 @@ def test_gunicorn_two_workers_limit_per_worker() -> None:
     total = sum(admitted.values())
     assert 5 <= total <= 10
     print(f"two gunicorn workers: admitted per worker {dict(admitted)}")
+
+
+def test_concurrency_cap_sheds_with_503_and_releases_permits() -> None:
+    import threading
+    import time
+
+    with uvicorn("capped_app:app", ready="/_state") as base:
+        results: list[int] = []
+        holders = [
+            threading.Thread(
+                target=lambda: results.append(httpx.get(base + "/held", timeout=30).status_code)
+            )
+            for _ in range(2)
+        ]
+        for t in holders:
+            t.start()
+        deadline = time.monotonic() + 20
+        while httpx.get(base + "/_state").json()["in_flight"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        shed = [httpx.get(base + "/quick") for _ in range(4)]
+        assert [r.status_code for r in shed] == [503] * 4
+        assert all(r.headers["Retry-After"] == "1" for r in shed)
+        assert shed[0].json()["error"] == "overloaded"
+        httpx.get(base + "/release")
+        for t in holders:
+            t.join()
+        assert results == [200, 200]
+        assert httpx.get(base + "/_state").json()["permits"] == 0  # both permits returned
+        assert [httpx.get(base + "/quick").status_code for _ in range(3)] == [200] * 3
