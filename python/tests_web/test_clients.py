@@ -192,11 +192,13 @@ def test_shopbase_zero_429_and_95_percent() -> None:
 
 @pytest.mark.parametrize("mode", ["sync", "async", "mixed"])
 def test_tiktok_zero_429_and_90_percent(mode: str) -> None:
+    """The server adds 0-20 ms of latency; the client's margin is 100 ms, for that and for the
+    time a busy machine takes to schedule a thread or task between the pacer's answer and the
+    request reaching the server (a sliding log of 50 per 1.1 s: 90.9 % of the rate at most over
+    a long run)."""
     env = {"FAKE_VENDOR": "tiktok", "FAKE_JITTER_MS": "20"}
     with uvicorn("fake_vendor:app", env) as base:
-        pacing, record = run(
-            mode, tiktok_request, base, tiktok_shop(jitter=0.05), 4.0, TIKTOK_SHOPS
-        )
+        pacing, record = run(mode, tiktok_request, base, tiktok_shop(jitter=0.1), 4.0, TIKTOK_SHOPS)
         stats = server_stats(base)
     assert stats["statuses"].get("429", 0) == 0, stats
     assert pacing.stats.statuses[429] == 0
