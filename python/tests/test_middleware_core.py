@@ -230,3 +230,104 @@ def test_cost_function_and_backends() -> None:
     assert [v.reply is None for v in asyncio.run(three())] == [True, True, False]
     with pytest.raises(TypeError):
         alimiter.check(req(X_Api_Key="r"))
+
+
+def _environ(path: str = "/", **headers: str) -> dict:
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "REMOTE_ADDR": "1.2.3.4"}
+    env.update({"HTTP_" + k.upper(): v for k, v in headers.items()})
+    return env
+
+
+def test_wsgi_adapter_headers_permits_and_errors() -> None:
+    from tollgate.middleware import ENVIRON_KEY
+    from tollgate.middleware.wsgi import RateLimitMiddleware
+
+    TICKS[0] = 0
+    seen = {}
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("boom")
+        seen["verdict"] = environ[ENVIRON_KEY]
+        start_response("200 OK", [("Content-Type", "text/plain"), ("RateLimit", "stale")])
+        return [b"ok"]
+
+    limiter = RateLimiter(window(2, key=api_key(), name="w"), max_in_flight=1)
+    mw = RateLimitMiddleware(app, limiter)
+    answers = []
+
+    def start_response(status, headers, exc_info=None):
+        answers.append((status, dict(headers)))
+
+    first = mw(_environ(X_API_KEY="k"), start_response)
+    assert answers[-1][0] == "200 OK"
+    assert answers[-1][1]["RateLimit"] == '"w";r=1;t=3600'  # the app's stale value replaced
+    assert seen["verdict"].decision.used == 1
+    busy = mw(_environ(X_API_KEY="k"), start_response)  # the first still holds the permit
+    assert answers[-1][0] == "503 Service Unavailable" and answers[-1][1]["Retry-After"] == "1"
+    assert json.loads(b"".join(busy))["error"] == "overloaded"
+    first.close()
+    assert limiter.concurrency.in_flight == 0
+    with pytest.raises(RuntimeError):
+        mw(_environ("/boom", X_API_KEY="k"), start_response)
+    assert limiter.concurrency.in_flight == 0  # released on the app's exception
+    mw(_environ(X_API_KEY="k"), start_response)  # the shed request spent nothing: 2 of 2 used
+    assert answers[-1][0] == "429 Too Many Requests"
+    assert limiter.concurrency.in_flight == 0  # a refused request holds no permit
+
+
+def test_asgi_adapter_without_a_framework() -> None:
+    from tollgate.middleware.asgi import RateLimitMiddleware
+
+    TICKS[0] = 0
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            scope["seen_lifespan"] = True
+            return
+        assert scope["state"]["tollgate"] is scope["tollgate.verdict"]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 201,
+                "headers": [(b"content-type", b"text/plain"), (b"ratelimit", b"stale")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"made"})
+
+    mw = RateLimitMiddleware(app, default=window(1, key=header("X-Caller"), name="a"))
+
+    async def call(scope: dict) -> list:
+        sent: list = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await mw(scope, receive, send)
+        return sent
+
+    def http(caller: str) -> dict:
+        return {
+            "type": "http",
+            "method": "GET",
+            "path": "/x",
+            "query_string": b"",
+            "headers": [(b"x-caller", caller.encode())],
+            "client": ("9.9.9.9", 1),
+        }
+
+    ok = asyncio.run(call(http("c")))
+    headers = dict(ok[0]["headers"])
+    assert ok[0]["status"] == 201 and headers[b"ratelimit"] == b'"a";r=0;t=3600'
+    assert headers[b"ratelimit-policy"] == b'"a";q=1;w=3600'
+    refused = asyncio.run(call(http("c")))
+    assert refused[0]["status"] == 429
+    assert dict(refused[0]["headers"])[b"retry-after"] == b"3600"
+    assert json.loads(refused[1]["body"])["error"] == "rate_limited"
+    lifespan = {"type": "lifespan"}
+    assert asyncio.run(call(lifespan)) == [] and lifespan["seen_lifespan"]
+    with pytest.raises(TypeError):
+        RateLimitMiddleware(app, RateLimiter(), default=None)

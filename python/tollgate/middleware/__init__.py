@@ -483,7 +483,7 @@ class RateLimiter:
     Requests that match no route get ``default`` (None: not limited).
 
     ``shadow=True`` puts every policy in shadow mode. ``max_in_flight`` caps concurrent requests
-    across all routes (none free → 503). ``responder`` builds the body of every refusal (400,
+    across all limited routes (none free → 503, spending nothing; enforced in shadow mode too). ``responder`` builds the body of every refusal (400,
     429, 503; default :func:`default_responder`). ``observer(request, verdict)`` is called for
     every decided request — to count shadow refusals, for instance.
     """
@@ -617,22 +617,37 @@ class RateLimiter:
             self.observer(request, verdict)
         return verdict
 
-    def _with_permit(self, request: Request, verdict: Verdict) -> Verdict:
-        if verdict.reply is not None or self.concurrency is None:
-            return verdict
+    def _permit(self, policy: Policy, request: Request) -> Verdict | None:
+        """Takes a concurrency permit (before deciding, so that a request shed for lack of one
+        spends nothing); a 503 verdict when none is free."""
+        if self.concurrency is None:
+            return None
         taken = self.concurrency.acquire()
         if taken.allowed:
-            return verdict._replace(permit=True)
-        refusal = Refusal(
-            request,
-            503,
-            "overloaded",
-            "too many requests in flight",
-            taken,
-            1,
+            return None
+        refusal = Refusal(request, 503, "overloaded", "too many requests in flight", taken, 1)
+        hdrs = [(_headers.RETRY_AFTER, "1")]
+        return self._observe(
+            request, Verdict(policy, taken, hdrs, self.responder(refusal), refusal)
         )
-        hdrs = [*verdict.headers, (_headers.RETRY_AFTER, "1")]
-        return verdict._replace(reply=self.responder(refusal), refusal=refusal, headers=hdrs)
+
+    def _finish(self, policy: Policy, request: Request, decision: Decision) -> Verdict:
+        try:
+            verdict = self._after(policy, request, decision)
+        except BaseException:
+            if self.concurrency is not None:
+                self.concurrency.release()
+            raise
+        if self.concurrency is None:
+            return verdict
+        if verdict.reply is not None:
+            self.concurrency.release()  # refused: the app will not run
+            return verdict
+        return verdict._replace(permit=True)
+
+    def _abandon(self) -> None:
+        if self.concurrency is not None:
+            self.concurrency.release()
 
     def check(self, request: Request) -> Verdict:
         """Decides on ``request`` (a sync backend). A verdict with ``permit`` must be
@@ -641,8 +656,16 @@ class RateLimiter:
         if isinstance(step, Verdict):
             return step
         policy, request, key, cost = step
-        decision = policy.backend.decide(key, cost, tier=policy.tier)
+        shed = self._permit(policy, request)
+        if shed is not None:
+            return shed
+        try:
+            decision = policy.backend.decide(key, cost, tier=policy.tier)
+        except BaseException:
+            self._abandon()
+            raise
         if not isinstance(decision, Decision):
+            self._abandon()
             close = getattr(decision, "close", None)
             if close is not None:
                 close()  # a coroutine never awaited
@@ -650,7 +673,7 @@ class RateLimiter:
                 "the backend's decide returned an awaitable: use the ASGI adapter or "
                 "check_async with an async backend"
             )
-        return self._with_permit(request, self._after(policy, request, decision))
+        return self._finish(policy, request, decision)
 
     async def check_async(self, request: Request) -> Verdict:
         """:meth:`check`, awaiting the backend when its ``decide`` is a coroutine."""
@@ -658,9 +681,18 @@ class RateLimiter:
         if isinstance(step, Verdict):
             return step
         policy, request, key, cost = step
-        result: Decision | Awaitable[Decision] = policy.backend.decide(key, cost, tier=policy.tier)
-        decision = result if isinstance(result, Decision) else await result
-        return self._with_permit(request, self._after(policy, request, decision))
+        shed = self._permit(policy, request)
+        if shed is not None:
+            return shed
+        try:
+            result: Decision | Awaitable[Decision] = policy.backend.decide(
+                key, cost, tier=policy.tier
+            )
+            decision = result if isinstance(result, Decision) else await result
+        except BaseException:
+            self._abandon()
+            raise
+        return self._finish(policy, request, decision)
 
     def release(self, verdict: Verdict) -> None:
         """Returns the concurrency permit ``verdict`` holds, if any."""
