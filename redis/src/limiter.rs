@@ -5,14 +5,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use redis::{Connection, ErrorKind, RedisError, RedisResult, Script, Value};
+use redis::{Connection, ConnectionLike, ErrorKind, RedisError, RedisResult, Script, Value};
 use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
 
 use crate::fixed_window;
 use crate::gcra::{self, Mode};
 
-const GCRA_LUA: &str = include_str!("../lua/gcra.lua");
-const WINDOW_LUA: &str = include_str!("../lua/fixed_window.lua");
+// The one copy of the scripts, shipped with the Python package too (its `tollgate.redis` module
+// runs the same files).
+pub(crate) const GCRA_LUA: &str = include_str!("../../python/tollgate/lua/gcra.lua");
+pub(crate) const WINDOW_LUA: &str = include_str!("../../python/tollgate/lua/fixed_window.lua");
 
 /// Compare-and-set rounds for a key whose quota changed while other nodes write it.
 const CONVERSION_ROUNDS: usize = 4;
@@ -158,8 +160,16 @@ pub struct Stats {
     pub round_trips: u64,
     /// Round trips that failed (error, timeout, refused connection).
     pub failures: u64,
-    /// Requests answered by the failure policy.
+    /// Requests answered by the failure policy (every cause: Redis down or late, a server
+    /// error on the request's own command, a malformed reply).
     pub policy_answers: u64,
+    /// Requests whose own command failed in Redis while the round trip succeeded (for example
+    /// `NOPERM`, `OOM`, a script error), or whose reply was malformed: each answered by the
+    /// policy alone, with the connection kept and the other requests decided.
+    pub server_errors: u64,
+    /// Keys found holding no valid state (another type, a malformed or out-of-range field, a
+    /// fingerprint this crate did not write) and repaired as full (docs/redis.md).
+    pub repaired: u64,
 }
 
 /// A key's state as Redis holds it, after a decision: what the hybrid mode caches.
@@ -178,6 +188,18 @@ struct Job {
     /// A window's converted index, when it is later than `now`'s (the key must live to its end).
     converted_window: Option<u64>,
     result: Option<Result<(Decision, Option<Known>), Error>>,
+    /// Answered by the policy for this request alone (its own command failed in Redis).
+    by_policy: bool,
+}
+
+/// Why one reply did not decide its request.
+enum ReplyError {
+    /// The command failed in Redis (`ServerError`), with the server's message.
+    Server(String),
+    /// `NOSCRIPT`: the server lost the scripts; load them and send the command again.
+    NoScript,
+    /// Not the shape the script returns.
+    Malformed,
 }
 
 enum Kind {
@@ -204,6 +226,10 @@ pub struct RedisLimiter {
     round_trips: AtomicU64,
     failures: AtomicU64,
     policy_answers: AtomicU64,
+    server_errors: AtomicU64,
+    repaired: AtomicU64,
+    /// A reply said `NOSCRIPT`: the next round trip loads the scripts first.
+    needs_reload: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -244,6 +270,9 @@ impl RedisLimiter {
             round_trips: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             policy_answers: AtomicU64::new(0),
+            server_errors: AtomicU64::new(0),
+            repaired: AtomicU64::new(0),
+            needs_reload: std::sync::atomic::AtomicBool::new(false),
             config,
         })
     }
@@ -259,6 +288,8 @@ impl RedisLimiter {
             round_trips: self.round_trips.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             policy_answers: self.policy_answers.load(Ordering::Relaxed),
+            server_errors: self.server_errors.load(Ordering::Relaxed),
+            repaired: self.repaired.load(Ordering::Relaxed),
         }
     }
 
@@ -377,6 +408,7 @@ impl RedisLimiter {
             conversion: Vec::new(),
             converted_window: None,
             result: None,
+            by_policy: false,
         })
     }
 
@@ -394,7 +426,8 @@ impl RedisLimiter {
                     .arg(a.need.to_string())
                     .arg(a.threshold.to_string())
                     .arg(format!("{:e}", p.ms_per_unit(self.config.ticks_per_second)))
-                    .arg(grace.to_string());
+                    .arg(grace.to_string())
+                    .arg(a.full.to_string());
             }
             Kind::Window(p, index) => {
                 let decide = !r.peek && r.cost <= p.limit;
@@ -431,17 +464,39 @@ impl RedisLimiter {
         u64::try_from(ms.min(10u128.pow(15))).unwrap_or(u64::MAX)
     }
 
-    /// Reads one script reply; returns `true` when the job needs another (conversion) round.
-    /// Only the first of a segment's jobs on a key converts: the later ones run after it, so
-    /// they find the key converted (or, if that conversion failed, convert at their own `now`).
-    fn absorb(job: &mut Job, r: &Request<'_>, reply: &Value, first: bool) -> Result<bool, ()> {
-        let fields = strings(reply).ok_or(())?;
+    /// Reads one script reply; returns `true` when the job needs another (conversion) round, and
+    /// whether the script repaired the key. Only the first of a segment's jobs on a key
+    /// converts: the later ones run after it, so they find the key converted (or, if that
+    /// conversion failed, convert at their own `now`).
+    fn absorb(
+        job: &mut Job,
+        r: &Request<'_>,
+        reply: &Value,
+        first: bool,
+    ) -> Result<(bool, bool), ReplyError> {
+        if let Value::ServerError(e) = reply {
+            if e.code() == "NOSCRIPT" {
+                return Err(ReplyError::NoScript);
+            }
+            return Err(ReplyError::Server(format!(
+                "{} {}",
+                e.code(),
+                e.details().unwrap_or("")
+            )));
+        }
+        let fields = strings(reply).ok_or(ReplyError::Malformed)?;
         if !first && fields.first().map(String::as_str) == Some("0") {
             job.conversion.clear();
             job.converted_window = None;
-            return Ok(true);
+            return Ok((true, false));
         }
-        let num = |i: usize| fields.get(i).and_then(|s| s.parse::<u64>().ok()).ok_or(());
+        let num = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(ReplyError::Malformed)
+        };
+        let repaired = |i: usize| fields.get(i).map(String::as_str) == Some("repaired");
         match (&job.kind, fields.first().map(String::as_str)) {
             (Kind::Bucket(p, _), Some("1")) => {
                 let state = num(1)?;
@@ -449,24 +504,25 @@ impl RedisLimiter {
                     gcra::step(state, p, r.now, r.cost, r.mode())
                         .map(|(next, d)| (d, Some(Known::Bucket(*p, next.unwrap_or(state))))),
                 );
-                Ok(false)
+                Ok((false, repaired(2)))
             }
             (Kind::Bucket(p, _), Some("0")) => {
                 let state = num(1)?;
-                let old_fp = fields.get(2).ok_or(())?;
-                // A fingerprint this crate did not write converts from an empty bucket.
-                let converted = match gcra::Params::parse(old_fp) {
-                    Some(old) => gcra::convert(state, &old, p, r.now),
-                    None => gcra::convert(0, p, p, r.now),
+                let old_fp = fields.get(2).ok_or(ReplyError::Malformed)?;
+                // A fingerprint this crate did not write: the state's meaning is unknown, so
+                // the key is taken as a full bucket at now (never a fresh one: no free burst).
+                let (converted, foreign) = match gcra::Params::parse(old_fp) {
+                    Some(old) => (gcra::convert(state, &old, p, r.now), false),
+                    None => (gcra::full(p, r.now), true),
                 };
                 match converted {
                     Ok(s) => {
                         job.conversion = vec![fields[1].clone(), old_fp.clone(), s.to_string()];
-                        Ok(true)
+                        Ok((true, foreign))
                     }
                     Err(e) => {
                         job.result = Some(Err(e));
-                        Ok(false)
+                        Ok((false, false))
                     }
                 }
             }
@@ -476,14 +532,15 @@ impl RedisLimiter {
                     fixed_window::step(state, p, r.now, r.cost, r.mode())
                         .map(|(next, d)| (d, Some(Known::Window(*p, next.unwrap_or(state))))),
                 );
-                Ok(false)
+                Ok((false, repaired(3)))
             }
             (Kind::Window(p, _), Some("0")) => {
                 let state = (num(1)?, num(2)?);
-                let old_fp = fields.get(3).ok_or(())?;
-                let converted = match fixed_window::Params::parse(old_fp) {
-                    Some(old) => fixed_window::convert(state, &old, p, r.now),
-                    None => p.index_of(r.now).map(|i| (i, 0)),
+                let old_fp = fields.get(3).ok_or(ReplyError::Malformed)?;
+                // A foreign fingerprint: a full window (the later of the stored one and now's).
+                let (converted, foreign) = match fixed_window::Params::parse(old_fp) {
+                    Some(old) => (fixed_window::convert(state, &old, p, r.now), false),
+                    None => (p.index_of(r.now).map(|i| (i.max(state.0), p.limit)), true),
                 };
                 match converted {
                     Ok((i, c)) => {
@@ -495,15 +552,15 @@ impl RedisLimiter {
                             i.to_string(),
                             c.to_string(),
                         ];
-                        Ok(true)
+                        Ok((true, foreign))
                     }
                     Err(e) => {
                         job.result = Some(Err(e));
-                        Ok(false)
+                        Ok((false, false))
                     }
                 }
             }
-            _ => Err(()),
+            _ => Err(ReplyError::Malformed),
         }
     }
 
@@ -558,7 +615,7 @@ impl RedisLimiter {
             let pending: Vec<usize> = jobs
                 .iter()
                 .enumerate()
-                .filter(|(_, j)| matches!(j, Ok(job) if job.result.is_none()))
+                .filter(|(_, j)| matches!(j, Ok(job) if job.result.is_none() && !job.by_policy))
                 .map(|(i, _)| i)
                 .collect();
             if pending.is_empty() {
@@ -573,23 +630,49 @@ impl RedisLimiter {
             let Some(replies) = self.round_trip(&pipe, deadline) else {
                 return;
             };
-            let mut malformed = replies.len() != pending.len();
             let mut converting: Vec<String> = Vec::new();
+            let mut reload = false;
             for (&i, reply) in pending.iter().zip(&replies) {
-                if let Ok(job) = &mut jobs[i] {
-                    let first = !converting.contains(&job.redis_key);
-                    match Self::absorb(job, &requests[i], reply, first) {
-                        Ok(true) => converting.push(job.redis_key.clone()),
-                        Ok(false) => {}
-                        Err(()) => malformed = true,
+                let Ok(job) = &mut jobs[i] else { continue };
+                let first = !converting.contains(&job.redis_key);
+                match Self::absorb(job, &requests[i], reply, first) {
+                    Ok((again, repaired)) => {
+                        if repaired {
+                            self.repaired.fetch_add(1, Ordering::Relaxed);
+                            log::warn!(
+                                "tollgate-redis: key {} held no valid state; repaired as full",
+                                job.redis_key
+                            );
+                        }
+                        if again {
+                            converting.push(job.redis_key.clone());
+                        }
+                    }
+                    // Sent again next round, after the scripts are loaded.
+                    Err(ReplyError::NoScript) => reload = true,
+                    Err(ReplyError::Server(message)) => {
+                        self.answer_by_policy(job, &message);
+                    }
+                    Err(ReplyError::Malformed) => {
+                        self.answer_by_policy(job, "malformed reply");
                     }
                 }
             }
-            if malformed {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                return;
+            if reload {
+                self.needs_reload.store(true, Ordering::Relaxed);
             }
         }
+    }
+
+    /// One request's own command failed: the policy answers it alone; the connection, the
+    /// circuit and every other request of the round trip are untouched.
+    fn answer_by_policy(&self, job: &mut Job, message: &str) {
+        job.by_policy = true;
+        self.server_errors.fetch_add(1, Ordering::Relaxed);
+        log::warn!(
+            "tollgate-redis: {} answered by the failure policy: {message}",
+            job.redis_key
+        );
     }
 
     /// A free connection slot, waiting for one at most until `deadline` (every slot may be held
@@ -654,21 +737,30 @@ impl RedisLimiter {
                 Ok(left)
             }
         };
-        if slot.is_none() {
-            let conn = self.client.get_connection_with_timeout(remaining()?)?;
+        let reload = self.needs_reload.swap(false, Ordering::Relaxed);
+        if slot.is_none() || reload {
+            if slot.is_none() {
+                *slot = Some(self.client.get_connection_with_timeout(remaining()?)?);
+            }
+            let Some(conn) = slot.as_mut() else {
+                return Err(RedisError::from((ErrorKind::IoError, "no connection")));
+            };
             let left = remaining()?;
             conn.set_read_timeout(Some(left))?;
             conn.set_write_timeout(Some(left))?;
-            let mut conn = conn;
-            redis::pipe()
+            let loads = redis::pipe()
                 .cmd("SCRIPT")
                 .arg("LOAD")
                 .arg(GCRA_LUA)
                 .cmd("SCRIPT")
                 .arg("LOAD")
                 .arg(WINDOW_LUA)
-                .exec(&mut conn)?;
-            *slot = Some(conn);
+                .get_packed_pipeline();
+            for reply in conn.req_packed_commands(&loads, 0, 2)? {
+                if let Value::ServerError(e) = reply {
+                    return Err(e.into());
+                }
+            }
         }
         let Some(conn) = slot.as_mut() else {
             return Err(RedisError::from((ErrorKind::IoError, "no connection")));
@@ -676,7 +768,17 @@ impl RedisLimiter {
         let left = remaining()?;
         conn.set_read_timeout(Some(left))?;
         conn.set_write_timeout(Some(left))?;
-        pipe.query(conn)
+        // Not `Pipeline::query`, which fails the whole pipeline on one command's error: each
+        // reply is read on its own (a `ServerError` answers its request alone).
+        let n = pipe.cmd_iter().count();
+        let replies = conn.req_packed_commands(&pipe.get_packed_pipeline(), 0, n)?;
+        if replies.len() != n {
+            return Err(RedisError::from((
+                ErrorKind::ResponseError,
+                "wrong number of replies",
+            )));
+        }
+        Ok(replies)
     }
 }
 
