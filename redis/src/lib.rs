@@ -32,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod conn;
 mod fixed_window;
 mod gcra;
 mod hybrid;

@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use redis::{Connection, ConnectionLike, ErrorKind, RedisError, RedisResult, Script, Value};
+use redis::{ErrorKind, RedisError, RedisResult, Script, Value};
 use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
 
+use crate::conn::{Conn, Target};
 use crate::fixed_window;
 use crate::gcra::{self, Mode};
 
@@ -215,10 +216,10 @@ enum Kind {
 /// argument; the conformance tests check it field by field).
 pub struct RedisLimiter {
     config: Config,
-    client: redis::Client,
+    target: Target,
     gcra: Script,
     window: Script,
-    slots: Vec<Mutex<Option<Connection>>>,
+    slots: Vec<Mutex<Option<Conn>>>,
     next_slot: AtomicUsize,
     epoch: Instant,
     /// Nanoseconds since `epoch` before which Redis is not tried again.
@@ -257,10 +258,10 @@ impl RedisLimiter {
                 "ticks_per_second and connections must be at least 1",
             )));
         }
-        let client = redis::Client::open(config.url.as_str())?;
+        let target = Target::parse(&config.url)?;
         let slots = (0..config.connections).map(|_| Mutex::new(None)).collect();
         Ok(RedisLimiter {
-            client,
+            target,
             gcra: Script::new(GCRA_LUA),
             window: Script::new(WINDOW_LUA),
             slots,
@@ -677,7 +678,7 @@ impl RedisLimiter {
 
     /// A free connection slot, waiting for one at most until `deadline` (every slot may be held
     /// by a call that waits on a slow Redis).
-    fn slot(&self, deadline: Instant) -> Option<MutexGuard<'_, Option<Connection>>> {
+    fn slot(&self, deadline: Instant) -> Option<MutexGuard<'_, Option<Conn>>> {
         let n = self.slots.len();
         let start = self.next_slot.fetch_add(1, Ordering::Relaxed);
         let mut pause = Duration::from_micros(10);
@@ -725,29 +726,18 @@ impl RedisLimiter {
 
     fn try_round_trip(
         &self,
-        slot: &mut Option<Connection>,
+        slot: &mut Option<Conn>,
         pipe: &redis::Pipeline,
         deadline: Instant,
     ) -> RedisResult<Vec<Value>> {
-        let remaining = || {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                Err(RedisError::from((ErrorKind::IoError, "timed out")))
-            } else {
-                Ok(left)
-            }
-        };
         let reload = self.needs_reload.swap(false, Ordering::Relaxed);
         if slot.is_none() || reload {
             if slot.is_none() {
-                *slot = Some(self.client.get_connection_with_timeout(remaining()?)?);
+                *slot = Some(Conn::open(&self.target, deadline)?);
             }
             let Some(conn) = slot.as_mut() else {
                 return Err(RedisError::from((ErrorKind::IoError, "no connection")));
             };
-            let left = remaining()?;
-            conn.set_read_timeout(Some(left))?;
-            conn.set_write_timeout(Some(left))?;
             let loads = redis::pipe()
                 .cmd("SCRIPT")
                 .arg("LOAD")
@@ -756,7 +746,7 @@ impl RedisLimiter {
                 .arg("LOAD")
                 .arg(WINDOW_LUA)
                 .get_packed_pipeline();
-            for reply in conn.req_packed_commands(&loads, 0, 2)? {
+            for reply in conn.exchange(&loads, 2, deadline)? {
                 if let Value::ServerError(e) = reply {
                     return Err(e.into());
                 }
@@ -765,20 +755,10 @@ impl RedisLimiter {
         let Some(conn) = slot.as_mut() else {
             return Err(RedisError::from((ErrorKind::IoError, "no connection")));
         };
-        let left = remaining()?;
-        conn.set_read_timeout(Some(left))?;
-        conn.set_write_timeout(Some(left))?;
-        // Not `Pipeline::query`, which fails the whole pipeline on one command's error: each
-        // reply is read on its own (a `ServerError` answers its request alone).
+        // Each reply is read on its own (not `Pipeline::query`, which fails the whole pipeline
+        // on one command's error): a `ServerError` answers its request alone.
         let n = pipe.cmd_iter().count();
-        let replies = conn.req_packed_commands(&pipe.get_packed_pipeline(), 0, n)?;
-        if replies.len() != n {
-            return Err(RedisError::from((
-                ErrorKind::ResponseError,
-                "wrong number of replies",
-            )));
-        }
-        Ok(replies)
+        conn.exchange(&pipe.get_packed_pipeline(), n, deadline)
     }
 }
 
