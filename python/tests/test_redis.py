@@ -1,0 +1,268 @@
+"""The Redis backend (tollgate.redis) against a real redis-server.
+
+Run by scripts/test-redis.sh, which starts the server (TOLLGATE_REDIS_PORT), writes the Rust
+conformance suite's traces with the core's answers (TOLLGATE_TRACE_FILE) and sets
+TOLLGATE_REDIS_REQUIRED=1 so that nothing here can be skipped. Elsewhere (no server, or no
+``redis`` package) the module is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+
+import pytest
+
+REQUIRED = os.environ.get("TOLLGATE_REDIS_REQUIRED") == "1"
+PORT = os.environ.get("TOLLGATE_REDIS_PORT")
+if not REQUIRED:
+    if PORT is None:
+        pytest.skip("no Redis server: run through scripts/test-redis.sh", allow_module_level=True)
+    pytest.importorskip("redis")
+
+import redis  # noqa: E402
+
+from tollgate import (  # noqa: E402
+    FLAG_FAIL_OPEN,
+    ClockOutOfRangeError,
+    FixedWindow,
+    LeakyBucket,
+    Outcome,
+    Quota,
+    WindowQuota,
+    ZeroCostError,
+)
+from tollgate.redis import (  # noqa: E402
+    GCRA_LUA,
+    WINDOW_LUA,
+    FailurePolicy,
+    RedisLimiter,
+    Request,
+)
+
+URL = f"redis://127.0.0.1:{PORT}/"
+SECOND = 1000
+
+
+def fresh(name: str) -> str:
+    return f"pytest:{name}:{uuid.uuid4().hex}:"
+
+
+def limiter(name: str, tiers=(), **kw) -> RedisLimiter:
+    kw.setdefault("ticks_per_second", SECOND)
+    return RedisLimiter.from_url(URL, tiers, timeout=5.0, prefix=fresh(name), **kw)
+
+
+def as_tuple(d) -> list:
+    return [int(d.outcome), int(d.verdict), d.limit, d.used, d.remaining, d.retry_after,
+            d.reset_after, d.flags]
+
+
+def test_the_scripts_are_the_repository_files():
+    root = os.path.join(os.path.dirname(__file__), "..", "tollgate", "lua")
+    with open(os.path.join(root, "gcra.lua"), encoding="utf-8") as f:
+        assert f.read() == GCRA_LUA
+    with open(os.path.join(root, "fixed_window.lua"), encoding="utf-8") as f:
+        assert f.read() == WINDOW_LUA
+
+
+def _traces():
+    path = os.environ.get("TOLLGATE_TRACE_FILE")
+    if not path:
+        if REQUIRED:
+            raise AssertionError("TOLLGATE_TRACE_FILE is not set")
+        pytest.skip("no traces: run through scripts/test-redis.sh")
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_conformance_traces_decide_like_the_core():
+    """Every trace of the Rust conformance generators (a fixed seed), through Python and a real
+    Redis, one by one or in pipelined batches as the trace says, equals the core's answers."""
+    traces = _traces()
+    assert len(traces) >= 64
+    lim = limiter("traces", ticks_per_second=1)
+    checked = 0
+    for n, t in enumerate(traces):
+        if t["kind"] == "bucket":
+            quotas = [
+                Quota(b, c, p, min_span=0) if span is None
+                else Quota(b, c, p, min_span=span, approximate=True)
+                for b, c, p, span in t["quotas"]
+            ]
+        else:
+            quotas = [WindowQuota(n_, w, o) for n_, w, o in t["quotas"]]
+        requests = [
+            Request(f"case{n}:{key}", quotas[qi], now, cost, peek)
+            for key, qi, now, cost, peek in t["ops"]
+        ]
+        if t["chunk"] == 1:
+            got = []
+            for r in requests:
+                try:
+                    f = lim.peek if r.peek else lim.decide
+                    got.append(f(r.key, r.cost, r.now, quota=r.limit))
+                except Exception as e:  # noqa: BLE001 - compared with the core's error below
+                    got.append(e)
+        else:
+            got = []
+            for i in range(0, len(requests), t["chunk"]):
+                got.extend(lim.decide_batch(requests[i : i + t["chunk"]]))
+        for i, (g, e) in enumerate(zip(got, t["expected"])):
+            if isinstance(e, str):
+                expected_type = {"ZeroCost": ZeroCostError, "ClockOutOfRange": ClockOutOfRangeError}
+                assert isinstance(g, expected_type[e]), (n, i, g, e)
+            else:
+                assert not isinstance(g, Exception), (n, i, g, e)
+                assert as_tuple(g) == e, (n, i, t["ops"][i], t["quotas"])
+            checked += 1
+    assert lim.stats.policy_answers == 0
+    assert checked > 1000
+
+
+def test_shopbase_example_and_the_key_table_surface():
+    q = Quota(30, 2, SECOND)
+    lim = limiter("shopbase", q)
+    for i in range(1, 30):
+        d = lim.decide(("app", 42), now=0)
+        assert d.allowed and d.used == i
+    d = lim.peek(("app", 42), now=10 * SECOND)
+    assert (d.used, d.limit, d.remaining) == (9, 30, 21)
+    assert lim.decide("burst", 30, 0).allowed
+    d = lim.decide("burst", 1, 0)
+    assert (d.outcome, d.retry_after, d.reset_after) == (Outcome.LIMITED, 500, 15_000)
+    assert lim.decide("burst", 31, 0).outcome is Outcome.NEVER
+    assert not lim.allow("burst", 1, 0)
+    with pytest.raises(ZeroCostError):
+        lim.decide("burst", 0, 0)
+    headers = lim.headers(d)
+    assert headers["Retry-After"] == "1"
+
+
+def test_python_and_rust_layouts_agree_with_the_core_on_windows_and_tiers():
+    w = WindowQuota(2, 100)
+    lim = limiter("tiers", [Quota(3, 1, SECOND), w])
+    ref = FixedWindow(2, 100)
+    for now in [0, 10, 20, 99, 100, 150, 201]:
+        assert lim.decide("w", now=now, tier=1) == ref.decide(now=now)
+    ref_b = LeakyBucket(3, 1, SECOND)
+    for now in [0, 0, 0, 0, 500, 1000, 1000]:
+        assert lim.decide("b", now=now) == ref_b.decide(now=now)
+
+
+def test_bad_keys_are_repaired_and_one_refused_command_fails_only_its_request():
+    q = Quota(5, 1, SECOND)
+    for policy in FailurePolicy:
+        lim = limiter("bad", q, policy=policy)
+        r = redis.Redis.from_url(URL)
+        p = lim.prefix.decode()
+        r.set(f"{p}b:string", "x")
+        r.hset(f"{p}b:huge", mapping={"s": "99999999999999999999999", "q": "5:1:1000"})
+        r.hset(f"{p}b:foreign", mapping={"s": "0", "q": "someone-else"})
+        batch = [Request(f"good{i}", q, 100) for i in range(20)]
+        batch += [Request(k, q, 100) for k in ["string", "huge", "foreign"]]
+        got = lim.decide_batch(batch)
+        fresh_bucket = LeakyBucket(5, 1, SECOND)
+        full = LeakyBucket(5, 1, SECOND)
+        assert full.decide(5, now=100).allowed
+        good, repaired = fresh_bucket.decide(now=100), full.decide(now=100)
+        assert got[:20] == [good] * 20
+        assert got[20:] == [repaired] * 3
+        assert repaired.outcome is Outcome.LIMITED
+        s = lim.stats
+        assert (s.failures, s.policy_answers, s.server_errors, s.repaired) == (0, 0, 0, 3)
+
+    # A per-key NOPERM from an ACL: the policy answers that request only.
+    admin = redis.Redis.from_url(URL)
+    prefix = fresh("noperm")
+    user = f"tgpy{os.getpid()}"
+    admin.execute_command("ACL", "SETUSER", user, "reset", "on", ">pw", f"~{prefix}b:good*",
+                          "+@all")
+    try:
+        for policy in FailurePolicy:
+            lim = RedisLimiter.from_url(f"redis://{user}:pw@127.0.0.1:{PORT}/", q, timeout=5.0,
+                                        prefix=prefix, ticks_per_second=SECOND, policy=policy)
+            batch = [Request(f"good{policy.value}{i}", q, 0) for i in range(20)]
+            batch.insert(7, Request("bad", q, 0))
+            got = lim.decide_batch(batch)
+            ref = LeakyBucket(5, 1, SECOND).decide(now=0)
+            assert got[:7] + got[8:] == [ref] * 20
+            assert got[7] == lim.policy_decision(q)
+            if policy is FailurePolicy.OPEN:
+                assert got[7].flags & FLAG_FAIL_OPEN
+            else:
+                assert got[7].outcome is Outcome.OVERLOADED
+            s = lim.stats
+            assert (s.round_trips, s.failures, s.server_errors, s.policy_answers) == (1, 0, 1, 1)
+            assert lim.decide(f"good{policy.value}0", 1, 0) != lim.policy_decision(q)
+            assert lim.stats.round_trips == 2
+    finally:
+        admin.execute_command("ACL", "DELUSER", user)
+
+
+def test_a_rust_written_state_is_read_by_python():
+    """Both implementations write the same fields; a state written by Python is continued by the
+    same arithmetic (checked through the raw hash)."""
+    q = Quota(30, 2, SECOND)
+    lim = limiter("layout", q)
+    lim.decide("k", 3, 0)
+    r = redis.Redis.from_url(URL)
+    h = r.hgetall(lim.prefix + b"b:k")
+    # S = now·D + c·I with D = 1, I = 500: 3 requests at 0.
+    assert h == {b"s": b"1500", b"q": b"30:1:500"}
+    assert 0 < r.pttl(lim.prefix + b"b:k") <= 1500 + 1000 + 2
+
+
+def test_a_stopped_redis_is_answered_by_the_policy_within_the_timeout(tmp_path):
+    """A server of the test's own, stopped with SIGSTOP: every call ends within the timeout plus
+    a small slack, answered by the policy; after SIGCONT decisions resume."""
+    import signal
+    import socket
+    import subprocess
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    server = os.environ.get("TOLLGATE_REDIS_SERVER", "redis-server")
+    proc = subprocess.Popen(
+        [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        timeout = 0.2
+        q = Quota(100, 1, SECOND)
+        lim = RedisLimiter.from_url(f"redis://127.0.0.1:{port}/", q, timeout=timeout,
+                                    ticks_per_second=SECOND, retry_interval=0.001)
+        assert lim.decide("k", now=0).allowed
+        proc.send_signal(signal.SIGSTOP)
+        slowest = 0.0
+        for _ in range(8):
+            t0 = time.monotonic()
+            d = lim.decide("k", now=0)
+            took = time.monotonic() - t0
+            slowest = max(slowest, took)
+            assert d.outcome is Outcome.OVERLOADED
+            time.sleep(0.002)
+        assert slowest < timeout + 0.05, slowest
+        assert lim.stats.failures >= 4
+        proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while lim.decide("k", now=0).verdict is Outcome.OVERLOADED:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
