@@ -2,7 +2,9 @@
 # Redis suite (docs/redis.md): installs Debian's redis-server if missing, starts it on 127.0.0.1
 # on a free port with no persistence, runs tollgate-redis's tests against it (the port in
 # TOLLGATE_REDIS_PORT; the fault tests start and kill their own servers with the same binary),
-# lints the crate with its Redis-only tests included, and stops the server on exit.
+# lints the crate with its Redis-only tests included; then installs the Python package with its
+# `redis` extra into a fresh virtual environment and runs python/tests/test_redis*.py against the
+# same server, on the traces the Rust conformance suite wrote; and stops the servers on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
@@ -32,7 +34,24 @@ done
 redis-cli -h 127.0.0.1 -p "$port" ping | grep -q PONG
 
 export TOLLGATE_REDIS_PORT=$port TOLLGATE_REDIS_SERVER=$REDIS_SERVER
+# The conformance suite writes its generated traces and the core's answers here, for Python.
+export TOLLGATE_TRACE_OUT=$workdir/traces.jsonl
 cargo clippy -p tollgate-redis --all-targets --locked -- -D warnings
 # The Redis tests are #[ignore]d in the plain workspace run (no server there); here they run.
 cargo test -p tollgate-redis --locked -- --include-ignored
 # `cargo test` also builds the benchmark and hammer binaries (the benchmark is run by hand: docs/redis.md).
+test -s "$TOLLGATE_TRACE_OUT"
+
+# Python: the package with its `redis` extra (redis-py from PyPI) in a fresh environment; the
+# build reuses the workspace's target/ for libtollgate.
+venv="$(pwd)/target/python-redis-venv"
+rm -rf "$venv"
+python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest>=7"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "./python[redis]"
+repo=$(pwd)
+# From outside the source tree, so `import tollgate` finds the installed package (with its
+# lua/ package data) and `import redis` the client, not the crate's directory.
+(cd "$venv" && unset TOLLGATE_LIB && TOLLGATE_REDIS_REQUIRED=1 TOLLGATE_TRACE_FILE=$TOLLGATE_TRACE_OUT \
+  "$venv/bin/pytest" -p no:cacheprovider -q --rootdir "$repo/python" -c "$repo/python/pyproject.toml" \
+  "$repo"/python/tests/test_redis*.py)
