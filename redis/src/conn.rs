@@ -64,7 +64,7 @@ pub(crate) struct Conn {
 }
 
 /// Where and how to connect, parsed once from the URL.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Target {
     host: String,
     port: u16,
@@ -73,7 +73,27 @@ pub(crate) struct Target {
     handshake_len: usize,
 }
 
+impl std::fmt::Display for Target {
+    /// `host:port` (never the credentials).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
 impl Target {
+    /// The same credentials and database at another address (a cluster's other nodes).
+    pub(crate) fn with_address(&self, host: &str, port: u16) -> Target {
+        Target {
+            host: host.to_owned(),
+            port,
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn same_address(&self, other: &Target) -> bool {
+        self.host == other.host && self.port == other.port
+    }
+
     /// A `redis://` URL (TLS URLs are refused: see docs/redis.md).
     pub(crate) fn parse(url: &str) -> RedisResult<Target> {
         let info: ConnectionInfo = redis::IntoConnectionInfo::into_connection_info(url)?;

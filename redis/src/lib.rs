@@ -37,6 +37,7 @@ mod fixed_window;
 mod gcra;
 mod hybrid;
 mod limiter;
+mod node;
 
 pub use hybrid::HybridLimiter;
 pub use limiter::{Config, FailurePolicy, Limit, RedisLimiter, Request, Stats};

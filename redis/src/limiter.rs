@@ -1,16 +1,16 @@
 //! The shared limiter: requests, the pipelined round trip, quota changes and the failure policy.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::{ErrorKind, RedisError, RedisResult, Script, Value};
+use redis::{ErrorKind, RedisError, Script, Value};
 use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
 
-use crate::conn::{Conn, Target};
+use crate::conn::Target;
 use crate::fixed_window;
 use crate::gcra::{self, Mode};
+use crate::node::{Counters, Topology};
 
 // The one copy of the scripts, shipped with the Python package too (its `tollgate.redis` module
 // runs the same files).
@@ -59,6 +59,10 @@ pub struct Config {
     /// Shadow (dry-run) mode: decisions are computed and the state updated as if enforced, but
     /// every outcome is Allowed, with [`Decision::SHADOW`] set (SPEC §7).
     pub shadow: bool,
+    /// Redis Cluster (default `false`): `url` then lists one or more seed nodes separated by
+    /// commas; the primaries are found with `CLUSTER SLOTS`, each key is sent to the primary of
+    /// its slot, and each primary has its own connections and circuit (docs/redis.md).
+    pub cluster: bool,
 }
 
 impl Config {
@@ -74,6 +78,7 @@ impl Config {
             grace: Duration::from_secs(1),
             connections: 4,
             shadow: false,
+            cluster: false,
         }
     }
 }
@@ -199,6 +204,8 @@ enum ReplyError {
     Server(String),
     /// `NOSCRIPT`: the server lost the scripts; load them and send the command again.
     NoScript,
+    /// `MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`: the cluster changed; look again, send again.
+    Moved,
     /// Not the shape the script returns.
     Malformed,
 }
@@ -216,21 +223,13 @@ enum Kind {
 /// argument; the conformance tests check it field by field).
 pub struct RedisLimiter {
     config: Config,
-    target: Target,
+    topology: Topology,
     gcra: Script,
     window: Script,
-    slots: Vec<Mutex<Option<Conn>>>,
-    next_slot: AtomicUsize,
-    epoch: Instant,
-    /// Nanoseconds since `epoch` before which Redis is not tried again.
-    down_until: AtomicU64,
-    round_trips: AtomicU64,
-    failures: AtomicU64,
+    counters: Counters,
     policy_answers: AtomicU64,
     server_errors: AtomicU64,
     repaired: AtomicU64,
-    /// A reply said `NOSCRIPT`: the next round trip loads the scripts first.
-    needs_reload: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -240,10 +239,6 @@ impl std::fmt::Debug for RedisLimiter {
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
-}
-
-fn duration_nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl RedisLimiter {
@@ -258,22 +253,24 @@ impl RedisLimiter {
                 "ticks_per_second and connections must be at least 1",
             )));
         }
-        let target = Target::parse(&config.url)?;
-        let slots = (0..config.connections).map(|_| Mutex::new(None)).collect();
+        let topology = if config.cluster {
+            let seeds = config
+                .url
+                .split(',')
+                .map(|u| Target::parse(u.trim()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Topology::cluster(seeds, config.connections)
+        } else {
+            Topology::single(Target::parse(&config.url)?, config.connections)
+        };
         Ok(RedisLimiter {
-            target,
+            topology,
             gcra: Script::new(GCRA_LUA),
             window: Script::new(WINDOW_LUA),
-            slots,
-            next_slot: AtomicUsize::new(0),
-            epoch: Instant::now(),
-            down_until: AtomicU64::new(0),
-            round_trips: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
+            counters: Counters::default(),
             policy_answers: AtomicU64::new(0),
             server_errors: AtomicU64::new(0),
             repaired: AtomicU64::new(0),
-            needs_reload: std::sync::atomic::AtomicBool::new(false),
             config,
         })
     }
@@ -286,8 +283,8 @@ impl RedisLimiter {
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         Stats {
-            round_trips: self.round_trips.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
+            round_trips: self.counters.round_trips.load(Ordering::Relaxed),
+            failures: self.counters.failures.load(Ordering::Relaxed),
             policy_answers: self.policy_answers.load(Ordering::Relaxed),
             server_errors: self.server_errors.load(Ordering::Relaxed),
             repaired: self.repaired.load(Ordering::Relaxed),
@@ -476,8 +473,10 @@ impl RedisLimiter {
         first: bool,
     ) -> Result<(bool, bool), ReplyError> {
         if let Value::ServerError(e) = reply {
-            if e.code() == "NOSCRIPT" {
-                return Err(ReplyError::NoScript);
+            match e.code() {
+                "NOSCRIPT" => return Err(ReplyError::NoScript),
+                "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN" => return Err(ReplyError::Moved),
+                _ => {}
             }
             return Err(ReplyError::Server(format!(
                 "{} {}",
@@ -622,19 +621,28 @@ impl RedisLimiter {
             if pending.is_empty() {
                 return;
             }
-            let mut pipe = redis::pipe();
-            for &i in &pending {
-                if let Ok(job) = &jobs[i] {
-                    pipe.add_command(self.invocation(job, &requests[i]));
-                }
-            }
-            let Some(replies) = self.round_trip(&pipe, deadline) else {
-                return;
-            };
+            let commands: Vec<(redis::Cmd, &str)> = pending
+                .iter()
+                .filter_map(|&i| match &jobs[i] {
+                    Ok(job) => Some((self.invocation(job, &requests[i]), job.redis_key.as_str())),
+                    Err(_) => None,
+                })
+                .collect();
+            let replies = self.topology.exchange(
+                &commands,
+                deadline,
+                self.config.retry_interval,
+                &self.counters,
+            );
+            drop(commands);
             let mut converting: Vec<String> = Vec::new();
-            let mut reload = false;
             for (&i, reply) in pending.iter().zip(&replies) {
                 let Ok(job) = &mut jobs[i] else { continue };
+                let Some((reply, node)) = reply else {
+                    // Its node is down or late: the policy answers it (counted at the end).
+                    job.by_policy = true;
+                    continue;
+                };
                 let first = !converting.contains(&job.redis_key);
                 match Self::absorb(job, &requests[i], reply, first) {
                     Ok((again, repaired)) => {
@@ -650,7 +658,9 @@ impl RedisLimiter {
                         }
                     }
                     // Sent again next round, after the scripts are loaded.
-                    Err(ReplyError::NoScript) => reload = true,
+                    Err(ReplyError::NoScript) => self.topology.reload_scripts(node.as_ref()),
+                    // The key's slot moved: rediscover the cluster, send it again next round.
+                    Err(ReplyError::Moved) => self.topology.topology_changed(),
                     Err(ReplyError::Server(message)) => {
                         self.answer_by_policy(job, &message);
                     }
@@ -658,9 +668,6 @@ impl RedisLimiter {
                         self.answer_by_policy(job, "malformed reply");
                     }
                 }
-            }
-            if reload {
-                self.needs_reload.store(true, Ordering::Relaxed);
             }
         }
     }
@@ -674,91 +681,6 @@ impl RedisLimiter {
             "tollgate-redis: {} answered by the failure policy: {message}",
             job.redis_key
         );
-    }
-
-    /// A free connection slot, waiting for one at most until `deadline` (every slot may be held
-    /// by a call that waits on a slow Redis).
-    fn slot(&self, deadline: Instant) -> Option<MutexGuard<'_, Option<Conn>>> {
-        let n = self.slots.len();
-        let start = self.next_slot.fetch_add(1, Ordering::Relaxed);
-        let mut pause = Duration::from_micros(10);
-        loop {
-            for i in 0..n {
-                match self.slots[(start + i) % n].try_lock() {
-                    Ok(guard) => return Some(guard),
-                    Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
-                    Err(TryLockError::WouldBlock) => {}
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            std::thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(Duration::from_millis(1));
-        }
-    }
-
-    /// One pipelined round trip within `deadline`, or `None` (failure recorded, circuit open).
-    fn round_trip(&self, pipe: &redis::Pipeline, deadline: Instant) -> Option<Vec<Value>> {
-        let elapsed = duration_nanos(self.epoch.elapsed());
-        if elapsed < self.down_until.load(Ordering::Relaxed) {
-            return None;
-        }
-        let Some(mut slot) = self.slot(deadline) else {
-            // Every connection is busy past the deadline: answer by the policy, but this says
-            // nothing about Redis, so the circuit stays closed.
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            return None;
-        };
-        if let Ok(v) = self.try_round_trip(&mut slot, pipe, deadline) {
-            self.round_trips.fetch_add(1, Ordering::Relaxed);
-            return Some(v);
-        }
-        // Whatever state the connection is in (a late reply may still come), it goes.
-        *slot = None;
-        self.failures.fetch_add(1, Ordering::Relaxed);
-        let until = duration_nanos(self.epoch.elapsed())
-            .saturating_add(duration_nanos(self.config.retry_interval));
-        self.down_until.store(until, Ordering::Relaxed);
-        None
-    }
-
-    fn try_round_trip(
-        &self,
-        slot: &mut Option<Conn>,
-        pipe: &redis::Pipeline,
-        deadline: Instant,
-    ) -> RedisResult<Vec<Value>> {
-        let reload = self.needs_reload.swap(false, Ordering::Relaxed);
-        if slot.is_none() || reload {
-            if slot.is_none() {
-                *slot = Some(Conn::open(&self.target, deadline)?);
-            }
-            let Some(conn) = slot.as_mut() else {
-                return Err(RedisError::from((ErrorKind::IoError, "no connection")));
-            };
-            let loads = redis::pipe()
-                .cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(GCRA_LUA)
-                .cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(WINDOW_LUA)
-                .get_packed_pipeline();
-            for reply in conn.exchange(&loads, 2, deadline)? {
-                if let Value::ServerError(e) = reply {
-                    return Err(e.into());
-                }
-            }
-        }
-        let Some(conn) = slot.as_mut() else {
-            return Err(RedisError::from((ErrorKind::IoError, "no connection")));
-        };
-        // Each reply is read on its own (not `Pipeline::query`, which fails the whole pipeline
-        // on one command's error): a `ServerError` answers its request alone.
-        let n = pipe.cmd_iter().count();
-        conn.exchange(&pipe.get_packed_pipeline(), n, deadline)
     }
 }
 

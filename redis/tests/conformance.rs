@@ -512,12 +512,7 @@ fn trace_json<Q>(
         .ops
         .iter()
         .zip(times)
-        .map(|(op, now)| {
-            format!(
-                "[{},{},{},{},{}]",
-                op.key, op.quota, now, op.cost, op.peek
-            )
-        })
+        .map(|(op, now)| format!("[{},{},{},{},{}]", op.key, op.quota, now, op.cost, op.peek))
         .collect();
     let expected: Vec<String> = expected.iter().map(result_json).collect();
     format!(
