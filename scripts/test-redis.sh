@@ -21,9 +21,16 @@ workdir=$(mktemp -d)
 "$REDIS_SERVER" --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize no \
   --dir "$workdir" --logfile "$workdir/redis.log" &
 redis_pid=$!
+cluster_ports=()
 cleanup() {
   kill "$redis_pid" 2>/dev/null || true
   wait "$redis_pid" 2>/dev/null || true
+  # Cluster nodes daemonize (the cluster test restarts one itself): stopped by their pid files.
+  for p in "${cluster_ports[@]}"; do
+    if [ -f "$workdir/cluster/$p/redis.pid" ]; then
+      kill -9 "$(cat "$workdir/cluster/$p/redis.pid")" 2>/dev/null || true
+    fi
+  done
   rm -rf "$workdir"
 }
 trap cleanup EXIT
@@ -32,6 +39,37 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 redis-cli -h 127.0.0.1 -p "$port" ping | grep -q PONG
+
+# A local Redis Cluster of 3 primaries (no replicas) on free loopback ports, for
+# tests/cluster.rs and the Python cluster tests. Partial coverage is allowed, so the primaries
+# still up keep serving their slots while one is down (the configuration docs/redis.md advises).
+cluster_nodes=()
+for _ in 1 2 3; do
+  p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$workdir/cluster/$p"
+  (cd "$workdir/cluster/$p" && "$REDIS_SERVER" --bind 127.0.0.1 --port "$p" --cluster-enabled yes \
+    --cluster-config-file nodes.conf --cluster-require-full-coverage no --save '' --appendonly no \
+    --daemonize yes --logfile redis.log --pidfile redis.pid)
+  cluster_ports+=("$p")
+  cluster_nodes+=("127.0.0.1:$p")
+done
+for p in "${cluster_ports[@]}"; do
+  for _ in $(seq 1 100); do
+    if redis-cli -h 127.0.0.1 -p "$p" ping >/dev/null 2>&1; then break; fi
+    sleep 0.05
+  done
+done
+redis-cli --cluster create "${cluster_nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+for _ in $(seq 1 200); do
+  if redis-cli -h 127.0.0.1 -p "${cluster_ports[0]}" cluster info | grep -q 'cluster_state:ok'; then
+    break
+  fi
+  sleep 0.05
+done
+redis-cli -h 127.0.0.1 -p "${cluster_ports[0]}" cluster info | grep -q 'cluster_state:ok'
+export TOLLGATE_REDIS_CLUSTER
+TOLLGATE_REDIS_CLUSTER=$(IFS=,; echo "${cluster_nodes[*]}")
+export TOLLGATE_REDIS_CLUSTER_DIR=$workdir/cluster
 
 export TOLLGATE_REDIS_PORT=$port TOLLGATE_REDIS_SERVER=$REDIS_SERVER
 # The conformance suite writes its generated traces and the core's answers here, for Python.

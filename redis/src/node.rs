@@ -78,8 +78,9 @@ impl Node {
         }
     }
 
-    /// One pipelined round trip of `n` commands within `deadline`, or `None` (failure recorded;
-    /// the circuit opens for `retry_interval`, except when only the pool was busy).
+    /// One pipelined round trip of `n` commands within `deadline`; on failure (recorded) the
+    /// circuit opens for `retry_interval`, except when only the pool was busy. `Err(true)`:
+    /// the node was tried and failed; `Err(false)`: not tried (open circuit, busy pool).
     pub(crate) fn round_trip(
         &self,
         packed: &[u8],
@@ -87,21 +88,21 @@ impl Node {
         deadline: Instant,
         retry_interval: Duration,
         counters: &Counters,
-    ) -> Option<Vec<Value>> {
+    ) -> Result<Vec<Value>, bool> {
         let elapsed = duration_nanos(self.epoch.elapsed());
         if elapsed < self.down_until.load(Ordering::Relaxed) {
-            return None;
+            return Err(false);
         }
         let Some(mut slot) = self.slot(deadline) else {
             // Every connection is busy past the deadline: answer by the policy, but this says
             // nothing about Redis, so the circuit stays closed.
             counters.failures.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Err(false);
         };
         match self.try_round_trip(&mut slot, packed, n, deadline) {
             Ok(v) => {
                 counters.round_trips.fetch_add(1, Ordering::Relaxed);
-                return Some(v);
+                return Ok(v);
             }
             Err(e) => log::warn!("tollgate-redis: {} unreachable: {e}", self.target),
         }
@@ -111,7 +112,7 @@ impl Node {
         let until =
             duration_nanos(self.epoch.elapsed()).saturating_add(duration_nanos(retry_interval));
         self.down_until.store(until, Ordering::Relaxed);
-        None
+        Err(true)
     }
 
     fn try_round_trip(
@@ -257,8 +258,8 @@ impl Topology {
                 let replies =
                     node.round_trip(&packed, commands.len(), deadline, retry_interval, counters);
                 match replies {
-                    Some(v) => v.into_iter().map(|r| Some((r, None))).collect(),
-                    None => commands.iter().map(|_| None).collect(),
+                    Ok(v) => v.into_iter().map(|r| Some((r, None))).collect(),
+                    Err(_) => commands.iter().map(|_| None).collect(),
                 }
             }
             Topology::Cluster {
@@ -309,13 +310,15 @@ impl Topology {
                         retry_interval,
                         counters,
                     ) {
-                        Some(replies) => {
+                        Ok(replies) => {
                             for (&i, reply) in indices.iter().zip(replies) {
                                 out[i] = Some((reply, Some(Arc::clone(node))));
                             }
                         }
-                        // The node may have failed over: look again next time.
-                        None => stale.store(true, Ordering::Relaxed),
+                        // The node may have failed over: look again next time (at most once per
+                        // retry interval: meanwhile its circuit is open and it is not tried).
+                        Err(true) => stale.store(true, Ordering::Relaxed),
+                        Err(false) => {}
                     }
                 }
                 out
