@@ -266,3 +266,113 @@ def test_a_stopped_redis_is_answered_by_the_policy_within_the_timeout(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+# --- Redis Cluster: the 3-primary cluster scripts/test-redis.sh starts (TOLLGATE_REDIS_CLUSTER) ---
+
+CLUSTER = os.environ.get("TOLLGATE_REDIS_CLUSTER")
+
+
+def cluster_client(timeout: float = 5.0):
+    from redis.backoff import NoBackoff
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.retry import Retry
+
+    if not CLUSTER:
+        if REQUIRED:
+            raise AssertionError("TOLLGATE_REDIS_CLUSTER is not set")
+        pytest.skip("no Redis Cluster: run through scripts/test-redis.sh")
+    nodes = [ClusterNode(h, int(p)) for h, p in (n.split(":") for n in CLUSTER.split(","))]
+    return RedisCluster(startup_nodes=nodes, socket_timeout=timeout,
+                        socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+
+
+def test_conformance_traces_through_a_cluster():
+    """The same traces through a RedisCluster client: keys spread over the three primaries (one
+    declared key per script, so each command goes to its key's node)."""
+    client = cluster_client()
+    traces = _traces()[:64]
+    lim = RedisLimiter(client, ticks_per_second=1, prefix=fresh("clustertraces"))
+    for n, t in enumerate(traces):
+        if t["kind"] == "bucket":
+            quotas = [
+                Quota(b, c, p, min_span=0) if span is None
+                else Quota(b, c, p, min_span=span, approximate=True)
+                for b, c, p, span in t["quotas"]
+            ]
+        else:
+            quotas = [WindowQuota(n_, w, o) for n_, w, o in t["quotas"]]
+        requests = [
+            Request(f"case{n}:{key}", quotas[qi], now, cost, peek)
+            for key, qi, now, cost, peek in t["ops"]
+        ]
+        got = []
+        for i in range(0, len(requests), t["chunk"]):
+            got.extend(lim.decide_batch(requests[i : i + t["chunk"]]))
+        for i, (g, e) in enumerate(zip(got, t["expected"])):
+            if isinstance(e, str):
+                assert isinstance(g, Exception), (n, i, g, e)
+            else:
+                assert as_tuple(g) == e, (n, i, t["ops"][i], t["quotas"])
+    assert lim.stats.policy_answers == 0
+    held = [
+        len(redis.Redis(host=h, port=int(p)).keys(lim.prefix + b"*"))
+        for h, p in (x.split(":") for x in CLUSTER.split(","))
+    ]
+    assert all(k > 0 for k in held), held
+
+
+def test_a_killed_cluster_primary_fails_only_its_own_keys():
+    """SIGKILL one primary: its keys are answered by the policy within the timeout, the keys of
+    the other primaries keep their exact answers; after a restart its keys are decided again.
+    Runs last (it restarts a node of the shared cluster)."""
+    import signal
+    import subprocess
+
+    timeout = 0.2
+    client = cluster_client(timeout)
+    q = Quota(3, 1, SECOND)
+    lim = RedisLimiter(client, q, ticks_per_second=SECOND, prefix=fresh("clusterkill"),
+                       retry_interval=0.1)
+    keys = [f"k{i}" for i in range(30)]
+    victim = CLUSTER.split(",")[1]
+    on_victim = [client.get_node_from_key(lim.prefix + b"b:" + k.encode()).name == victim
+                 for k in keys]
+    assert any(on_victim) and not all(on_victim)
+    ref = LeakyBucket(3, 1, SECOND)
+    first = ref.decide(now=0)
+    assert lim.decide_batch([Request(k, q, 0) for k in keys]) == [first] * 30
+
+    host, port = victim.split(":")
+    pid = redis.Redis(host=host, port=int(port)).info("server")["process_id"]
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.05)
+    for _ in range(3):
+        exact = ref.decide(now=0)
+        t0 = time.monotonic()
+        got = lim.decide_batch([Request(k, q, 0) for k in keys])
+        took = time.monotonic() - t0
+        assert took < timeout + 0.05, took
+        for k, g, v in zip(keys, got, on_victim):
+            if v:
+                assert g.outcome is Outcome.OVERLOADED, k
+            else:
+                assert g == exact, k
+    assert lim.stats.failures >= 1
+
+    subprocess.run(
+        [os.environ.get("TOLLGATE_REDIS_SERVER", "redis-server"), "--bind", "127.0.0.1",
+         "--port", port, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+         "--cluster-require-full-coverage", "no", "--save", "", "--appendonly", "no",
+         "--daemonize", "yes", "--logfile", "redis.log", "--pidfile", "redis.pid"],
+        cwd=os.path.join(os.environ["TOLLGATE_REDIS_CLUSTER_DIR"], port), check=True,
+    )
+    k = keys[on_victim.index(True)]
+    deadline = time.monotonic() + 20
+    while True:
+        d = lim.decide(k, 1, 10 * SECOND)
+        if d.verdict is not Outcome.OVERLOADED:
+            assert (d.outcome, d.used) == (Outcome.ALLOWED, 1)
+            break
+        assert time.monotonic() < deadline, "the restarted primary was not used again"
+        time.sleep(0.05)

@@ -44,7 +44,14 @@ from importlib import resources
 from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import redis as _redis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    NoScriptError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as _ConnectionError
 from redis.exceptions import TimeoutError as _TimeoutError
 
@@ -374,7 +381,9 @@ class RedisLimiter:
         self.name = name
         self._gcra_sha = _sha1(GCRA_LUA)
         self._window_sha = _sha1(WINDOW_LUA)
-        self._down_until = 0.0
+        # Per server (its host:port; "" for a single server): monotonic time before which it
+        # is not tried again.
+        self._down_until: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stats = [0, 0, 0, 0, 0]
         self._params: dict[Any, Any] = {}
@@ -647,14 +656,18 @@ class RedisLimiter:
             if not pending:
                 return
             replies = self._round_trip([self._invocation(jobs[i], requests[i]) for i in pending])
-            if replies is None:
-                return
             converting: set[bytes] = set()
             reload = False
             for i, reply in zip(pending, replies):
                 job = jobs[i]
+                if reply is _UNREACHABLE:
+                    job.by_policy = True  # its server is down or late (counted at the end)
+                    continue
                 if isinstance(reply, NoScriptError):
                     reload = True
+                    continue
+                if isinstance(reply, (MovedError, AskError, TryAgainError, ClusterDownError)):
+                    self._topology_changed()
                     continue
                 if isinstance(reply, Exception):
                     self._by_policy(job, f"{type(reply).__name__}: {reply}")
@@ -672,10 +685,11 @@ class RedisLimiter:
                     converting.add(job.redis_key)
             if reload:
                 try:
+                    # A cluster client sends SCRIPT LOAD to every primary.
                     self.client.script_load(GCRA_LUA)
                     self.client.script_load(WINDOW_LUA)
                 except (_ConnectionError, _TimeoutError, ResponseError) as e:
-                    self._transport_failed(e)
+                    log.warning("SCRIPT LOAD failed: %s", e)
                     return
 
     def _by_policy(self, job: _Job, message: str) -> None:
@@ -737,42 +751,76 @@ class RedisLimiter:
             job.error = e
             return False, False
 
-    def _transport_failed(self, e: BaseException) -> None:
+    def _transport_failed(self, server: str, e: BaseException) -> None:
         self._count(1)
-        self._down_until = time.monotonic() + self.retry_interval
-        log.warning("Redis unreachable, answering by the %s policy: %s", self.policy.value, e)
+        self._down_until[server] = time.monotonic() + self.retry_interval
+        log.warning(
+            "Redis %s unreachable, answering by the %s policy: %s",
+            server or "server", self.policy.value, e,
+        )
+        if server:
+            # A cluster node: it may have failed over (at most once per retry interval, as its
+            # circuit is open meanwhile).
+            self._topology_changed()
 
-    def _round_trip(self, commands: list[list[Any]]) -> list[Any] | None:
-        if time.monotonic() < self._down_until:
-            return None
-        try:
-            pipe = self.client.pipeline(transaction=False)
-        except TypeError:  # a cluster client's pipeline() takes no transaction argument
-            pipe = self.client.pipeline()
+    def _topology_changed(self) -> None:
+        manager = getattr(self.client, "nodes_manager", None)
+        if manager is not None:
+            try:
+                manager.initialize()
+            except Exception as e:  # noqa: BLE001 - the next round trip tries again
+                log.warning("cluster rediscovery failed: %s", e)
+
+    def _round_trip(self, commands: list[list[Any]]) -> list[Any]:
+        """Sends the commands, one pipeline per server (a cluster client: the primary of each
+        key's slot, so a server that is down fails only its own keys); a command whose server
+        could not be reached gets ``_UNREACHABLE``."""
+        if not hasattr(self.client, "get_node_from_key"):
+            return self._pipeline("", self.client, commands)
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        out: list[Any] = [_UNREACHABLE] * len(commands)
+        for i, c in enumerate(commands):
+            try:
+                node = self.client.get_node_from_key(c[3])
+            except Exception as e:  # noqa: BLE001 - no node known for the slot
+                log.warning("no cluster node for %r: %s", c[3], e)
+                self._topology_changed()
+                continue
+            groups.setdefault(node.name, (node, []))[1].append(i)
+        for name, (node, indices) in groups.items():
+            conn = self.client.get_redis_connection(node)
+            replies = self._pipeline(name, conn, [commands[i] for i in indices])
+            for i, r in zip(indices, replies):
+                out[i] = r
+        return out
+
+    def _pipeline(self, server: str, conn: Any, commands: list[list[Any]]) -> list[Any]:
+        if time.monotonic() < self._down_until.get(server, 0.0):
+            return [_UNREACHABLE] * len(commands)
+        pipe = conn.pipeline(transaction=False)
         for c in commands:
             pipe.execute_command(*c)
         try:
             replies = pipe.execute(raise_on_error=False)
         except (_ConnectionError, _TimeoutError, OSError) as e:
-            self._transport_failed(e)
-            return None
-        except ResponseError as e:  # a cluster pipeline that refuses as a whole
-            self._transport_failed(e)
-            return None
-        if len(replies) != len(commands):
-            self._transport_failed(RuntimeError("wrong number of replies"))
-            return None
+            self._transport_failed(server, e)
+            return [_UNREACHABLE] * len(commands)
         # A reply that is a connection error means the transport failed mid-pipeline.
-        for reply in replies:
-            if isinstance(reply, (_ConnectionError, _TimeoutError)):
-                self._transport_failed(reply)
-                return None
+        if len(replies) != len(commands) or any(
+            isinstance(r, (_ConnectionError, _TimeoutError)) for r in replies
+        ):
+            self._transport_failed(server, RuntimeError("the pipeline was cut"))
+            return [_UNREACHABLE] * len(commands)
         self._count(0)
         return replies
 
 
 class _Malformed(Exception):
     pass
+
+
+#: The reply of a command whose server could not be reached.
+_UNREACHABLE = object()
 
 
 def _sha1(text: str) -> str:
