@@ -32,6 +32,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod conn;
 mod fixed_window;
 mod gcra;
@@ -39,5 +41,7 @@ mod hybrid;
 mod limiter;
 mod node;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncRedisLimiter;
 pub use hybrid::HybridLimiter;
 pub use limiter::{Config, FailurePolicy, Limit, RedisLimiter, Request, Stats};
