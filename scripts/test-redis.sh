@@ -9,10 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
 
-if ! command -v redis-server >/dev/null 2>&1; then
+# redis-server (and redis-cli, for the cluster); openssl makes the TLS test's throwaway CA.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q redis-server
+  apt-get install -y -q "${missing[@]}"
 fi
 REDIS_SERVER=$(command -v redis-server)
 

@@ -376,3 +376,66 @@ def test_a_killed_cluster_primary_fails_only_its_own_keys():
             break
         assert time.monotonic() < deadline, "the restarted primary was not used again"
         time.sleep(0.05)
+
+
+def test_tls_with_a_throwaway_certificate_authority(tmp_path):
+    """A redis-server of the test's own on a TLS port only, with a CA and a server certificate
+    made here by openssl: decisions over ``rediss://`` equal the core's, and a client that does
+    not trust the CA gets no answer from Redis (the policy answers)."""
+    import shutil
+    import socket
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        if REQUIRED:
+            raise AssertionError("openssl is needed for the TLS test")
+        pytest.skip("no openssl")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=tmp_path, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=tollgate test CA",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+        "-out", "server.csr")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "1", "-extfile", "san.ext", "-out", "server.crt")
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    server = os.environ.get("TOLLGATE_REDIS_SERVER", "redis-server")
+    proc = subprocess.Popen(
+        [server, "--bind", "127.0.0.1", "--port", "0", "--tls-port", str(port),
+         "--tls-cert-file", "server.crt", "--tls-key-file", "server.key",
+         "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no",
+         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"rediss://127.0.0.1:{port}/"
+        ca = str(tmp_path / "ca.crt")
+        probe = redis.Redis.from_url(url, ssl_ca_certs=ca, socket_timeout=5)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                probe.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "the TLS server did not come up"
+                time.sleep(0.05)
+        q = Quota(3, 1, SECOND)
+        lim = RedisLimiter.from_url(url, q, timeout=5.0, ticks_per_second=SECOND,
+                                    client_options={"ssl_ca_certs": ca})
+        ref = LeakyBucket(3, 1, SECOND)
+        for now in [0, 0, 0, 0, 500, 1000]:
+            assert lim.decide("k", now=now) == ref.decide(now=now)
+        untrusting = RedisLimiter.from_url(url, q, timeout=5.0, ticks_per_second=SECOND)
+        d = untrusting.decide("k", now=0)
+        assert d.outcome is Outcome.OVERLOADED and untrusting.stats.failures == 1
+    finally:
+        proc.kill()
+        proc.wait()

@@ -390,21 +390,30 @@ class RedisLimiter:
 
     @classmethod
     def from_url(
-        cls, url: str, tiers: Limit | Sequence[Limit] = (), *, timeout: float = 0.05, **kw: Any
+        cls,
+        url: str,
+        tiers: Limit | Sequence[Limit] = (),
+        *,
+        timeout: float = 0.05,
+        client_options: dict[str, Any] | None = None,
+        **kw: Any,
     ) -> RedisLimiter:
-        """A limiter on a new ``redis.Redis`` client for ``url`` (``redis://`` or ``rediss://``
+        """A limiter on a new ``redis.Redis`` client for ``url`` (``redis://``, or ``rediss://``
         for TLS), with ``timeout`` seconds for connecting and for each socket operation, and no
-        retries (the failure policy answers instead)."""
+        retries (the failure policy answers instead). ``client_options`` go to
+        ``redis.Redis.from_url`` (for TLS: ``ssl_ca_certs``, ``ssl_certfile``, ...); the other
+        keywords to the constructor."""
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        client = _redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-        )
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+            "retry_on_timeout": False,
+        }
+        options.update(client_options or {})
+        client = _redis.Redis.from_url(url, **options)
         return cls(client, tiers, **kw)
 
     # --- the key table's surface ---
