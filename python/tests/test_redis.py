@@ -439,3 +439,22 @@ def test_tls_with_a_throwaway_certificate_authority(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_hybrid_mode_answers_sure_denials_locally_and_equals_the_core_on_one_process():
+    from tollgate.redis import HybridLimiter
+
+    q = Quota(5, 1, SECOND)
+    w = WindowQuota(3, SECOND)
+    hybrid = HybridLimiter(limiter("hybrid"), capacity=4)
+    ref_b, ref_w = LeakyBucket(5, 1, SECOND), FixedWindow(3, SECOND)
+    for now in [0] * 8 + [999, 1000, 1000, 1000, 2500] + [2500] * 6:
+        assert hybrid.decide("b", 1, now, quota=q) == ref_b.decide(now=now)
+        assert hybrid.decide("w", 1, now, quota=w) == ref_w.decide(now=now)
+    assert hybrid.local_denials >= 10
+    trips = hybrid.shared.stats.round_trips
+    assert hybrid.decide("b", 1, 2500, quota=q).outcome is Outcome.LIMITED
+    assert hybrid.shared.stats.round_trips == trips  # answered locally
+    # A bounded mirror forgets safely: many keys, answers still exact.
+    for k in range(10):
+        assert hybrid.decide(f"m{k}", 1, 0, quota=q) == LeakyBucket(5, 1, SECOND).decide(now=0)

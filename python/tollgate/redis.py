@@ -72,6 +72,7 @@ from .table import WindowQuota
 __all__ = [
     "FailurePolicy",
     "GCRA_LUA",
+    "HybridLimiter",
     "RedisLimiter",
     "Request",
     "Stats",
@@ -822,6 +823,119 @@ class RedisLimiter:
             return [_UNREACHABLE] * len(commands)
         self._count(0)
         return replies
+
+
+class HybridLimiter:
+    """A :class:`RedisLimiter` with a local mirror that answers clear denials without a round
+    trip (the Rust crate's ``HybridLimiter``; docs/redis.md).
+
+    The mirror keeps, per key, the state Redis returned with this process's latest decision on
+    it: a lower bound of the shared state under one quota. Admission only gets harder as the
+    state grows, so a request the mirror denies, Redis would deny too, and a denial changes
+    nothing in Redis: those are answered locally. Every possible admission goes to Redis, so the
+    hybrid limiter never admits more than the shared limit. At most ``capacity`` keys are
+    mirrored (drained entries are dropped first, then all: forgetting is always safe).
+    """
+
+    def __init__(self, shared: RedisLimiter, capacity: int = 100_000) -> None:
+        self.shared = shared
+        self.capacity = max(int(capacity), 1)
+        self._mirror: dict[bytes, tuple[str, Any, Any]] = {}
+        self._lock = threading.Lock()
+        #: Denials answered locally.
+        self.local_denials = 0
+
+    def decide(
+        self,
+        key: KeyLike,
+        cost: int = 1,
+        now: int | None = None,
+        *,
+        tier: int = 0,
+        quota: Limit | None = None,
+    ) -> Decision:
+        """Decides like :meth:`RedisLimiter.decide`; a sure denial is answered at once."""
+        if now is None:
+            if self.shared._clock is None:
+                raise ArgumentTypeError("no clock: pass now= or clock= to the limiter")
+            now = self.shared._clock()
+        out = self.decide_batch([Request(key, self.shared._limit(tier, quota), now, cost)])[0]
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def allow(self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0,
+              quota: Limit | None = None) -> bool:
+        """Decides like :meth:`decide` and answers only whether to let the request through."""
+        return self.decide(key, cost, now, tier=tier, quota=quota).allowed
+
+    def decide_batch(self, requests: Sequence[Request]) -> list[Decision | Exception]:
+        """Like :meth:`RedisLimiter.decide_batch`; denials the mirror is sure of are local."""
+        answers: list[Decision | Exception | None] = [None] * len(requests)
+        remote: list[int] = []
+        with self._lock:
+            for i, r in enumerate(requests):
+                d = None if r.peek else self._local_denial(r)
+                if d is None:
+                    remote.append(i)
+                else:
+                    self.local_denials += 1
+                    answers[i] = self.shared._finish(d)
+        if remote:
+            results = self.shared._run([requests[i] for i in remote])
+            with self._lock:
+                for i, res in zip(remote, results):
+                    if isinstance(res, tuple):
+                        answers[i] = res[0]
+                        if res[1] is not None:
+                            self._remember(requests[i], res[1])
+                    else:
+                        answers[i] = res
+        return answers  # type: ignore[return-value]
+
+    def _redis_key(self, r: Request) -> bytes:
+        kind = b"b" if isinstance(r.limit, Quota) else b"w"
+        return self.shared._key(kind, r.key)
+
+    def _local_denial(self, r: Request) -> Decision | None:
+        try:
+            known = self._mirror.get(self._redis_key(r))
+            if known is None or type(r.cost) is not int or r.cost < 1:
+                return None
+            kind, p, state = known
+            if p != self.shared._cached(r.limit):
+                return None
+            if kind == "b":
+                _, d = p.step(state, r.now, r.cost, True)
+                if d.verdict is not Outcome.LIMITED:
+                    return None
+                return p.step(state, r.now, r.cost, False)[1]
+            if r.cost > p.limit or p.index_of(r.now) != state[0] or state[1] + r.cost <= p.limit:
+                return None
+            return p.step(state, r.now, r.cost, False)[1]
+        except (InvalidArgumentError, ArgumentTypeError):
+            return None
+
+    def _remember(self, r: Request, known: tuple[str, Any, Any]) -> None:
+        key = self._redis_key(r)
+        old = self._mirror.get(key)
+        if old is not None and old[1] == known[1] and old[2] >= known[2]:
+            return  # replies of concurrent requests may arrive out of order: keep the larger
+        if old is None and len(self._mirror) >= self.capacity:
+            self._mirror = {k: v for k, v in self._mirror.items() if not _drained(v, r.now)}
+            if len(self._mirror) >= self.capacity:
+                self._mirror.clear()
+        self._mirror[key] = known
+
+
+def _drained(known: tuple[str, Any, Any], now: int) -> bool:
+    kind, p, state = known
+    try:
+        if kind == "b":
+            return p.step(state, now, 1, True)[1].reset_after == 0
+        return state[1] == 0 or p.index_of(now) > state[0]
+    except ClockOutOfRangeError:
+        return True
 
 
 class _Malformed(Exception):
