@@ -388,6 +388,9 @@ class RedisLimiter:
         self._lock = threading.Lock()
         self._stats = [0, 0, 0, 0, 0]
         self._params: dict[Any, Any] = {}
+        # The same quota objects come back call after call: found by identity first (a Quota's
+        # equality and hash ask the C library).
+        self._by_id: dict[int, tuple[Any, Any]] = {}
 
     @classmethod
     def from_url(
@@ -562,6 +565,9 @@ class RedisLimiter:
         return self.prefix + kind + b":" + k
 
     def _cached(self, limit: Limit) -> Any:
+        hit = self._by_id.get(id(limit))
+        if hit is not None and hit[0] is limit:
+            return hit[1]
         p = self._params.get(limit)
         if p is None:
             if isinstance(limit, Quota):
@@ -571,6 +577,9 @@ class RedisLimiter:
             else:
                 raise ArgumentTypeError(f"a quota is a Quota or a WindowQuota, not {limit!r}")
             self._params[limit] = p
+        if len(self._by_id) > 4096:
+            self._by_id.clear()
+        self._by_id[id(limit)] = (limit, p)
         return p
 
     def _prepare(self, r: Request) -> _Job:
@@ -637,8 +646,10 @@ class RedisLimiter:
             while end < len(jobs):
                 job = jobs[end]
                 if isinstance(job, _Job):
-                    seen = quotas.setdefault(job.redis_key, requests[end].limit)
-                    if seen != requests[end].limit:
+                    # Quotas with equal integers decide identically (one fingerprint).
+                    params = job.bucket if job.bucket is not None else job.window
+                    seen = quotas.setdefault(job.redis_key, params)
+                    if seen is not params and seen != params:
                         break
                 end += 1
             self._segment(jobs[start:end], requests[start:end])
