@@ -242,7 +242,7 @@ def test_a_stopped_redis_is_answered_by_the_policy_within_the_timeout(tmp_path):
             except redis.ConnectionError:
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
-        timeout = 0.2
+        timeout = 0.4
         q = Quota(100, 1, SECOND)
         lim = RedisLimiter.from_url(f"redis://127.0.0.1:{port}/", q, timeout=timeout,
                                     ticks_per_second=SECOND, retry_interval=0.001)
@@ -256,7 +256,7 @@ def test_a_stopped_redis_is_answered_by_the_policy_within_the_timeout(tmp_path):
             slowest = max(slowest, took)
             assert d.outcome is Outcome.OVERLOADED
             time.sleep(0.002)
-        assert slowest < timeout + 0.05, slowest
+        assert slowest < timeout + 0.08, slowest
         assert lim.stats.failures >= 4
         proc.send_signal(signal.SIGCONT)
         deadline = time.monotonic() + 10
@@ -329,7 +329,7 @@ def test_a_killed_cluster_primary_fails_only_its_own_keys():
     import signal
     import subprocess
 
-    timeout = 0.2
+    timeout = 0.4
     client = cluster_client(timeout)
     q = Quota(3, 1, SECOND)
     lim = RedisLimiter(client, q, ticks_per_second=SECOND, prefix=fresh("clusterkill"),
@@ -352,7 +352,7 @@ def test_a_killed_cluster_primary_fails_only_its_own_keys():
         t0 = time.monotonic()
         got = lim.decide_batch([Request(k, q, 0) for k in keys])
         took = time.monotonic() - t0
-        assert took < timeout + 0.05, took
+        assert took < timeout + 0.08, took
         for k, g, v in zip(keys, got, on_victim):
             if v:
                 assert g.outcome is Outcome.OVERLOADED, k

@@ -31,7 +31,7 @@ async fn async_decisions_equal_the_core() {
 #[ignore = "needs a Redis server: scripts/test-redis.sh"]
 async fn a_stopped_redis_never_blocks_the_runtime() {
     let server = common::Server::start(common::free_port());
-    let timeout = Duration::from_millis(200);
+    let timeout = Duration::from_millis(400);
     let mut config = Config::new(common::url_for(server.port), 1_000);
     config.timeout = timeout;
     config.retry_interval = Duration::from_millis(1);
@@ -64,7 +64,7 @@ async fn a_stopped_redis_never_blocks_the_runtime() {
     for call in calls {
         let (d, took) = call.await.unwrap();
         assert_eq!(d.outcome, Outcome::Overloaded);
-        assert!(took < timeout + Duration::from_millis(50), "{took:?}");
+        assert!(took < timeout + Duration::from_millis(80), "{took:?}");
     }
     let elapsed = start.elapsed();
     let seen = ticks.load(Ordering::Relaxed);

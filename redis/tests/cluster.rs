@@ -261,8 +261,8 @@ fn a_killed_primary_fails_only_its_own_keys_and_resumes_when_back() {
     let _guard = KILL_LOCK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let timeout = Duration::from_millis(200);
-    let slack = Duration::from_millis(50);
+    let timeout = Duration::from_millis(400);
+    let slack = Duration::from_millis(80);
     let prefix = common::fresh_prefix("clusterkill");
     let l = cluster_limiter(&prefix, timeout);
     let q = Quota::new(3, 1, 1_000).unwrap();

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use tollgate::{Decision, Outcome, Quota};
 use tollgate_redis::{Config, FailurePolicy, RedisLimiter};
 
-const TIMEOUT: Duration = Duration::from_millis(200);
-/// Scheduling slack on a loaded two-core machine, a small fraction of the timeout: an answer
-/// later than TIMEOUT + SLACK means the deadline did not hold (a stopped server would otherwise
-/// block a read until the socket's timeout, once per read of the call).
-const SLACK: Duration = Duration::from_millis(50);
+const TIMEOUT: Duration = Duration::from_millis(400);
+/// Scheduling slack on a loaded two-core machine, a fifth of the timeout: an answer later than
+/// TIMEOUT + SLACK means the deadline did not hold (a stopped server would otherwise block a read
+/// until the socket's timeout, once per read of the call: two to three times the timeout).
+const SLACK: Duration = Duration::from_millis(80);
 
 fn limiter(port: u16, policy: FailurePolicy) -> RedisLimiter {
     let mut config = Config::new(common::url_for(port), 1_000);
