@@ -35,7 +35,10 @@ pub enum FailurePolicy {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
-    /// The Redis URL, e.g. `redis://127.0.0.1:6379/`.
+    /// The Redis URL, e.g. `redis://127.0.0.1:6379/` (`redis://[user:password@]host:port[/db]`:
+    /// plain TCP; `rediss://` and Unix sockets are refused by [`RedisLimiter::new`], see
+    /// docs/redis.md for TLS). With [`Config::cluster`], one or more seed nodes separated by
+    /// commas.
     pub url: String,
     /// Prefix of every key this limiter writes (default `tg:`); buckets live under
     /// `{prefix}b:{key}`, windows under `{prefix}w:{key}`.
@@ -245,7 +248,8 @@ impl RedisLimiter {
     /// A limiter on the Redis at `config.url`. Connects lazily: a Redis that is down now is
     /// not an error here (the failure policy answers until it is up).
     ///
-    /// Errors: an invalid URL, `ticks_per_second == 0` or `connections == 0`.
+    /// Errors: an invalid or non-TCP URL (`rediss://`, a Unix socket), `ticks_per_second == 0`
+    /// or `connections == 0`.
     pub fn new(config: Config) -> Result<RedisLimiter, RedisError> {
         if config.ticks_per_second == 0 || config.connections == 0 {
             return Err(RedisError::from((
