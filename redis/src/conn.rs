@@ -189,3 +189,23 @@ impl Conn {
         Ok(replies)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn urls_parse_to_tcp_targets_with_their_handshake() {
+        let t = Target::parse("redis://127.0.0.1:6379/").unwrap();
+        assert_eq!(
+            (t.to_string(), t.handshake_len),
+            ("127.0.0.1:6379".into(), 0)
+        );
+        let t = Target::parse("redis://user:secret@10.0.0.5:7000/3").unwrap();
+        assert_eq!(t.handshake_len, 2); // AUTH user secret, SELECT 3
+        assert!(!t.to_string().contains("secret"));
+        assert!(Target::parse("rediss://127.0.0.1:6379/").is_err());
+        assert!(Target::parse("redis+unix:///tmp/redis.sock").is_err());
+        assert!(Target::parse("not a url").is_err());
+    }
+}

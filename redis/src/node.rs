@@ -402,3 +402,20 @@ fn discover(
     }
     Err(last)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::key_slot;
+
+    #[test]
+    fn key_slots_are_redis_clusters() {
+        // Values from `CLUSTER KEYSLOT` on Redis 7.0.
+        assert_eq!(key_slot(b"foo"), 12182);
+        // A hash tag: only the part in the first non-empty braces counts.
+        assert_eq!(key_slot(b"a{b}c"), 3300);
+        assert_eq!(key_slot(b"b"), 3300);
+        // Empty braces are no tag: the whole key is hashed.
+        assert_eq!(key_slot(b"{}foo"), 9500);
+        assert_eq!(key_slot(b"a{}{b}"), 15033);
+    }
+}
