@@ -78,9 +78,9 @@ export TOLLGATE_REDIS_CLUSTER_DIR=$workdir/cluster
 export TOLLGATE_REDIS_PORT=$port TOLLGATE_REDIS_SERVER=$REDIS_SERVER
 # The conformance suite writes its generated traces and the core's answers here, for Python.
 export TOLLGATE_TRACE_OUT=$workdir/traces.jsonl
-cargo clippy -p tollgate-redis --all-targets --features tokio --locked -- -D warnings
+cargo clippy -p tollgate-redis --all-targets --features tokio,tls --locked -- -D warnings
 # The Redis tests are #[ignore]d in the plain workspace run (no server there); here they run.
-cargo test -p tollgate-redis --features tokio --locked -- --include-ignored
+cargo test -p tollgate-redis --features tokio,tls --locked -- --include-ignored
 # `cargo test` also builds the benchmark and hammer binaries (the benchmark is run by hand: docs/redis.md).
 test -s "$TOLLGATE_TRACE_OUT"
 

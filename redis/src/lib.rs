@@ -27,7 +27,8 @@
 //!   the circuit untouched; a key holding another type or an unreadable state is repaired as a
 //!   full bucket or window (never a fresh one, never unlimited). [`Stats`] counts both.
 //! - Redis Cluster ([`Config::cluster`]): each key to its slot's primary, a circuit per primary.
-//! - An async front end for tokio (feature `tokio`): `AsyncRedisLimiter`.
+//! - An async front end for tokio (feature `tokio`): `AsyncRedisLimiter`; TLS (`rediss://`) with
+//!   the feature `tls` (rustls).
 //! - The Lua scripts are shared with the Python package (`tollgate.redis`), which decides
 //!   identically on the same keys.
 //!

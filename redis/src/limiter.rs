@@ -35,10 +35,10 @@ pub enum FailurePolicy {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
-    /// The Redis URL, e.g. `redis://127.0.0.1:6379/` (`redis://[user:password@]host:port[/db]`:
-    /// plain TCP; `rediss://` and Unix sockets are refused by [`RedisLimiter::new`], see
-    /// docs/redis.md for TLS). With [`Config::cluster`], one or more seed nodes separated by
-    /// commas.
+    /// The Redis URL, e.g. `redis://127.0.0.1:6379/` (`redis://[user:password@]host:port[/db]`;
+    /// `rediss://` for TLS with the `tls` feature, certificates always checked; Unix sockets are
+    /// refused by [`RedisLimiter::new`]). With [`Config::cluster`], one or more seed nodes
+    /// separated by commas.
     pub url: String,
     /// Prefix of every key this limiter writes (default `tg:`); buckets live under
     /// `{prefix}b:{key}`, windows under `{prefix}w:{key}`.
@@ -66,6 +66,9 @@ pub struct Config {
     /// commas; the primaries are found with `CLUSTER SLOTS`, each key is sent to the primary of
     /// its slot, and each primary has its own connections and circuit (docs/redis.md).
     pub cluster: bool,
+    /// With the `tls` feature and a `rediss://` URL: a PEM file of certificate authorities to
+    /// trust besides Mozilla's root store (default none), e.g. a private CA's.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -82,6 +85,7 @@ impl Config {
             connections: 4,
             shadow: false,
             cluster: false,
+            tls_ca_file: None,
         }
     }
 }
@@ -248,8 +252,9 @@ impl RedisLimiter {
     /// A limiter on the Redis at `config.url`. Connects lazily: a Redis that is down now is
     /// not an error here (the failure policy answers until it is up).
     ///
-    /// Errors: an invalid or non-TCP URL (`rediss://`, a Unix socket), `ticks_per_second == 0`
-    /// or `connections == 0`.
+    /// Errors: an invalid URL, a Unix socket, `rediss://` without the `tls` feature (or with
+    /// `#insecure`, or an unreadable [`Config::tls_ca_file`]), `ticks_per_second == 0` or
+    /// `connections == 0`.
     pub fn new(config: Config) -> Result<RedisLimiter, RedisError> {
         if config.ticks_per_second == 0 || config.connections == 0 {
             return Err(RedisError::from((
@@ -261,11 +266,14 @@ impl RedisLimiter {
             let seeds = config
                 .url
                 .split(',')
-                .map(|u| Target::parse(u.trim()))
+                .map(|u| Target::parse(u.trim(), config.tls_ca_file.as_deref()))
                 .collect::<Result<Vec<_>, _>>()?;
             Topology::cluster(seeds, config.connections)
         } else {
-            Topology::single(Target::parse(&config.url)?, config.connections)
+            Topology::single(
+                Target::parse(&config.url, config.tls_ca_file.as_deref())?,
+                config.connections,
+            )
         };
         Ok(RedisLimiter {
             topology,
