@@ -48,8 +48,26 @@ redis-cli -h 127.0.0.1 -p "$port" ping | grep -q PONG
 # tests/cluster.rs and the Python cluster tests. Partial coverage is allowed, so the primaries
 # still up keep serving their slots while one is down (the configuration docs/redis.md advises).
 cluster_nodes=()
+# Each node also listens on its port + 10000 (the cluster bus), so both must be free and the
+# port at most 55535.
+cluster_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(1000):
+    p = random.randrange(20000, 55000)
+    try:
+        for q in (p, p + 10000):
+            s = socket.socket()
+            s.bind(("127.0.0.1", q))
+            s.close()
+    except OSError:
+        continue
+    print(p)
+    break
+PY
+}
 for _ in 1 2 3; do
-  p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  p=$(cluster_port)
   mkdir -p "$workdir/cluster/$p"
   (cd "$workdir/cluster/$p" && "$REDIS_SERVER" --bind 127.0.0.1 --port "$p" --cluster-enabled yes \
     --cluster-config-file nodes.conf --cluster-require-full-coverage no --save '' --appendonly no \
