@@ -213,6 +213,9 @@ def test_a_rust_written_state_is_read_by_python():
     # S = now·D + c·I with D = 1, I = 500: 3 requests at 0.
     assert h == {b"s": b"1500", b"q": b"30:1:500"}
     assert 0 < r.pttl(lim.prefix + b"b:k") <= 1500 + 1000 + 2
+    # Tuple keys are joined with "/": ("app", 42) is the key Rust names "app/42".
+    lim.decide(("app", 42), 1, 0)
+    assert r.exists(lim.prefix + b"b:app/42")
 
 
 def test_a_stopped_redis_is_answered_by_the_policy_within_the_timeout(tmp_path):

@@ -552,17 +552,7 @@ class RedisLimiter:
             self._stats[i] += n
 
     def _key(self, kind: bytes, key: KeyLike) -> bytes:
-        if isinstance(key, bytes):
-            k = key
-        elif isinstance(key, str):
-            k = key.encode()
-        elif isinstance(key, int) and not isinstance(key, bool):
-            k = str(key).encode()
-        elif isinstance(key, tuple):
-            k = b"/".join(self._key(b"", p)[len(self.prefix) + 2 :] for p in key)
-        else:
-            raise ArgumentTypeError(f"a key is a str, bytes, int or tuple, not {type(key).__name__}")
-        return self.prefix + kind + b":" + k
+        return self.prefix + kind + b":" + _key_bytes(key)
 
     def _cached(self, limit: Limit) -> Any:
         hit = self._by_id.get(id(limit))
@@ -947,6 +937,18 @@ def _drained(known: tuple[str, Any, Any], now: int) -> bool:
         return state[1] == 0 or p.index_of(now) > state[0]
     except ClockOutOfRangeError:
         return True
+
+
+def _key_bytes(key: KeyLike) -> bytes:
+    if isinstance(key, bytes):
+        return key
+    if isinstance(key, str):
+        return key.encode()
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key).encode()
+    if isinstance(key, tuple):
+        return b"/".join(_key_bytes(p) for p in key)
+    raise ArgumentTypeError(f"a key is a str, bytes, int or tuple, not {type(key).__name__}")
 
 
 class _Malformed(Exception):
