@@ -238,7 +238,7 @@ fn config_errors_name_the_line_and_check_validates() {
         (
             api_config(up, "").replace("rate = 1000", "rate = \"fast\""),
             13,
-            "rate",
+            "expected u64",
         ),
         (
             api_config(up, "").replace("[server]", "[server]\nthreds = 2"),
