@@ -215,8 +215,13 @@ pub struct Gateway {
     counters: Counters,
     started: Instant,
     conns: Arc<Semaphore>,
+    /// The admin listener's own cap, so that scrapes work while clients fill the main one.
+    admin_conns: Arc<Semaphore>,
     max_connections: usize,
 }
+
+/// Connections the admin listener (`/metrics`, `/healthz`) serves at once.
+pub const ADMIN_CONNECTIONS: usize = 16;
 
 /// A caller's key on a route, once extracted.
 struct Call {
@@ -377,6 +382,7 @@ impl Gateway {
             counters: Counters::default(),
             started: Instant::now(),
             conns: Arc::new(Semaphore::new(max_connections)),
+            admin_conns: Arc::new(Semaphore::new(ADMIN_CONNECTIONS)),
             max_connections,
         })
     }
@@ -1019,7 +1025,12 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, admin: bool) {
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&gateway.conns).try_acquire_owned() else {
+        let cap = if admin {
+            &gateway.admin_conns
+        } else {
+            &gateway.conns
+        };
+        let Ok(permit) = Arc::clone(cap).try_acquire_owned() else {
             gateway.metrics.connections_refused.inc();
             let _ = stream.try_write(REFUSED);
             drop(stream);
@@ -1088,7 +1099,7 @@ fn raise_fd_limit() -> u64 {
 pub fn run(cli: &Cli, settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let nofile = raise_fd_limit();
     // Each client connection may hold one upstream connection; keep 64 for the rest.
-    let needed = (settings.server.max_connections as u64) * 2 + 64;
+    let needed = (settings.server.max_connections as u64) * 2 + 64 + ADMIN_CONNECTIONS as u64;
     if nofile > 0 && needed > nofile {
         return Err(format!(
             "max_connections {} needs {needed} file descriptors, the limit is {nofile}: lower max_connections or raise the hard limit (ulimit -Hn)",
