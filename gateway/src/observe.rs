@@ -358,8 +358,9 @@ impl Log {
         line.push(b'\n');
         let sent = tx
             .lock()
-            .map(|tx| tx.try_send(line))
-            .unwrap_or(Err(TrySendError::Disconnected(Vec::new())));
+            .map_or(Err(TrySendError::Disconnected(Vec::new())), |tx| {
+                tx.try_send(line)
+            });
         if sent.is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return false;

@@ -78,7 +78,7 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
     // Decode segment by segment.
     let mut segments: Vec<String> = Vec::new();
     let mut seg = String::new();
-    let mut i = 0;
+    let mut pos = 0;
     let finish = |seg: &mut String, segments: &mut Vec<String>| -> Result<bool, PathError> {
         let s = std::mem::take(seg);
         match s.as_str() {
@@ -95,35 +95,38 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
             }
         }
     };
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
+    while pos < bytes.len() {
+        let byte = bytes[pos];
+        match byte {
             b'/' => {
                 finish(&mut seg, &mut segments)?;
-                i += 1;
+                pos += 1;
             }
             b'%' => {
-                let (Some(h), Some(l)) = (
-                    bytes.get(i + 1).copied().and_then(hex),
-                    bytes.get(i + 2).copied().and_then(hex),
+                let (Some(hi), Some(lo)) = (
+                    bytes.get(pos + 1).copied().and_then(hex),
+                    bytes.get(pos + 2).copied().and_then(hex),
                 ) else {
                     return Err(PathError::BadEscape);
                 };
-                let c = h * 16 + l;
-                if unreserved(c) {
-                    seg.push(char::from(c));
-                } else if c < 0x20 || c == 0x7f || matches!(c, b'/' | b'\\' | b'%') {
+                let decoded = hi * 16 + lo;
+                if unreserved(decoded) {
+                    seg.push(char::from(decoded));
+                } else if decoded < 0x20
+                    || decoded == 0x7f
+                    || matches!(decoded, b'/' | b'\\' | b'%')
+                {
                     return Err(PathError::ForbiddenEscape);
                 } else {
                     seg.push('%');
-                    seg.push(char::from(b"0123456789ABCDEF"[usize::from(h)]));
-                    seg.push(char::from(b"0123456789ABCDEF"[usize::from(l)]));
+                    seg.push(char::from(b"0123456789ABCDEF"[usize::from(hi)]));
+                    seg.push(char::from(b"0123456789ABCDEF"[usize::from(lo)]));
                 }
-                i += 3;
+                pos += 3;
             }
-            _ if raw_ok(b) => {
-                seg.push(char::from(b));
-                i += 1;
+            _ if raw_ok(byte) => {
+                seg.push(char::from(byte));
+                pos += 1;
             }
             _ => return Err(PathError::ForbiddenCharacter),
         }
@@ -150,11 +153,23 @@ pub fn trimmed(path: &str) -> &str {
     }
 }
 
+/// A `limit` or `page` value that is not a decimal u64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MalformedPage;
+
+impl fmt::Display for MalformedPage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("limit and page must be decimal u64 numbers")
+    }
+}
+
+impl std::error::Error for MalformedPage {}
+
 /// The deep-pagination rule on a query string, after decoding it as servers do (`+`, percent
 /// escapes, in names and values): `Ok(true)` if `limit × page` (exact, never wrapping) exceeds
 /// `max_offset`. A parameter given twice counts by its largest value. `Err` for a `limit` or
 /// `page` value that is not a decimal u64 (HTTP 400).
-pub fn deep_page(query: &str, max_offset: u64) -> Result<bool, ()> {
+pub fn deep_page(query: &str, max_offset: u64) -> Result<bool, MalformedPage> {
     let mut limit: Option<u64> = None;
     let mut page: Option<u64> = None;
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -164,9 +179,9 @@ pub fn deep_page(query: &str, max_offset: u64) -> Result<bool, ()> {
             _ => continue,
         };
         if value.is_empty() || value.len() > 20 || !value.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(());
+            return Err(MalformedPage);
         }
-        let v: u64 = value.parse().map_err(|_| ())?;
+        let v: u64 = value.parse().map_err(|_| MalformedPage)?;
         *slot = Some(slot.map_or(v, |old| old.max(v)));
     }
     Ok(match (limit, page) {
@@ -247,9 +262,9 @@ mod tests {
             deep_page("limit=18446744073709551615&page=2", 100_000),
             Ok(true)
         );
-        assert_eq!(deep_page("limit=abc&page=1", 100_000), Err(()));
-        assert_eq!(deep_page("limit=%2B5&page=1", 100_000), Err(()));
-        assert_eq!(deep_page("limit=+5&page=1", 100_000), Err(()));
+        assert_eq!(deep_page("limit=abc&page=1", 100_000), Err(MalformedPage));
+        assert_eq!(deep_page("limit=%2B5&page=1", 100_000), Err(MalformedPage));
+        assert_eq!(deep_page("limit=+5&page=1", 100_000), Err(MalformedPage));
         assert_eq!(deep_page("limit=250", 100_000), Ok(false));
         assert_eq!(deep_page("", 100_000), Ok(false));
     }

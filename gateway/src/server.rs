@@ -138,7 +138,7 @@ impl State {
             backend,
             new_keys,
             upstreams,
-            seed: old.map_or_else(crate::limits::random_seed, |o| o.seed.clone()),
+            seed: old.map_or_else(crate::limits::random_seed, |o| o.seed),
         })
     }
 
@@ -593,11 +593,11 @@ impl Gateway {
         // 5. the key
         let call = match route.policy {
             None => None,
-            Some(policy) => match self.key(state, route, policy, &req, peer, &npath) {
+            Some(policy) => match key(state, route, policy, &req, peer, &npath) {
                 Ok(c) => Some(c),
                 Err(r) => {
                     note.reason = Some("key");
-                    return (r, Some(npath));
+                    return (*r, Some(npath));
                 }
             },
         };
@@ -612,7 +612,7 @@ impl Gateway {
         if let (Some(c), true) = (&call, matches!(*req.method(), Method::GET | Method::HEAD)) {
             if let Some(max) = state.settings.policies[c.policy].max_offset {
                 match path::deep_page(req.uri().query().unwrap_or(""), max) {
-                    Err(()) => {
+                    Err(path::MalformedPage) => {
                         note.reason = Some("pagination parameters");
                         return (
                             plain(StatusCode::BAD_REQUEST, "limit, page: decimal u64\n"),
@@ -754,102 +754,8 @@ impl Gateway {
             .inc();
     }
 
-    /// Step 5: the key of `req` on `route`.
-    fn key(
-        &self,
-        state: &State,
-        route: &Route,
-        policy: usize,
-        req: &Request<Incoming>,
-        peer: SocketAddr,
-        npath: &str,
-    ) -> Result<Call, Response<GatewayBody>> {
-        let headers = req.headers();
-        let mut text = String::with_capacity(64);
-        let mut owner = String::with_capacity(32);
-        text.push_str(&state.settings.policies[policy].name);
-        text.push(':');
-        owner.push_str(&route.name);
-        owner.push(':');
-        let mut tier_value: Option<String> = None;
-        let mut caller_chosen = false;
-        let has_list = route.apis.is_some();
-        for part in &route.key {
-            let value: String = match part {
-                KeyPart::Id(name) => {
-                    let Some(n) = single(headers, name).and_then(decimal) else {
-                        let mut r = plain(StatusCode::BAD_REQUEST, "");
-                        *r.body_mut() = full(format!("{name}: a decimal u64 id, exactly once\n"));
-                        return Err(r);
-                    };
-                    n.to_string()
-                }
-                KeyPart::Header(name) => {
-                    let Some(v) = single(headers, name) else {
-                        let mut r = plain(StatusCode::BAD_REQUEST, "");
-                        *r.body_mut() = full(format!(
-                            "{name}: exactly once, printable, at most {} bytes\n",
-                            crate::config::MAX_KEY_PART_BYTES
-                        ));
-                        return Err(r);
-                    };
-                    v.to_owned()
-                }
-                KeyPart::ApiKey(name) => {
-                    let Some(v) = single(headers, name) else {
-                        let mut r = plain(StatusCode::UNAUTHORIZED, "");
-                        *r.body_mut() = full(format!("{name}: an API key is required\n"));
-                        return Err(r);
-                    };
-                    format!("{:032x}", API_KEY_SEED.key_bytes(v.as_bytes()).get())
-                }
-                KeyPart::ClientIp => peer.ip().to_string(),
-                KeyPart::Api => {
-                    let rest = npath
-                        .strip_prefix(route.prefix.as_str())
-                        .unwrap_or(npath)
-                        .trim_start_matches('/');
-                    let api = path::trimmed(rest).trim_end_matches('/');
-                    if api.is_empty() {
-                        return Err(plain(StatusCode::NOT_FOUND, "no API named\n"));
-                    }
-                    if let Some(list) = &route.apis {
-                        if !list.iter().any(|a| a == api) {
-                            return Err(plain(StatusCode::NOT_FOUND, "unknown API\n"));
-                        }
-                    }
-                    api.to_owned()
-                }
-                KeyPart::Path => path::trimmed(npath).to_owned(),
-            };
-            let chosen = part.caller_chosen(has_list);
-            caller_chosen |= chosen;
-            let _ = write!(text, "{}:{value}", value.len());
-            if !chosen {
-                let _ = write!(owner, "{}:{value}", value.len());
-            }
-            if route.tier.as_ref() == Some(part) {
-                tier_value = Some(value);
-            }
-        }
-        let tier = tier_value
-            .and_then(|v| state.settings.tier_members.get(&v).copied())
-            .unwrap_or(0);
-        let key = KeyId {
-            key: state.seed.key_bytes(text.as_bytes()),
-            owner: state.seed.key_bytes(owner.as_bytes()),
-            text,
-        };
-        Ok(Call {
-            policy,
-            key,
-            tier,
-            caller_chosen,
-        })
-    }
-
     /// Step 10: proxies `req` to `upstream`, streaming both bodies.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::too_many_lines)] // one request's journey
     async fn forward(
         &self,
         upstream: &Arc<UpstreamRt>,
@@ -947,19 +853,112 @@ impl Gateway {
                 note.reason = Some("upstream error");
                 fail(StatusCode::BAD_GATEWAY, "other", "upstream failed\n")
             }
-            Ok(Ok(resp)) => {
+            Ok(Ok(answer)) => {
                 self.metrics
                     .upstream_latency
                     .get_or_create(&labels)
                     .observe(elapsed);
                 note.upstream_ms = Some(elapsed * 1e3);
-                let (mut parts, body) = resp.into_parts();
+                let (mut parts, body) = answer.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 parts.headers.extend(limiter_headers);
                 Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed())
             }
         }
     }
+}
+
+/// Step 5: the key of `req` on `route`; a refusal is boxed (it is large next to a [`Call`]).
+fn key(
+    state: &State,
+    route: &Route,
+    policy: usize,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+    npath: &str,
+) -> Result<Call, Box<Response<GatewayBody>>> {
+    let headers = req.headers();
+    let mut text = String::with_capacity(64);
+    let mut owner = String::with_capacity(32);
+    text.push_str(&state.settings.policies[policy].name);
+    text.push(':');
+    owner.push_str(&route.name);
+    owner.push(':');
+    let mut tier_value: Option<String> = None;
+    let mut caller_chosen = false;
+    let has_list = route.apis.is_some();
+    for part in &route.key {
+        let value: String = match part {
+            KeyPart::Id(name) => {
+                let Some(n) = single(headers, name).and_then(decimal) else {
+                    let mut r = plain(StatusCode::BAD_REQUEST, "");
+                    *r.body_mut() = full(format!("{name}: a decimal u64 id, exactly once\n"));
+                    return Err(Box::new(r));
+                };
+                n.to_string()
+            }
+            KeyPart::Header(name) => {
+                let Some(v) = single(headers, name) else {
+                    let mut r = plain(StatusCode::BAD_REQUEST, "");
+                    *r.body_mut() = full(format!(
+                        "{name}: exactly once, printable, at most {} bytes\n",
+                        crate::config::MAX_KEY_PART_BYTES
+                    ));
+                    return Err(Box::new(r));
+                };
+                v.to_owned()
+            }
+            KeyPart::ApiKey(name) => {
+                let Some(v) = single(headers, name) else {
+                    let mut r = plain(StatusCode::UNAUTHORIZED, "");
+                    *r.body_mut() = full(format!("{name}: an API key is required\n"));
+                    return Err(Box::new(r));
+                };
+                format!("{:032x}", API_KEY_SEED.key_bytes(v.as_bytes()).get())
+            }
+            KeyPart::ClientIp => peer.ip().to_string(),
+            KeyPart::Api => {
+                let rest = npath
+                    .strip_prefix(route.prefix.as_str())
+                    .unwrap_or(npath)
+                    .trim_start_matches('/');
+                let api = path::trimmed(rest).trim_end_matches('/');
+                if api.is_empty() {
+                    return Err(Box::new(plain(StatusCode::NOT_FOUND, "no API named\n")));
+                }
+                if let Some(list) = &route.apis {
+                    if !list.iter().any(|a| a == api) {
+                        return Err(Box::new(plain(StatusCode::NOT_FOUND, "unknown API\n")));
+                    }
+                }
+                api.to_owned()
+            }
+            KeyPart::Path => path::trimmed(npath).to_owned(),
+        };
+        let chosen = part.caller_chosen(has_list);
+        caller_chosen |= chosen;
+        let _ = write!(text, "{}:{value}", value.len());
+        if !chosen {
+            let _ = write!(owner, "{}:{value}", value.len());
+        }
+        if route.tier.as_ref() == Some(part) {
+            tier_value = Some(value);
+        }
+    }
+    let tier = tier_value
+        .and_then(|v| state.settings.tier_members.get(&v).copied())
+        .unwrap_or(0);
+    let key = KeyId {
+        key: state.seed.key_bytes(text.as_bytes()),
+        owner: state.seed.key_bytes(owner.as_bytes()),
+        text,
+    };
+    Ok(Call {
+        policy,
+        key,
+        tier,
+        caller_chosen,
+    })
 }
 
 /// Removes the hop-by-hop headers and those the `Connection` header names.
@@ -1018,12 +1017,9 @@ const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/
 /// deadlines. Accept errors (out of file descriptors) pause the loop briefly.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, admin: bool) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
+        let Ok((stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
         };
         let cap = if admin {
             &gateway.admin_conns

@@ -74,7 +74,8 @@ impl Drop for Redis {
 }
 
 /// A bucket of 30 that refills 1 per hour (nothing drains during the test), keyed by
-/// (app, shop), shared through Redis at `url`.
+/// (app, shop), shared through Redis at `url`. The timeout is generous (1 s) for a busy test
+/// machine: a timeout is answered by the failure policy, which these tests count exactly.
 fn fleet_config(up: SocketAddr, url: &str, mode: &str, failure: &str, prefix: &str) -> String {
     format!(
         r#"
@@ -85,7 +86,7 @@ listen = ["127.0.0.1:0"]
 url = "{url}"
 mode = "{mode}"
 failure = "{failure}"
-timeout_ms = 50
+timeout_ms = 1000
 retry_interval_ms = 200
 prefix = "{prefix}"
 
@@ -159,12 +160,12 @@ fn exact_across_two_gateways(mode: &str) {
     // Each gateway served part of the 30 (both really shared the key).
     let a_ok = a.metric("tollgate_decisions_total{route=\"shop\",outcome=\"allowed\"}");
     let b_ok = b.metric("tollgate_decisions_total{route=\"shop\",outcome=\"allowed\"}");
-    assert_eq!(a_ok + b_ok, 30.0);
-    assert!(a.metric("tollgate_redis_round_trips_total") > 0.0);
+    assert_eq!(a_ok + b_ok, 30);
+    assert!(a.metric("tollgate_redis_round_trips_total") > 0);
     if mode == "hybrid" {
         let local = a.metric("tollgate_redis_local_denials_total")
             + b.metric("tollgate_redis_local_denials_total");
-        assert!(local > 0.0, "the mirror answered no denial");
+        assert!(local > 0, "the mirror answered no denial");
     }
 }
 
@@ -215,7 +216,7 @@ fn redis_down_gets_the_failure_policy_and_up_again_resumes() {
         for _ in 0..5 {
             let t = Instant::now();
             let r = c.get("/shop/x", 2, 2).await.unwrap();
-            // Fail-closed: 503 within the timeout (50 ms, plus the gateway's own work).
+            // Fail-closed: 503 within the timeout (1 s; a refused connection fails at once).
             assert_eq!(r.status, 503, "{r:?}");
             assert!(r.header_str("retry-after").parse::<u64>().unwrap() >= 1);
             assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
@@ -226,11 +227,9 @@ fn redis_down_gets_the_failure_policy_and_up_again_resumes() {
             assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         }
     });
-    assert!(closed.metric("tollgate_redis_policy_answers_total") >= 5.0);
-    assert!(
-        closed.metric("tollgate_decisions_total{route=\"shop\",outcome=\"overloaded\"}") >= 5.0
-    );
-    assert!(open.metric("tollgate_decisions_total{route=\"shop\",outcome=\"fail_open\"}") >= 5.0);
+    assert!(closed.metric("tollgate_redis_policy_answers_total") >= 5);
+    assert!(closed.metric("tollgate_decisions_total{route=\"shop\",outcome=\"overloaded\"}") >= 5);
+    assert!(open.metric("tollgate_decisions_total{route=\"shop\",outcome=\"fail_open\"}") >= 5);
     // Redis back (empty: it keeps nothing on disk): decisions go through it again.
     let _redis = Redis::start_on(port, dir);
     block_on(async {
@@ -246,11 +245,21 @@ fn redis_down_gets_the_failure_policy_and_up_again_resumes() {
         }
         let r = resumed.expect("decisions resumed");
         assert_eq!(r.header_str("x-sb-shop-api-call-limit"), "1/30");
+        // The other gateway tries Redis again once its retry interval has passed.
         let mut o = open.client();
-        let r = o.get("/shop/x", 2, 2).await.unwrap();
-        assert_eq!(
-            (r.status, r.header_str("x-sb-shop-api-call-limit")),
-            (200, "2/30")
-        );
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            let r = o.get("/shop/x", 2, 2).await.unwrap();
+            seen.push((
+                r.status,
+                r.header_str("x-sb-shop-api-call-limit").to_owned(),
+            ));
+            if !r.header_str("x-sb-shop-api-call-limit").starts_with("0/") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Fail-open answers meanwhile (0/30), then the shared bucket again: 2/30.
+        assert_eq!(seen.last().unwrap(), &(200, "2/30".to_owned()), "{seen:?}");
     });
 }

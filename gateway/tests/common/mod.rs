@@ -306,8 +306,9 @@ impl Gateway {
         body
     }
 
-    /// A metric's value (the first line starting with `name_and_labels `), 0 if absent.
-    pub fn metric(&self, name_and_labels: &str) -> f64 {
+    /// A counter's or gauge's value (the first line starting with `name_and_labels `), 0 if
+    /// absent.
+    pub fn metric(&self, name_and_labels: &str) -> u64 {
         self.metrics()
             .lines()
             .find_map(|l| {
@@ -316,7 +317,7 @@ impl Gateway {
                     .parse()
                     .ok()
             })
-            .unwrap_or(0.0)
+            .unwrap_or(0)
     }
 
     /// The resident set size in KiB.
