@@ -458,3 +458,41 @@ fn metrics_healthz_and_the_access_log() {
         .iter()
         .any(|l| l["status"] == 404 && l["reason"] == "no route"));
 }
+
+#[test]
+fn the_documented_config_is_valid() {
+    let doc = include_str!("../../docs/gateway.md");
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let text = &doc[start..start + doc[start..].find("```").unwrap()];
+    let s = tollgate_gateway::config::Settings::parse(text, "docs/gateway.md").unwrap();
+    assert_eq!(s.routes.len(), 3);
+    assert_eq!(s.tiers, ["standard", "plus"]);
+    assert!(s.redis.is_some());
+    // Without its [redis] table, it serves in front of a real upstream.
+    let up = upstream(Duration::ZERO);
+    let local = text
+        .split("[redis]")
+        .next()
+        .unwrap()
+        .to_owned()
+        + &text[text.find("[upstreams.shop-api]").unwrap()..];
+    let local = local
+        .replace("http://127.0.0.1:9000", &format!("http://{up}"))
+        .replace("0.0.0.0:8080", "127.0.0.1:0")
+        .replace("127.0.0.1:9100", "127.0.0.1:0")
+        .replace("/var/log/tollgate/access.log", "off")
+        .replace("table_slots = 1048576", "table_slots = 1024");
+    let gw = Gateway::with_config(&local, &[]);
+    block_on(async {
+        let mut c = gw.client();
+        let r = get(&mut c, "/shopbase/admin/products.json?limit=50&page=3", 7, 42).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header_str("x-sb-shop-api-call-limit"), "1/60");
+        assert_eq!(&r.body[..], b"ok /shopbase/admin/products.json?limit=50&page=3\n");
+        let r = get(&mut c, "/tiktok/order/search", 7, 42).await;
+        assert_eq!(r.header_str("ratelimit-policy"), "\"tiktok\";q=100;w=1");
+        assert_eq!(get(&mut c, "/tiktok/orders/all", 7, 42).await.status, 404);
+        let r = c.send("GET", "/status", &[]).await.unwrap();
+        assert_eq!((r.status, r.header("ratelimit")), (200, None));
+    });
+}
