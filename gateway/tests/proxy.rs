@@ -470,11 +470,7 @@ fn the_documented_config_is_valid() {
     assert!(s.redis.is_some());
     // Without its [redis] table, it serves in front of a real upstream.
     let up = upstream(Duration::ZERO);
-    let local = text
-        .split("[redis]")
-        .next()
-        .unwrap()
-        .to_owned()
+    let local = text.split("[redis]").next().unwrap().to_owned()
         + &text[text.find("[upstreams.shop-api]").unwrap()..];
     let local = local
         .replace("http://127.0.0.1:9000", &format!("http://{up}"))
@@ -485,10 +481,19 @@ fn the_documented_config_is_valid() {
     let gw = Gateway::with_config(&local, &[]);
     block_on(async {
         let mut c = gw.client();
-        let r = get(&mut c, "/shopbase/admin/products.json?limit=50&page=3", 7, 42).await;
+        let r = get(
+            &mut c,
+            "/shopbase/admin/products.json?limit=50&page=3",
+            7,
+            42,
+        )
+        .await;
         assert_eq!(r.status, 200);
         assert_eq!(r.header_str("x-sb-shop-api-call-limit"), "1/60");
-        assert_eq!(&r.body[..], b"ok /shopbase/admin/products.json?limit=50&page=3\n");
+        assert_eq!(
+            &r.body[..],
+            b"ok /shopbase/admin/products.json?limit=50&page=3\n"
+        );
         let r = get(&mut c, "/tiktok/order/search", 7, 42).await;
         assert_eq!(r.header_str("ratelimit-policy"), "\"tiktok\";q=100;w=1");
         assert_eq!(get(&mut c, "/tiktok/orders/all", 7, 42).await.status, 404);
