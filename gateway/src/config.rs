@@ -165,9 +165,10 @@ pub struct Server {
     pub threads: usize,
     /// Client connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
-    /// The longest a client may take to send a request head.
+    /// From the moment a request is awaited (a new connection, or the end of the previous
+    /// answer), the longest until its whole head has arrived.
     pub header_timeout: Duration,
-    /// The longest a connection may stay idle between requests.
+    /// The longest a connection with no request outstanding may read nothing.
     pub idle_timeout: Duration,
     /// The longest a write to a client may stay blocked (a client that does not read).
     pub write_timeout: Duration,
@@ -497,7 +498,7 @@ impl Settings {
             ),
             idle_timeout: ms(
                 Some(
-                    bounded(sv.idle_timeout_ms, 60_000, 1, 86_400_000, "idle_timeout_ms")
+                    bounded(sv.idle_timeout_ms, 10_000, 1, 86_400_000, "idle_timeout_ms")
                         .map_err(e)?,
                 ),
                 0,
