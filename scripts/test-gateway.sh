@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The gateway suite (docs/gateway.md): lints the crate, then its tests boot the real
+# The gateway suite (docs/gateway.md; the rust suite lints it): its tests boot the real
 # tollgate-gateway binary on ephemeral ports in front of real upstreams started by the tests —
 # proxying, the vendor policies, hardening against hostile clients, config errors, SIGHUP
 # reload, metrics — and, with Debian's redis-server (installed if missing), two gateways sharing
@@ -17,7 +17,6 @@ fi
 TOLLGATE_REDIS_SERVER=$(command -v redis-server)
 export TOLLGATE_REDIS_SERVER
 
-cargo clippy -p tollgate-gateway --all-targets --locked -- -D warnings
 # The fleet tests are #[ignore]d in a plain workspace run (no redis-server there); here they run.
 cargo test -p tollgate-gateway --locked -- --include-ignored
 out=$(TOLLGATE_DEMO_SECONDS=6 bash scripts/demo.sh)
