@@ -27,6 +27,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -121,8 +122,8 @@ prefix = "/shopbase"
 upstream = "api"
 TOML
 }
-generous='burst = 1000000000
-rate = 1000000000'
+generous='burst = 100000
+rate = 100000'
 vendor='burst = 30
 rate = 2
 period_ms = 1000'
