@@ -501,3 +501,99 @@ fn the_documented_config_is_valid() {
         assert_eq!((r.status, r.header("ratelimit")), (200, None));
     });
 }
+
+#[test]
+fn key_parts_methods_and_tiers() {
+    let up = upstream(Duration::ZERO);
+    let config = format!(
+        r#"
+[upstreams.main]
+url = "http://{up}"
+
+[tiers.gold]
+members = ["t-gold"]
+
+[policies.two]
+algorithm = "fixed-window"
+limit = 2
+window_ms = 3600000
+
+[policies.two.tiers.gold]
+limit = 3
+
+[[routes]]
+name = "k1"
+prefix = "/k1"
+upstream = "main"
+policy = "two"
+key = ["api-key:x-api-key"]
+
+[[routes]]
+name = "k2"
+prefix = "/k2"
+methods = ["GET", "post"]
+upstream = "main"
+policy = "two"
+key = ["client-ip", "header:x-tenant"]
+tier = "header:x-tenant"
+
+[[routes]]
+name = "k3"
+prefix = "/k3"
+upstream = "main"
+policy = "two"
+key = ["path"]
+"#
+    );
+    let gw = Gateway::with_config(&config, &["--listen", "127.0.0.1:0"]);
+    block_on(async {
+        let mut c = gw.client();
+        let run = |path: &'static str, h: Vec<(&'static str, &'static str)>, n: usize| {
+            let mut c = gw.client();
+            async move {
+                let mut v = Vec::new();
+                for _ in 0..n {
+                    v.push(c.send("GET", path, &h).await.unwrap().status);
+                }
+                v
+            }
+        };
+        // An API key: required (401), each key its own window.
+        assert_eq!(run("/k1/x", vec![], 1).await, [401]);
+        assert_eq!(
+            run("/k1/x", vec![("x-api-key", "secret-a")], 3).await,
+            [200, 200, 429]
+        );
+        assert_eq!(
+            run("/k1/y", vec![("x-api-key", "secret-b")], 1).await,
+            [200]
+        );
+        // A header part (caller-chosen) and the tier it picks.
+        assert_eq!(run("/k2", vec![], 1).await, [400]);
+        assert_eq!(
+            run("/k2", vec![("x-tenant", "t1")], 3).await,
+            [200, 200, 429]
+        );
+        assert_eq!(
+            run("/k2", vec![("x-tenant", "t-gold")], 4).await,
+            [200, 200, 200, 429]
+        );
+        let r = c
+            .send("GET", "/k2", &[("x-tenant", "t-gold")])
+            .await
+            .unwrap();
+        assert_eq!(r.header_str("ratelimit-policy"), "\"two\";q=3;w=3600");
+        // Methods: POST listed (any case in the file), DELETE not.
+        let r = c.send("POST", "/k2", &[("x-tenant", "t2")]).await.unwrap();
+        assert_eq!(r.status, 200);
+        let r = c
+            .send("DELETE", "/k2", &[("x-tenant", "t2")])
+            .await
+            .unwrap();
+        assert_eq!(r.status, 405);
+        // The whole path, trailing slash ignored.
+        assert_eq!(run("/k3/a", vec![], 2).await, [200, 200]);
+        assert_eq!(run("/k3/a/", vec![], 1).await, [429]);
+        assert_eq!(run("/k3/b", vec![], 1).await, [200]);
+    });
+}
