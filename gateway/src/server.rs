@@ -368,10 +368,10 @@ fn decimal(s: &str) -> Option<u64> {
 }
 
 impl Gateway {
-    /// A gateway running `settings`.
-    pub fn new(settings: Settings) -> Result<Gateway, String> {
+    /// A gateway running `settings`, serving at most `max_connections` client connections at
+    /// once (`settings.server.max_connections`, or fewer if the open-file limit requires).
+    pub fn new(settings: Settings, max_connections: usize) -> Result<Gateway, String> {
         let log = Log::new(&settings.server.access_log).map_err(|e| format!("access_log: {e}"))?;
-        let max_connections = settings.server.max_connections;
         let state = State::new(settings, None)?;
         let current = Arc::new(Current(RwLock::new(Arc::new(state))));
         let metrics = Metrics::new(Arc::clone(&current) as Arc<dyn Source>);
@@ -1094,15 +1094,27 @@ fn raise_fd_limit() -> u64 {
 /// config on SIGHUP, then prints the counters.
 pub fn run(cli: &Cli, settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let nofile = raise_fd_limit();
-    // Each client connection may hold one upstream connection; keep 64 for the rest.
-    let needed = (settings.server.max_connections as u64) * 2 + 64 + ADMIN_CONNECTIONS as u64;
-    if nofile > 0 && needed > nofile {
+    // Each client connection may hold one upstream connection; keep 64 for the rest, and the
+    // admin listener's own. A cap the limit cannot hold is lowered to fit, and said so.
+    let configured = settings.server.max_connections;
+    let reserve = 64 + ADMIN_CONNECTIONS as u64;
+    let fits = if nofile == 0 {
+        configured
+    } else {
+        usize::try_from(nofile.saturating_sub(reserve) / 2).unwrap_or(usize::MAX)
+    };
+    if fits == 0 {
         return Err(format!(
-            "max_connections {} needs {needed} file descriptors, the limit is {nofile}: lower max_connections or raise the hard limit (ulimit -Hn)",
-            settings.server.max_connections
+            "the open-file limit ({nofile}) leaves no room for client connections: raise it (ulimit -n)"
         )
         .into());
     }
+    let cap = configured.min(fits);
+    let cap_note = if cap < configured {
+        format!(" (max_connections {configured} lowered to fit {nofile} open files)")
+    } else {
+        String::new()
+    };
     let listeners = settings
         .server
         .listen
@@ -1122,7 +1134,7 @@ pub fn run(cli: &Cli, settings: Settings) -> Result<(), Box<dyn std::error::Erro
         None => None,
     };
     let threads = settings.server.threads;
-    let gateway = Arc::new(Gateway::new(settings)?);
+    let gateway = Arc::new(Gateway::new(settings, cap)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -1138,7 +1150,7 @@ pub fn run(cli: &Cli, settings: Settings) -> Result<(), Box<dyn std::error::Erro
         let state = gateway.state();
         writeln!(
             out,
-            "routes: {}; limits: {}; connections: at most {}; open files: {nofile}",
+            "routes: {}; limits: {}; connections: at most {}{cap_note}; open files: {nofile}",
             state
                 .settings
                 .routes

@@ -178,7 +178,7 @@ fn d1_idle_slow_and_non_reading_connections_are_timed_out() {
 #[test]
 fn d1_memory_per_connection_is_bounded() {
     let up = upstream(Duration::ZERO);
-    let gw = Gateway::with_config(&open_config(up, "max_connections = 2000"), &[]);
+    let gw = Gateway::with_config(&open_config(up, "max_connections = 450"), &[]);
     let before = gw.rss_kib();
     // 400 connections each sending 200 KiB of an unfinished head. With the gateway's former
     // 256 KiB read buffers its memory grew by 43 MiB here; each is now refused past 16 KiB, and
@@ -243,17 +243,34 @@ fn d1_the_fd_soft_limit_is_raised_and_the_cap_checked_against_it() {
     let nums: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
     assert_eq!(nums[0], nums[1], "soft limit not raised: {line}");
     assert_ne!(nums[0], "256", "{line}");
-    // A cap the hard limit cannot hold is refused at start, with the numbers.
+    // A cap the hard limit cannot hold is lowered to fit, and the gateway says so.
+    let gw = Gateway::with_shell(
+        "ulimit -n 256;",
+        &[
+            "--upstream",
+            &format!("http://{up}"),
+            "--max-connections",
+            "1000",
+        ],
+    );
+    let routes = gw.banner.last().unwrap();
+    assert!(
+        routes.contains(
+            "connections: at most 88 (max_connections 1000 lowered to fit 256 open files)"
+        ),
+        "{routes}"
+    );
+    // A limit that leaves no room at all is an error.
     let out = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -n 256; exec \"$0\" --port 0 --max-connections 1000")
+        .arg("ulimit -n 64; exec \"$0\" --port 0")
         .arg(env!("CARGO_BIN_EXE_tollgate-gateway"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("max_connections 1000 needs 2080 file descriptors, the limit is 256"),
+        err.contains("the open-file limit (64) leaves no room"),
         "{err}"
     );
 }

@@ -175,6 +175,8 @@ pub struct Gateway {
     pub addr: SocketAddr,
     pub admin: Option<SocketAddr>,
     pub config: Option<TempFile>,
+    /// The start-up lines (`listening on`, `routes: ...`).
+    pub banner: Vec<String>,
 }
 
 impl Gateway {
@@ -248,6 +250,7 @@ impl Gateway {
             addr: "127.0.0.1:1".parse().unwrap(),
             admin: None,
             config,
+            banner: Vec::new(),
         };
         let mut seen = Vec::new();
         loop {
@@ -255,14 +258,17 @@ impl Gateway {
                 .lines
                 .recv_timeout(Duration::from_secs(60))
                 .unwrap_or_else(|_| panic!("the gateway did not start: {seen:?}"));
+            if line.starts_with("stderr: ") {
+                panic!("the gateway did not start: {line}");
+            }
             if let Some(a) = line.strip_prefix("listening on ") {
                 gw.addr = a.parse().unwrap();
             } else if let Some(a) = line.strip_prefix("admin on ") {
                 gw.admin = Some(a.parse().unwrap());
-            } else if line.starts_with("routes: ") {
+            }
+            gw.banner.push(line.clone());
+            if line.starts_with("routes: ") {
                 return gw;
-            } else if line.starts_with("stderr: ") {
-                panic!("the gateway did not start: {line}");
             }
             seen.push(line);
         }
