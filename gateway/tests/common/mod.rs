@@ -258,9 +258,10 @@ impl Gateway {
                 .lines
                 .recv_timeout(Duration::from_secs(60))
                 .unwrap_or_else(|_| panic!("the gateway did not start: {seen:?}"));
-            if line.starts_with("stderr: ") {
-                panic!("the gateway did not start: {line}");
-            }
+            assert!(
+                !line.starts_with("stderr: "),
+                "the gateway did not start: {line}"
+            );
             if let Some(a) = line.strip_prefix("listening on ") {
                 gw.addr = a.parse().unwrap();
             } else if let Some(a) = line.strip_prefix("admin on ") {
