@@ -2,8 +2,9 @@
 //! [`Settings`], plus command-line flags that override parts of it.
 //!
 //! Every error names the file and line it comes from (`gateway.toml:12: ...`): syntax errors
-//! and unknown or ill-typed keys through the TOML parser's spans, and semantic errors (a route
-//! naming an undefined upstream, a zero rate) through the span of the table they are in.
+//! and unknown or ill-typed keys through the TOML parser's spans, a route's errors (an undefined
+//! upstream or policy, a bad key part or prefix) through the span of the value at fault, and
+//! other values out of range (a zero rate) through the span of the table they are in.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -128,13 +129,13 @@ struct QuotaFile {
 #[serde(deny_unknown_fields)]
 struct RouteFile {
     name: String,
-    prefix: String,
-    methods: Option<Vec<String>>,
-    upstream: String,
-    policy: Option<String>,
-    key: Option<Vec<String>>,
-    tier: Option<String>,
-    apis: Option<Vec<String>>,
+    prefix: Spanned<String>,
+    methods: Option<Spanned<Vec<String>>>,
+    upstream: Spanned<String>,
+    policy: Option<Spanned<String>>,
+    key: Option<Spanned<Vec<String>>>,
+    tier: Option<Spanned<String>>,
+    apis: Option<Spanned<Vec<String>>>,
     shadow: Option<bool>,
     strip_prefix: Option<bool>,
 }
@@ -620,7 +621,12 @@ impl Settings {
             let span = r.span();
             let rv = r.get_ref();
             let e = |m: String| cx.at(&span, format!("route {:?}: {m}", rv.name));
-            let route = route(rv, &upstreams, &policies).map_err(e)?;
+            let route = route(rv, &upstreams, &policies).map_err(|(sp, m)| {
+                cx.at(
+                    &sp.unwrap_or_else(|| span.clone()),
+                    format!("route {:?}: {m}", rv.name),
+                )
+            })?;
             if routes.iter().any(|o| o.name == route.name) {
                 return Err(e("two routes of this name".into()));
             }
@@ -856,86 +862,113 @@ fn policy(name: &str, p: &PolicyFile, tiers: &[String]) -> Result<Policy, String
     })
 }
 
-fn route(r: &RouteFile, upstreams: &[Upstream], policies: &[Policy]) -> Result<Route, String> {
+/// A route's error: the span of the value at fault (`None`: the route's table) and the message.
+type RouteError = (Option<Range<usize>>, String);
+
+#[allow(clippy::too_many_lines)] // one check per field, in file order
+fn route(r: &RouteFile, upstreams: &[Upstream], policies: &[Policy]) -> Result<Route, RouteError> {
+    let at = |sp: Range<usize>| move |m: String| (Some(sp), m);
     if r.name.is_empty()
         || !r
             .name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err("a route name is letters, digits, '-' and '_'".into());
+        return Err((None, "a route name is letters, digits, '-' and '_'".into()));
     }
-    let prefix = r.prefix.trim_end_matches('/').to_owned();
+    let raw_prefix = r.prefix.get_ref();
+    let prefix = raw_prefix.trim_end_matches('/').to_owned();
     let normal = crate::path::normalize(if prefix.is_empty() { "/" } else { &prefix });
-    if !r.prefix.starts_with('/')
+    if !raw_prefix.starts_with('/')
         || normal.as_deref().ok() != Some(if prefix.is_empty() { "/" } else { &prefix })
     {
-        return Err(format!(
-            "prefix: a normalised absolute path like /api, got {:?}",
-            r.prefix
-        ));
+        return Err(at(r.prefix.span())(format!(
+            "prefix: a normalised absolute path like /api, got {raw_prefix:?}"
+        )));
     }
     let methods = match &r.methods {
         None => None,
         Some(ms) => Some(
-            ms.iter()
+            ms.get_ref()
+                .iter()
                 .map(|m| {
                     hyper::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
                         .map_err(|_| format!("methods: {m:?} is not a method"))
                 })
-                .collect::<Result<Vec<_>, _>>()?,
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(at(ms.span()))?,
         ),
     };
     let upstream = upstreams
         .iter()
-        .position(|u| u.name == r.upstream)
-        .ok_or_else(|| format!("upstream {:?} is not defined in [upstreams]", r.upstream))?;
+        .position(|u| &u.name == r.upstream.get_ref())
+        .ok_or_else(|| {
+            at(r.upstream.span())(format!(
+                "upstream {:?} is not defined in [upstreams]",
+                r.upstream.get_ref()
+            ))
+        })?;
     let policy = match &r.policy {
         None => None,
         Some(p) => Some(
             policies
                 .iter()
-                .position(|q| &q.name == p)
-                .ok_or_else(|| format!("policy {p:?} is not defined in [policies]"))?,
+                .position(|q| &q.name == p.get_ref())
+                .ok_or_else(|| {
+                    at(p.span())(format!(
+                        "policy {:?} is not defined in [policies]",
+                        p.get_ref()
+                    ))
+                })?,
         ),
     };
+    let key_span = r.key.as_ref().map(Spanned::span);
     let key = r
         .key
-        .as_deref()
-        .unwrap_or(&[])
+        .as_ref()
+        .map_or(&[][..], |k| k.get_ref().as_slice())
         .iter()
         .map(|k| KeyPart::parse(k))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| (key_span.clone(), m))?;
     if policy.is_some() && key.is_empty() {
-        return Err("a route with a policy needs a key (e.g. key = [\"client-ip\"])".into());
+        return Err((
+            key_span,
+            "a route with a policy needs a key (e.g. key = [\"client-ip\"])".into(),
+        ));
     }
     if policy.is_none() && r.key.is_some() {
-        return Err("a key without a policy limits nothing".into());
+        return Err((key_span, "a key without a policy limits nothing".into()));
     }
-    let tier = r.tier.as_deref().map(KeyPart::parse).transpose()?;
-    if let Some(t) = &tier {
-        if !key.contains(t) {
-            return Err("tier must be one of the key's parts".into());
+    let tier = match &r.tier {
+        None => None,
+        Some(t) => {
+            let part = KeyPart::parse(t.get_ref()).map_err(at(t.span()))?;
+            if !key.contains(&part) {
+                return Err(at(t.span())("tier must be one of the key's parts".into()));
+            }
+            Some(part)
         }
-    }
+    };
     let apis = match &r.apis {
         None => None,
         Some(list) => {
+            let e = at(list.span());
             if !key.contains(&KeyPart::Api) {
-                return Err("apis needs the \"api\" key part".into());
+                return Err(e("apis needs the \"api\" key part".into()));
             }
-            for a in list {
+            for a in list.get_ref() {
                 let p = format!("/{a}");
                 if a.is_empty()
                     || crate::path::normalize(&p).as_deref().ok() != Some(p.as_str())
                     || a.ends_with('/')
                 {
-                    return Err(format!(
+                    return Err(e(format!(
                         "apis: {a:?} is not a normalised path like product/search"
-                    ));
+                    )));
                 }
             }
-            Some(list.clone())
+            Some(list.get_ref().clone())
         }
     };
     Ok(Route {
@@ -1222,7 +1255,7 @@ mod tests {
         let e = parse_err(&format!(
             "{UP}\n[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"nope\"\n"
         ));
-        assert!(e.starts_with("t.toml:4:") && e.contains("\"nope\""), "{e}");
+        assert!(e.starts_with("t.toml:7:") && e.contains("\"nope\""), "{e}");
         let e = parse_err(&format!(
             "{UP}[policies.p]\nalgorithm = \"leaky-bucket\"\nburst = 0\nrate = 1\n[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"api\"\npolicy = \"p\"\nkey = [\"client-ip\"]\n"
         ));
@@ -1230,7 +1263,7 @@ mod tests {
         let e = parse_err(&format!(
             "{UP}[[routes]]\nname = \"a\"\nprefix = \"/a/../b\"\nupstream = \"api\"\n"
         ));
-        assert!(e.starts_with("t.toml:3:") && e.contains("prefix"), "{e}");
+        assert!(e.starts_with("t.toml:5:") && e.contains("prefix"), "{e}");
         let e = parse_err(&format!(
             "{UP}[policies.p]\nalgorithm = \"fixed-window\"\nlimit = 5\n[[routes]]\nname = \"a\"\nprefix = \"/a\"\nupstream = \"api\"\npolicy = \"p\"\nkey = [\"cookie:x\"]\n"
         ));

@@ -232,7 +232,7 @@ fn config_errors_name_the_line_and_check_validates() {
                 "upstream = \"main\"\npolicy",
                 "upstream = \"other\"\npolicy",
             ),
-            15,
+            18,
             "\"other\"",
         ),
         (
@@ -247,7 +247,7 @@ fn config_errors_name_the_line_and_check_validates() {
         ),
         (
             api_config(up, "").replace("key = [\"client-ip\"]", "key = [\"cookie:sid\"]"),
-            15,
+            20,
             "key part",
         ),
         (
@@ -260,7 +260,7 @@ fn config_errors_name_the_line_and_check_validates() {
         ),
         (
             api_config(up, "").replace("prefix = \"/api\"", "prefix = \"/api/../x\""),
-            15,
+            17,
             "prefix",
         ),
         (
