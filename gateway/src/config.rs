@@ -82,6 +82,7 @@ struct RedisFile {
     prefix: Option<String>,
     connections: Option<u64>,
     hybrid_keys: Option<u64>,
+    grace_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +233,8 @@ pub struct Redis {
     pub connections: usize,
     /// Keys the hybrid mirror holds.
     pub hybrid_keys: usize,
+    /// Extra time a drained key is kept in Redis: at least the fleet's clock skew.
+    pub grace: Duration,
 }
 
 /// An upstream server.
@@ -688,6 +691,10 @@ fn redis_settings(r: &RedisFile) -> Result<Redis, String> {
         prefix: r.prefix.clone().unwrap_or_else(|| "tg:".to_owned()),
         connections: to_usize(bounded(r.connections, 4, 1, 1024, "connections")?),
         hybrid_keys: to_usize(bounded(r.hybrid_keys, 65_536, 1, 1 << 24, "hybrid_keys")?),
+        grace: ms(
+            Some(bounded(r.grace_ms, 1_000, 0, 3_600_000, "grace_ms")?),
+            0,
+        ),
     })
 }
 
@@ -1156,6 +1163,7 @@ impl Cli {
                         prefix: None,
                         connections: None,
                         hybrid_keys: None,
+                        grace_ms: None,
                     })
                     .map_err(e)?;
                     match &mut s.redis {

@@ -396,6 +396,7 @@ impl Shared {
                 c.timeout = config.timeout;
                 c.retry_interval = config.retry_interval;
                 c.connections = config.connections;
+                c.grace = config.grace;
                 c.policy = if config.fail_closed {
                     tollgate_redis::FailurePolicy::Closed
                 } else {
