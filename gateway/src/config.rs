@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
+use crate::limits::MAX_TIERS;
 use serde::Deserialize;
-use tollgate::table::MAX_TIERS;
 use toml::Spanned;
 
 /// The built-in configuration: the ShopBase and TikTok Shop policies in front of one upstream

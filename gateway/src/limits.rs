@@ -21,6 +21,9 @@ use tollgate::{Decision, Error, FixedWindow, LeakyBucket, Quota, WindowQuota};
 
 use crate::config::{FullTable, Limits, Policy, QuotaSpec, Redis, RedisMode, Settings};
 
+/// The most tiers a policy may have (the key table's limit).
+pub const MAX_TIERS: usize = tollgate::table::MAX_TIERS;
+
 /// A quota in a backend's ticks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Built {
