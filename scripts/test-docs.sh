@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Documentation: every link in the tracked Markdown files resolves inside the repository (files
-# and heading anchors), every docs/semantics.md#anchor named in code exists, and nothing refers
+# and heading anchors), every anchor of docs/semantics.md named in code exists, and nothing refers
 # to files outside the repository (scripts/check-links.py says exactly what is checked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
