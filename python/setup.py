@@ -150,7 +150,7 @@ def stage_rust_sources(dest: Path) -> None:
     (dest / "Cargo.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     shutil.copy2(WORKSPACE / "Cargo.lock", dest / "Cargo.lock")
     subprocess.run(
-        [_cargo(), "metadata", "--format-version", "1", "--offline", "--manifest-path",
+        [_cargo(), "metadata", "--format-version", "1", "--manifest-path",
          str(dest / "Cargo.toml")],
         stdout=subprocess.DEVNULL,
         check=True,
