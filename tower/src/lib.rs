@@ -1,0 +1,64 @@
+//! # tollgate-tower — tollgate for Rust services
+//!
+//! Both sides of a rate-limited API, on tollgate's exact engine:
+//!
+//! - **Servers**: [`RateLimitLayer`], a tower [`Layer`](tower_layer::Layer) for axum, hyper or
+//!   any tower stack. Per route a [`Policy`]: whose limit a request spends ([`KeyExtractor`]:
+//!   headers, the peer's address, a closure), the quotas ([`LocalTable`], a lock-free key
+//!   table, or any [`Backend`]), shadow mode, and the answers: 429 and 503 with `RateLimit`,
+//!   `RateLimit-Policy`, `Retry-After` and, for ShopBase, `X-Sb-Shop-Api-Call-Limit`; the
+//!   same headers on the requests that pass.
+//! - **Clients** (feature `reqwest`, on by default): [`PacedMiddleware`], a reqwest-middleware
+//!   that paces an app's calls per (app, shop[, api]) by a vendor's limits, syncs with the
+//!   vendor's headers and retries what can succeed, with backoff, jitter and a retry budget,
+//!   waiting on tokio's timer.
+//!
+//! The semantics (leaky bucket, fixed window, outcomes, headers, client toolkit) are tollgate's:
+//! see `docs/semantics.md`.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use tollgate_tower::{KeyExtractor, LocalTable, Policy, RateLimitLayer};
+//!
+//! let shopbase = Policy::shopbase(
+//!     LocalTable::shopbase(15_000)?,
+//!     KeyExtractor::id_pair("x-app-id", "x-shop-id"),
+//! );
+//! let app: Router = Router::new()
+//!     .route("/orders", get(|| async { "orders" }))
+//!     .layer(RateLimitLayer::new(shopbase));
+//! # Ok::<(), tollgate::Error>(())
+//! ```
+//!
+//! # Features
+//!
+//! - `axum` (default): [`KeyExtractor::peer_ip`] reads axum's `ConnectInfo<SocketAddr>`.
+//! - `reqwest` (default): the client middleware.
+//!
+//! A server that needs neither: `default-features = false`.
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod backend;
+mod body;
+#[cfg(feature = "reqwest")]
+mod client;
+mod key;
+mod layer;
+mod local;
+
+pub use backend::{Backend, TierInfo};
+pub use body::ResponseBody;
+#[cfg(feature = "reqwest")]
+pub use client::{
+    ClientStats, NeverError, PaceKey, PacedMiddleware, PacedMiddlewareBuilder, Vendor,
+    MAX_WINDOW_LIMIT,
+};
+pub use key::{KeyExtractor, KeyRejection, RequestHead, RequestKey};
+pub use layer::{
+    Policy, PolicyStats, RateLimit, RateLimitLayer, RateLimitLayerBuilder, ResponseFuture,
+    SHADOW_HEADER,
+};
+pub use local::{LocalTable, TableCounters};
+#[cfg(feature = "reqwest")]
+pub use tollgate::client::Jitter;
