@@ -45,8 +45,11 @@ use tollgate::{header, Error, LeakyBucket, Quota, SlidingLog, WindowQuota};
 /// Ticks per second of the middleware's clock: nanoseconds.
 const TPS: u64 = 1_000_000_000;
 
+/// The capacity of a window mirror's sliding log.
+const LOG_CAPACITY: usize = 256;
+
 /// The largest window limit a [`Vendor::window`] mirror holds (its sliding log's capacity).
-pub const MAX_WINDOW_LIMIT: u64 = 256;
+pub const MAX_WINDOW_LIMIT: u64 = LOG_CAPACITY as u64;
 
 /// Slots of the retry budget's sliding window.
 const BUDGET_SLOTS: usize = 10;
@@ -164,7 +167,7 @@ impl Vendor {
 #[derive(Debug)]
 enum KeyPacer {
     Bucket(Pacer<LeakyBucket>),
-    Log(Box<Pacer<SlidingLog<{ MAX_WINDOW_LIMIT as usize }>>>),
+    Log(Box<Pacer<SlidingLog<LOG_CAPACITY>>>),
 }
 
 impl KeyPacer {
@@ -273,14 +276,17 @@ struct Inner {
 /// use reqwest_middleware::ClientBuilder;
 /// use tollgate_tower::{PaceKey, PacedMiddleware, Vendor};
 ///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let paced = PacedMiddleware::builder(Vendor::shopbase()).build()?;
-/// let client = ClientBuilder::new(reqwest::Client::new()).with(paced).build();
+/// let client = ClientBuilder::new(reqwest::Client::new()).with(paced.clone()).build();
+/// // Any number of tasks may share `client`: the pacer of (app 7, shop 42) is shared.
 /// let resp = client
-///     .get("https://shop.example/admin/orders.json")
-///     .with_extension(PaceKey::new(7, 42)) // app 7, shop 42
+///     .get("http://127.0.0.1:8080/admin/orders.json")
+///     .with_extension(PaceKey::new(7, 42))
 ///     .send()
 ///     .await?;
+/// println!("{} after {} retries", resp.status(), paced.stats().retries);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -474,9 +480,8 @@ impl PacedMiddleware {
     /// Waits for the key's turn; returns the time the request may be sent (now or just past).
     async fn pace(&self, pacer: &Mutex<KeyPacer>) -> Result<u64, NeverError> {
         let booked = lock(pacer).reserve(self.now());
-        let at = match booked {
-            Ok(Some(at)) => at,
-            Ok(None) | Err(_) => return Err(NeverError),
+        let Ok(Some(at)) = booked else {
+            return Err(NeverError);
         };
         tokio::time::sleep_until(self.at(at)).await;
         // A 429 that arrived meanwhile blocks the key: wait out its Retry-After too.
@@ -520,17 +525,16 @@ impl PacedMiddleware {
             bump(&c.sent);
             let result = next.clone().run(req, ext).await;
             let now = self.now();
-            let (class, retry_after) = match &result {
-                Ok(resp) => self.observe(&pacer, resp, sent_at, now),
-                Err(_) => {
-                    bump(&c.transport_errors);
-                    let class = if idempotent {
-                        Class::of_transport_error()
-                    } else {
-                        Class::Fatal
-                    };
-                    (class, None)
-                }
+            let (class, retry_after) = if let Ok(resp) = &result {
+                self.observe(&pacer, resp, sent_at, now)
+            } else {
+                bump(&c.transport_errors);
+                let class = if idempotent {
+                    Class::of_transport_error()
+                } else {
+                    Class::Fatal
+                };
+                (class, None)
             };
             if pending.is_none() && class == Class::Retryable {
                 return result;

@@ -171,18 +171,29 @@ type ExtractFn = dyn Fn(&RequestHead<'_>) -> Result<RequestKey, KeyRejection> + 
 /// Reads a request's key. Cheap to clone.
 ///
 /// ```
-/// use tollgate_tower::{KeyExtractor, RequestKey};
+/// use tollgate_tower::{KeyExtractor, KeyRejection, RequestHead, RequestKey};
 /// // ShopBase: (app, shop) from two decimal id headers, exactly.
 /// let shopbase = KeyExtractor::id_pair("x-app-id", "x-shop-id");
 /// // TikTok Shop: (app, shop, api), the api being the rest of the path after the route.
 /// let tiktok = KeyExtractor::id_pair("x-app-id", "x-shop-id").with_rest();
-/// // Per client IP; per API key header; or anything at all.
-/// let by_ip = KeyExtractor::peer_ip();
-/// let by_token = KeyExtractor::header("x-api-key");
+/// // Per client IP (axum's ConnectInfo), per API key header, or anything at all.
+/// let _by_ip = KeyExtractor::peer_ip();
+/// let _by_token = KeyExtractor::header("x-api-key");
 /// let by_user = KeyExtractor::from_fn(|head| {
-///     let user = head.uri().query().unwrap_or("");
+///     let q = head.uri().query().unwrap_or("");
+///     let user = q.strip_prefix("user=").ok_or(KeyRejection::bad_request("user=...?"))?;
 ///     Ok(RequestKey::parts([user]))
 /// });
+///
+/// let req = http::Request::get("/tiktok/orders?user=ann")
+///     .header("x-app-id", "7")
+///     .header("x-shop-id", "42")
+///     .body(())?;
+/// let head = RequestHead::new(&req, "orders"); // on the route "/tiktok"
+/// assert_eq!(shopbase.extract(&head), Ok(RequestKey::pair(7, 42)));
+/// assert!(matches!(tiktok.extract(&head), Ok(RequestKey::Bytes(_))));
+/// assert_eq!(by_user.extract(&head), Ok(RequestKey::parts(["ann"])));
+/// # Ok::<(), http::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct KeyExtractor(Arc<ExtractFn>);

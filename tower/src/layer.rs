@@ -38,6 +38,7 @@ type TierFn = dyn Fn(&RequestHead<'_>) -> usize + Send + Sync;
 /// // A policy of your own, trialled in shadow mode first.
 /// let per_ip = Policy::new("per-ip", LocalTable::shopbase(15_000)?, KeyExtractor::peer_ip())?
 ///     .shadow(true);
+/// assert_eq!((shopbase.name(), per_ip.name()), ("shopbase", "per-ip"));
 /// # Ok::<(), tollgate::Error>(())
 /// ```
 pub struct Policy<B> {
@@ -49,7 +50,7 @@ pub struct Policy<B> {
     call_limit_header: bool,
     max_offset: Option<u64>,
     /// `RateLimit-Policy` by tier.
-    policy_values: Vec<HeaderValue>,
+    tier_policies: Vec<HeaderValue>,
     counters: Counters,
 }
 
@@ -97,19 +98,20 @@ impl<B: Backend> Policy<B> {
     /// or `\`, else [`Error::InvalidArgument`]), deciding in `backend` for the key `key` reads,
     /// on tier 0, enforced, with `RateLimit` and `RateLimit-Policy` on every answer.
     pub fn new(name: &str, backend: B, key: KeyExtractor) -> Result<Policy<B>, Error> {
-        let mut policy_values = Vec::new();
-        let mut buf = [0u8; 128];
-        for tier in 0..tollgate::table::MAX_TIERS {
-            let Some(info) = backend.tier(tier) else {
-                break;
-            };
-            let n =
-                header::write_ratelimit_policy(name, info.limit, info.window_seconds, &mut buf)?;
-            policy_values.push(HeaderValue::from_bytes(&buf[..n]).map_err(|_| Error::Malformed)?);
-        }
-        // Checks the name even for a backend without tiers.
-        header::write_ratelimit_policy(name, 0, 0, &mut buf)?;
-        Ok(Policy {
+        header::write_ratelimit_policy(name, 0, 0, &mut [0u8; 128])?;
+        Ok(Policy::named(name, backend, key))
+    }
+
+    /// [`Policy::new`] with a name known to be valid.
+    fn named(name: &str, backend: B, key: KeyExtractor) -> Policy<B> {
+        let tier_policies = (0..tollgate::table::MAX_TIERS)
+            .map_while(|tier| backend.tier(tier))
+            .map(|info| {
+                value(|b| header::write_ratelimit_policy(name, info.limit, info.window_seconds, b))
+            })
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default();
+        Policy {
             name: name.to_owned(),
             backend,
             key,
@@ -117,9 +119,9 @@ impl<B: Backend> Policy<B> {
             shadow: false,
             call_limit_header: false,
             max_offset: None,
-            policy_values,
+            tier_policies,
             counters: Counters::default(),
-        })
+        }
     }
 
     /// ShopBase's policy (see `docs/semantics.md#vendor-presets`) over `backend`, which should
@@ -128,7 +130,7 @@ impl<B: Backend> Policy<B> {
     /// `limit × page` exceeds 100 000 refused with 429 (see
     /// `docs/semantics.md#deep-pagination`).
     pub fn shopbase(backend: B, key: KeyExtractor) -> Policy<B> {
-        let mut p = Policy::new("shopbase", backend, key).expect("a valid name");
+        let mut p = Policy::named("shopbase", backend, key);
         p.call_limit_header = true;
         p.max_offset = Some(tollgate::presets::shopbase::MAX_OFFSET);
         p
@@ -138,7 +140,7 @@ impl<B: Backend> Policy<B> {
     /// ([`LocalTable::tiktok_shop`](crate::LocalTable::tiktok_shop)): named `tiktok`; key it by
     /// (app, shop, api), for example `KeyExtractor::id_pair(..).with_rest()`.
     pub fn tiktok_shop(backend: B, key: KeyExtractor) -> Policy<B> {
-        Policy::new("tiktok", backend, key).expect("a valid name")
+        Policy::named("tiktok", backend, key)
     }
 
     /// Shadow (dry-run) mode (see `docs/semantics.md#shadow-mode`): every decision is made and
@@ -222,9 +224,13 @@ struct Shared<B> {
 /// `docs/semantics.md#header-values`), and `X-Sb-Shop-Api-Call-Limit` when the policy asks.
 ///
 /// ```
-/// use axum::{routing::get, Router};
+/// use axum::{body::Body, routing::get, Router};
+/// use http::Request;
 /// use tollgate_tower::{KeyExtractor, LocalTable, Policy, RateLimitLayer};
+/// use tower::ServiceExt;
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let layer = RateLimitLayer::builder()
 ///     .route("/shopbase", Policy::shopbase(
 ///         LocalTable::shopbase(15_000)?,
@@ -235,11 +241,20 @@ struct Shared<B> {
 ///         KeyExtractor::id_pair("x-app-id", "x-shop-id").with_rest(),
 ///     ))
 ///     .build();
-/// let app: Router = Router::new()
+/// let app = Router::new()
 ///     .route("/shopbase/orders", get(|| async { "orders" }))
 ///     .route("/tiktok/{api}", get(|| async { "tiktok" }))
 ///     .layer(layer);
-/// # Ok::<(), tollgate::Error>(())
+///
+/// let req = Request::get("/shopbase/orders")
+///     .header("x-app-id", "7")
+///     .header("x-shop-id", "42")
+///     .body(Body::empty())?;
+/// let resp = app.oneshot(req).await?;
+/// assert_eq!(resp.status(), 200);
+/// assert_eq!(resp.headers()["x-sb-shop-api-call-limit"], "1/30");
+/// assert_eq!(resp.headers()["ratelimit-policy"], "\"shopbase\";q=30;w=15");
+/// # Ok(()) }
 /// ```
 pub struct RateLimitLayer<B> {
     shared: Arc<Shared<B>>,
@@ -302,7 +317,7 @@ impl<B: Backend> RateLimitLayerBuilder<B> {
     /// The layer.
     pub fn build(mut self) -> RateLimitLayer<B> {
         self.routes
-            .sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+            .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         RateLimitLayer {
             shared: Arc::new(Shared {
                 routes: self.routes,
@@ -419,7 +434,7 @@ impl Refusal {
         }
     }
 
-    fn into_response<R>(self) -> Response<ResponseBody<R>> {
+    fn into_response<R>(self: Box<Self>) -> Response<ResponseBody<R>> {
         let mut resp = Response::new(ResponseBody::refusal(self.text));
         *resp.status_mut() = self.status;
         resp.headers_mut().insert(
@@ -469,30 +484,30 @@ impl<B: Backend> Shared<B> {
 
     /// The answer to a decision: the headers to add to the inner service's answer, or the
     /// layer's own.
-    fn conclude(&self, p: Pending, result: Result<Decision, Error>) -> Result<Extra, Refusal> {
+    fn conclude(&self, p: Pending, result: Result<Decision, Error>) -> Result<Extra, Box<Refusal>> {
         let policy = &self.routes[p.route].policy;
         let c = &policy.counters;
         let tps = policy.backend.ticks_per_second();
         let mut extra = Extra {
-            policy: policy.policy_values.get(p.tier).cloned(),
+            policy: policy.tier_policies.get(p.tier).cloned(),
             ..Extra::default()
         };
         let d = match (result, p.mode) {
             (Ok(d), _) => d,
             (Err(_), Mode::NeverPeek) => {
                 c.limited.fetch_add(1, Ordering::Relaxed);
-                return Err(Refusal {
+                return Err(Box::new(Refusal {
                     status: StatusCode::TOO_MANY_REQUESTS,
                     text: "page too deep: limit x page exceeds the maximum offset\n",
                     extra,
-                });
+                }));
             }
             (Err(_), Mode::Decide { .. }) => {
                 c.errors.fetch_add(1, Ordering::Relaxed);
-                return Err(Refusal::plain(
+                return Err(Box::new(Refusal::plain(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "rate limiter error\n",
-                ));
+                )));
             }
         };
         extra.ratelimit = value(|b| header::write_ratelimit(&policy.name, &d, tps, b));
@@ -501,11 +516,11 @@ impl<B: Backend> Shared<B> {
         }
         if let Mode::NeverPeek = p.mode {
             c.limited.fetch_add(1, Ordering::Relaxed);
-            return Err(Refusal {
+            return Err(Box::new(Refusal {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 text: "page too deep: limit x page exceeds the maximum offset\n",
                 extra,
-            });
+            }));
         }
         let mut d = d;
         if policy.shadow {
@@ -538,11 +553,11 @@ impl<B: Backend> Shared<B> {
             c.limited.fetch_add(1, Ordering::Relaxed);
             (StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded\n")
         };
-        Err(Refusal {
+        Err(Box::new(Refusal {
             status,
             text,
             extra,
-        })
+        }))
     }
 }
 
@@ -573,7 +588,7 @@ where
                 Ok(RequestKey::Bytes(b)) => policy.backend.key_bytes(&b),
                 Err(rej) => {
                     policy.counters.rejected_key.fetch_add(1, Ordering::Relaxed);
-                    return ResponseFuture::done(Refusal::plain(rej.status, rej.message));
+                    return ResponseFuture::done(Box::new(Refusal::plain(rej.status, rej.message)));
                 }
             };
             let tier = policy.tier.as_ref().map_or(0, |f| f(&head));
@@ -583,10 +598,10 @@ where
                 match pagination::check_query(query.as_bytes(), max) {
                     Err(_) => {
                         policy.counters.rejected_key.fetch_add(1, Ordering::Relaxed);
-                        return ResponseFuture::done(Refusal::plain(
+                        return ResponseFuture::done(Box::new(Refusal::plain(
                             StatusCode::BAD_REQUEST,
                             "limit, page: decimal u64\n",
-                        ));
+                        )));
                     }
                     Ok(Outcome::Never) if policy.shadow => {
                         mode = Mode::Decide { shape_never: true }
@@ -632,7 +647,7 @@ pin_project! {
     enum State<F, D, S, Q, H> {
         Inner { #[pin] future: F, extra: Option<Extra> },
         Deciding { decision: D, service: Option<S>, request: Option<Q>, shared: H, pending: Pending },
-        Done { refusal: Option<Refusal> },
+        Done { refusal: Option<Box<Refusal>> },
     }
 }
 
@@ -669,7 +684,7 @@ where
         }
     }
 
-    fn done(refusal: Refusal) -> Self {
+    fn done(refusal: Box<Refusal>) -> Self {
         ResponseFuture {
             state: State::Done {
                 refusal: Some(refusal),

@@ -16,18 +16,31 @@
 //! The semantics (leaky bucket, fixed window, outcomes, headers, client toolkit) are tollgate's:
 //! see `docs/semantics.md`.
 //!
-//! ```
+//! ```no_run
+//! use std::net::SocketAddr;
 //! use axum::{routing::get, Router};
 //! use tollgate_tower::{KeyExtractor, LocalTable, Policy, RateLimitLayer};
 //!
-//! let shopbase = Policy::shopbase(
-//!     LocalTable::shopbase(15_000)?,
-//!     KeyExtractor::id_pair("x-app-id", "x-shop-id"),
-//! );
-//! let app: Router = Router::new()
-//!     .route("/orders", get(|| async { "orders" }))
-//!     .layer(RateLimitLayer::new(shopbase));
-//! # Ok::<(), tollgate::Error>(())
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // ShopBase's policy per (app, shop), and 100 per second per client IP elsewhere.
+//! let tps = LocalTable::TICKS_PER_SECOND;
+//! let per_ip = LocalTable::buckets(&[tollgate::Quota::per_second(100, 100, tps)?], 100_000)?;
+//! let limits = RateLimitLayer::builder()
+//!     .route("/shopbase", Policy::shopbase(
+//!         LocalTable::shopbase(15_000)?,
+//!         KeyExtractor::id_pair("x-app-id", "x-shop-id"),
+//!     ))
+//!     .route("/", Policy::new("per-ip", per_ip, KeyExtractor::peer_ip())?)
+//!     .build();
+//! let app = Router::new()
+//!     .route("/shopbase/orders", get(|| async { "orders" }))
+//!     .route("/", get(|| async { "home" }))
+//!     .layer(limits);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! // The peer's address reaches the layer through axum's ConnectInfo.
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! # Ok(()) }
 //! ```
 //!
 //! # Features

@@ -24,11 +24,13 @@ use crate::backend::{Backend, TierInfo};
 /// use tollgate::Quota;
 /// use tollgate_tower::LocalTable;
 /// // ShopBase's bucket for up to about 10 000 active (app, shop) pairs.
-/// let table = LocalTable::shopbase(15_000)?;
+/// let shopbase = LocalTable::shopbase(15_000)?;
 /// // Or any tiers: a free tier of 10 per second and a paid one of 100.
 /// let tps = LocalTable::TICKS_PER_SECOND;
 /// let tiers = [Quota::per_second(10, 10, tps)?, Quota::per_second(100, 100, tps)?];
-/// let table = LocalTable::buckets(&tiers, 15_000)?;
+/// let plans = LocalTable::buckets(&tiers, 15_000)?;
+/// assert_eq!(shopbase.counters().capacity, 15_000);
+/// assert_eq!(plans.counters().occupied, 0);
 /// # Ok::<(), tollgate::Error>(())
 /// ```
 #[derive(Debug)]

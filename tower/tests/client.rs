@@ -76,8 +76,8 @@ fn key_of(req: &Request) -> String {
 }
 
 /// The upstream behind the limiter: records admissions, injects faults.
-async fn upstream(state: Arc<Vendorland>, req: Request) -> Response {
-    let key = key_of(&req);
+fn upstream(state: &Vendorland, req: &Request) -> Response {
+    let key = key_of(req);
     let fault = state.fault_per_mille > 0 && state.draw(999) < state.fault_per_mille;
     let mut seen = state.seen.lock().unwrap();
     let entry = seen.entry(key).or_default();
@@ -122,7 +122,10 @@ async fn vendor(state: Arc<Vendorland>) -> (SocketAddr, RateLimitLayer<LocalTabl
     let app = Router::new()
         .route(
             "/{*path}",
-            get(move |req: Request| upstream(Arc::clone(&up), req)),
+            get(move |req: Request| {
+                let up = Arc::clone(&up);
+                async move { upstream(&up, &req) }
+            }),
         )
         .layer(limits.clone())
         .layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -182,6 +185,10 @@ async fn hammer(
     all
 }
 
+fn float(n: usize) -> f64 {
+    f64::from(u32::try_from(n).expect("a small count"))
+}
+
 /// Per key: admitted count, and the share of the allowed rate it reached.
 ///
 /// - Bucket (`window == None`): over the span from the first to the last admission the policy
@@ -205,10 +212,10 @@ fn shares(
             let share = if window {
                 let n = (t.len() - 1) / limit * limit;
                 let span = t[n].duration_since(t[0]).as_secs_f64();
-                n as f64 / span / per_second
+                float(n) / span / per_second
             } else {
                 let span = t.last().unwrap().duration_since(t[0]).as_secs_f64();
-                t.len() as f64 / (limit as f64 + per_second * span)
+                float(t.len()) / (float(limit) + per_second * span)
             };
             (k.clone(), t.len(), share)
         })
@@ -330,10 +337,10 @@ async fn five_percent_503s_are_all_retried_within_the_budget() {
     for h in handles {
         statuses.extend(h.await.unwrap());
     }
-    let stats = paced.stats();
+    let client_counts = paced.stats();
     let (ok, injected) = state.totals();
     println!(
-        "faults: {} logical requests in {:?}, server 200s {ok}, injected 503s {injected}, client {stats:?}",
+        "faults: {} logical requests in {:?}, server 200s {ok}, injected 503s {injected}, client {client_counts:?}",
         statuses.len(),
         started.elapsed()
     );
@@ -345,11 +352,17 @@ async fn five_percent_503s_are_all_retried_within_the_budget() {
     assert_eq!(ok, 400);
     // About 5 % of the 400-odd attempts were answered 503, and each was retried.
     assert!((8..=40).contains(&injected), "{injected} injected");
-    assert_eq!(stats.unavailable, injected);
-    assert_eq!(stats.retries, injected);
-    assert_eq!(stats.sent, 400 + injected);
-    assert_eq!((stats.budget_refused, stats.attempts_exhausted), (0, 0));
-    assert_eq!(stats.limited, 0);
+    assert_eq!(client_counts.unavailable, injected);
+    assert_eq!(client_counts.retries, injected);
+    assert_eq!(client_counts.sent, 400 + injected);
+    assert_eq!(
+        (
+            client_counts.budget_refused,
+            client_counts.attempts_exhausted
+        ),
+        (0, 0)
+    );
+    assert_eq!(client_counts.limited, 0);
     assert_eq!(limits.policy("/tiktok").unwrap().stats().limited, 0);
 }
 

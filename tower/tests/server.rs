@@ -249,8 +249,8 @@ async fn tiktok_per_app_shop_api_with_window_headers() {
     assert_eq!(none.status().as_u16(), 400);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_extraction_headers_peer_and_closure() {
+/// A server with one route per kind of key extractor, each a bucket of 2 that never drains.
+async fn extraction_server() -> SocketAddr {
     let layer = RateLimitLayer::builder()
         .route(
             "/token",
@@ -291,44 +291,35 @@ async fn key_extraction_headers_peer_and_closure() {
         .route("/user", get(|| async { "u" }))
         .route("/ids", get(|| async { "d" }))
         .layer(layer);
-    let addr = serve(app).await;
+    serve(app).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_from_a_header_and_a_closure() {
+    let addr = extraction_server().await;
     let c = client();
     let count = |rs: Vec<u16>| rs.iter().filter(|&&s| s == 200).count();
 
     // Header: each token its own bucket of 2; a missing header is 400 and spends nothing.
     let token = format!("http://{addr}/token");
-    let mut a = Vec::new();
-    let mut b = Vec::new();
+    let mut alpha = Vec::new();
+    let mut beta = Vec::new();
     for _ in 0..3 {
-        a.push(
+        alpha.push(
             get_status(&c, &token, &[("x-api-key", "alpha")])
                 .await
                 .status()
                 .as_u16(),
         );
-        b.push(
+        beta.push(
             get_status(&c, &token, &[("x-api-key", "beta")])
                 .await
                 .status()
                 .as_u16(),
         );
     }
-    assert_eq!((count(a), count(b)), (2, 2));
+    assert_eq!((count(alpha), count(beta)), (2, 2));
     assert_eq!(get_status(&c, &token, &[]).await.status().as_u16(), 400);
-
-    // Peer address: two loopback addresses, two buckets.
-    let ip = format!("http://{addr}/ip");
-    for local in [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)] {
-        let c = reqwest::Client::builder()
-            .local_address(IpAddr::V4(local))
-            .build()
-            .unwrap();
-        let mut s = Vec::new();
-        for _ in 0..3 {
-            s.push(get_status(&c, &ip, &[]).await.status().as_u16());
-        }
-        assert_eq!(s, [200, 200, 429], "from {local}");
-    }
 
     // Closure: the user from the query.
     let user = format!("http://{addr}/user");
@@ -343,6 +334,25 @@ async fn key_extraction_headers_peer_and_closure() {
     }
     assert_eq!(s, [200, 200, 200, 429, 200]);
     assert_eq!(get_status(&c, &user, &[]).await.status().as_u16(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_from_the_peer_address_and_id_headers() {
+    let addr = extraction_server().await;
+    let c = client();
+    // Peer address: two loopback addresses, two buckets.
+    let ip = format!("http://{addr}/ip");
+    for local in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)] {
+        let c = reqwest::Client::builder()
+            .local_address(IpAddr::V4(local))
+            .build()
+            .unwrap();
+        let mut s = Vec::new();
+        for _ in 0..3 {
+            s.push(get_status(&c, &ip, &[]).await.status().as_u16());
+        }
+        assert_eq!(s, [200, 200, 429], "from {local}");
+    }
 
     // Id pair: malformed, repeated or missing ids are 400.
     let ids = format!("http://{addr}/ids");
