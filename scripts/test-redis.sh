@@ -35,4 +35,6 @@ export TOLLGATE_REDIS_PORT=$port TOLLGATE_REDIS_SERVER=$REDIS_SERVER
 cargo clippy -p tollgate-redis --all-targets --locked -- -D warnings
 # The Redis tests are #[ignore]d in the plain workspace run (no server there); here they run.
 cargo test -p tollgate-redis --locked -- --include-ignored
+# The tower layer's Redis backend: two servers, one limit (tollgate-tower, feature `redis`).
+cargo test -p tollgate-tower --features redis --locked --test redis -- --include-ignored
 # `cargo test` also builds the benchmark and hammer binaries (the benchmark is run by hand: docs/redis.md).

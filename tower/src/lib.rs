@@ -5,7 +5,8 @@
 //! - **Servers**: [`RateLimitLayer`], a tower [`Layer`](tower_layer::Layer) for axum, hyper or
 //!   any tower stack. Per route a [`Policy`]: whose limit a request spends ([`KeyExtractor`]:
 //!   headers, the peer's address, a closure), the quotas ([`LocalTable`], a lock-free key
-//!   table, or any [`Backend`]), shadow mode, and the answers: 429 and 503 with `RateLimit`,
+//!   table in this process; `RedisBackend`, one limit across a fleet; or any [`Backend`]),
+//!   shadow mode, and the answers: 429 and 503 with `RateLimit`,
 //!   `RateLimit-Policy`, `Retry-After` and, for ShopBase, `X-Sb-Shop-Api-Call-Limit`; the
 //!   same headers on the requests that pass.
 //! - **Clients** (feature `reqwest`, on by default): [`PacedMiddleware`], a reqwest-middleware
@@ -47,6 +48,7 @@
 //!
 //! - `axum` (default): [`KeyExtractor::peer_ip`] reads axum's `ConnectInfo<SocketAddr>`.
 //! - `reqwest` (default): the client middleware.
+//! - `redis`: [`RedisBackend`], one limit across a fleet of servers, in Redis.
 //!
 //! A server that needs neither: `default-features = false`.
 #![forbid(unsafe_code)]
@@ -59,6 +61,8 @@ mod client;
 mod key;
 mod layer;
 mod local;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use backend::{Backend, TierInfo};
 pub use body::ResponseBody;
@@ -73,5 +77,7 @@ pub use layer::{
     SHADOW_HEADER,
 };
 pub use local::{LocalTable, TableCounters};
+#[cfg(feature = "redis")]
+pub use redis::{RedisBackend, RedisDecision};
 #[cfg(feature = "reqwest")]
 pub use tollgate::client::Jitter;
