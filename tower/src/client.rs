@@ -51,6 +51,9 @@ const LOG_CAPACITY: usize = 256;
 /// The largest window limit a [`Vendor::window`] mirror holds (its sliding log's capacity).
 pub const MAX_WINDOW_LIMIT: u64 = LOG_CAPACITY as u64;
 
+/// Pacers kept before the idle ones are forgotten.
+const PRUNE_AT: usize = 4_096;
+
 /// Slots of the retry budget's sliding window.
 const BUDGET_SLOTS: usize = 10;
 
@@ -178,6 +181,23 @@ impl KeyPacer {
         }
     }
 
+    /// Whether forgetting this pacer changes nothing: its mirror is empty at `now` and no
+    /// `Retry-After` is pending.
+    fn is_idle(&mut self, now: u64) -> bool {
+        // A request of the whole capacity could go now only into an empty mirror.
+        let next = match self {
+            KeyPacer::Bucket(p) => {
+                let all = p.mirror().quota().burst();
+                p.next_send(now, all)
+            }
+            KeyPacer::Log(p) => {
+                let all = p.mirror().quota().limit();
+                p.next_send(now, all)
+            }
+        };
+        next == Ok(Some(now))
+    }
+
     fn blocked_until(&self) -> u64 {
         match self {
             KeyPacer::Bucket(p) => p.blocked_until(),
@@ -270,7 +290,9 @@ struct Inner {
 
 /// Paces, syncs and retries the requests of a `reqwest_middleware::ClientWithMiddleware` by a
 /// [`Vendor`]'s limits. Cheap to clone; clones share every pacer, the retry budget and the
-/// counters, so one middleware serves all the tasks of an app.
+/// counters, so one middleware serves all the tasks of an app. It keeps one pacer per key it
+/// has seen; past 4 096, the idle ones (empty mirror, no `Retry-After` pending, no request
+/// waiting) are forgotten, which changes nothing (a new pacer is the same).
 ///
 /// ```no_run
 /// use reqwest_middleware::ClientBuilder;
@@ -463,6 +485,11 @@ impl PacedMiddleware {
             key.api = None;
         }
         let mut pacers = lock(&inner.pacers);
+        if pacers.len() >= PRUNE_AT && !pacers.contains_key(&key) {
+            // Forget the pacers no task holds whose mirrors are empty: a new one is the same.
+            let now = self.now();
+            pacers.retain(|_, p| Arc::strong_count(p) > 1 || !lock(p).is_idle(now));
+        }
         Arc::clone(pacers.entry(key).or_insert_with(|| {
             let pacer = match (inner.bucket, inner.window) {
                 (Some(q), _) => KeyPacer::Bucket(Pacer::new(LeakyBucket::new(q))),
@@ -624,5 +651,103 @@ impl Middleware for PacedMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         self.run(req, extensions, next).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        Request::new(Method::GET, "http://127.0.0.1:1/x".parse().unwrap())
+    }
+
+    fn key(shop: u64) -> Extensions {
+        let mut ext = Extensions::new();
+        ext.insert(PaceKey::new(1, shop));
+        ext
+    }
+
+    #[test]
+    fn idle_pacers_are_forgotten_busy_and_held_ones_kept() {
+        let m = PacedMiddleware::builder(Vendor::shopbase())
+            .build()
+            .unwrap();
+        let held = m.pacer(&request(), &key(0));
+        for shop in 1..PRUNE_AT as u64 {
+            let p = m.pacer(&request(), &key(shop));
+            if shop % 2 == 0 {
+                // A request in the mirror: not idle for another 500 ms.
+                assert!(lock(&p).reserve(m.now()).unwrap().is_some());
+            }
+        }
+        assert_eq!(lock(&m.inner.pacers).len(), PRUNE_AT);
+        let _new = m.pacer(&request(), &key(u64::MAX));
+        let pacers = lock(&m.inner.pacers);
+        // Kept: the held one, the 2 047 busy ones, the new one.
+        assert_eq!(pacers.len(), 1 + (PRUNE_AT - 1) / 2 + 1);
+        assert!(pacers.contains_key(&PaceKey::new(1, 0)));
+        assert!(pacers.contains_key(&PaceKey::new(1, 2)));
+        assert!(!pacers.contains_key(&PaceKey::new(1, 1)));
+        drop(pacers);
+        drop(held);
+    }
+
+    #[test]
+    fn keys_per_vendor() {
+        let shopbase = PacedMiddleware::builder(Vendor::shopbase())
+            .build()
+            .unwrap();
+        let tiktok = PacedMiddleware::builder(Vendor::tiktok_shop())
+            .build()
+            .unwrap();
+        let mut a = Extensions::new();
+        a.insert(PaceKey::new(1, 2).api("orders"));
+        let mut b = Extensions::new();
+        b.insert(PaceKey::new(1, 2).api("products"));
+        // ShopBase limits per (app, shop): one pacer; TikTok Shop per (app, shop, api): two.
+        assert!(Arc::ptr_eq(
+            &shopbase.pacer(&request(), &a),
+            &shopbase.pacer(&request(), &b)
+        ));
+        assert!(!Arc::ptr_eq(
+            &tiktok.pacer(&request(), &a),
+            &tiktok.pacer(&request(), &b)
+        ));
+        // Without a key: the URL's host and path.
+        let none = Extensions::new();
+        assert!(Arc::ptr_eq(
+            &tiktok.pacer(&request(), &none),
+            &tiktok.pacer(&request(), &none)
+        ));
+        assert_eq!(lock(&tiktok.inner.pacers).len(), 3);
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        assert_eq!(
+            PacedMiddleware::builder(Vendor::window(MAX_WINDOW_LIMIT + 1, Duration::from_secs(1)))
+                .build()
+                .unwrap_err(),
+            Error::CapacityExceeded
+        );
+        // A margin eating the whole burst: 1 request, 1 per second, 2 s of jitter.
+        assert_eq!(
+            PacedMiddleware::builder(Vendor::bucket(1, 1))
+                .jitter(Duration::from_secs(2))
+                .build()
+                .unwrap_err(),
+            Error::CapacityExceeded
+        );
+        assert_eq!(
+            PacedMiddleware::builder(Vendor::bucket(0, 1))
+                .build()
+                .unwrap_err(),
+            Error::ZeroBurst
+        );
+        assert!(PacedMiddleware::builder(Vendor::tiktok_shop())
+            .backoff(Duration::ZERO, Duration::from_secs(1), 3, Jitter::Full)
+            .build()
+            .is_err());
     }
 }
