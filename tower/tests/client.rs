@@ -463,3 +463,94 @@ async fn retry_after_is_honoured_and_never_outcomes_are_not_retried() {
     let stats = paced.stats();
     assert_eq!((stats.retries, stats.fatal, stats.limited), (1, 2, 2));
 }
+
+/// A bare HTTP/1.1 server that drops the first connection of every GET and every connection of
+/// a POST after reading the request (a transport error for the client), and answers the others
+/// 200. Returns its address and the number of requests it read, by method.
+async fn flaky() -> (SocketAddr, Arc<Mutex<HashMap<String, u32>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counts: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let seen = Arc::clone(&counts);
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let method = String::from_utf8_lossy(&head)
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    let n = seen.entry(method.clone()).or_default();
+                    *n += 1;
+                    *n
+                };
+                if method == "POST" || n == 1 {
+                    return; // dropped: the client sees the connection close mid-exchange
+                }
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    (addr, counts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_errors_are_retried_for_idempotent_requests_only() {
+    let (addr, counts) = flaky().await;
+    let paced = PacedMiddleware::builder(Vendor::bucket(100, 100))
+        .backoff(
+            Duration::from_millis(10),
+            Duration::from_millis(50),
+            3,
+            Jitter::Full,
+        )
+        .seed(5)
+        .build()
+        .unwrap();
+    let client = paced_client(&paced);
+    let got = client
+        .get(format!("http://{addr}/a"))
+        .with_extension(PaceKey::new(1, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(got.text().await.unwrap(), "ok");
+    let posted = client
+        .post(format!("http://{addr}/a"))
+        .with_extension(PaceKey::new(1, 1))
+        .body("not idempotent")
+        .send()
+        .await;
+    assert!(posted.is_err());
+    let counts = counts.lock().unwrap().clone();
+    assert_eq!(counts.get("GET"), Some(&2));
+    assert_eq!(counts.get("POST"), Some(&1));
+    let stats = paced.stats();
+    assert_eq!(
+        (
+            stats.sent,
+            stats.retries,
+            stats.transport_errors,
+            stats.fatal
+        ),
+        (3, 1, 2, 1)
+    );
+}
