@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tollgate::{header, pagination, Decision, Error, Outcome};
@@ -18,6 +18,7 @@ use tower_service::Service;
 use crate::backend::Backend;
 use crate::body::ResponseBody;
 use crate::key::{KeyExtractor, RequestHead, RequestKey};
+use crate::values;
 
 /// The response header that marks a shadow-mode decision: `would-limit` or `pass`.
 pub const SHADOW_HEADER: &str = "x-tollgate-shadow";
@@ -51,6 +52,8 @@ pub struct Policy<B> {
     max_offset: Option<u64>,
     /// `RateLimit-Policy` by tier.
     tier_policies: Vec<HeaderValue>,
+    /// `"{name}";r=`, the start of every `RateLimit` value.
+    ratelimit_prefix: Vec<u8>,
     counters: Counters,
 }
 
@@ -120,6 +123,7 @@ impl<B: Backend> Policy<B> {
             call_limit_header: false,
             max_offset: None,
             tier_policies,
+            ratelimit_prefix: values::ratelimit_prefix(name),
             counters: Counters::default(),
         }
     }
@@ -394,14 +398,14 @@ struct Extra {
 impl Extra {
     fn apply(self, headers: &mut HeaderMap) {
         let pairs = [
-            ("ratelimit", self.ratelimit),
-            ("ratelimit-policy", self.policy),
-            ("x-sb-shop-api-call-limit", self.call_limit),
-            (SHADOW_HEADER, self.shadow),
+            (values::RATELIMIT, self.ratelimit),
+            (values::RATELIMIT_POLICY, self.policy),
+            (values::CALL_LIMIT, self.call_limit),
+            (values::SHADOW, self.shadow),
         ];
         for (name, value) in pairs {
             if let Some(v) = value {
-                headers.insert(HeaderName::from_static(name), v);
+                headers.insert(name, v);
             }
         }
         if let Some(v) = self.retry_after {
@@ -510,9 +514,9 @@ impl<B: Backend> Shared<B> {
                 )));
             }
         };
-        extra.ratelimit = value(|b| header::write_ratelimit(&policy.name, &d, tps, b));
+        extra.ratelimit = values::ratelimit(&policy.ratelimit_prefix, &d, tps);
         if policy.call_limit_header {
-            extra.call_limit = value(|b| header::write_shop_api_call_limit(&d, b));
+            extra.call_limit = values::call_limit(&d);
         }
         if let Mode::NeverPeek = p.mode {
             c.limited.fetch_add(1, Ordering::Relaxed);
@@ -539,10 +543,7 @@ impl<B: Backend> Shared<B> {
             c.allowed.fetch_add(1, Ordering::Relaxed);
             return Ok(extra);
         }
-        extra.retry_after = match header::retry_after_seconds(&d, tps) {
-            Ok(Some(s)) => HeaderValue::from_str(&s.to_string()).ok(),
-            _ => None,
-        };
+        extra.retry_after = values::retry_after(&d, tps);
         let (status, text) = if d.outcome == Outcome::Overloaded {
             c.overloaded.fetch_add(1, Ordering::Relaxed);
             (

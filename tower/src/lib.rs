@@ -63,6 +63,7 @@ mod layer;
 mod local;
 #[cfg(feature = "redis")]
 mod redis;
+mod values;
 
 pub use backend::{Backend, TierInfo};
 pub use body::ResponseBody;

@@ -6,7 +6,6 @@ use std::collections::hash_map::RandomState;
 use std::future::{ready, Ready};
 use std::hash::BuildHasher;
 
-use tollgate::clock::StdClock;
 use tollgate::key::{Key, Seed};
 use tollgate::presets::{shopbase, tiktok_shop};
 use tollgate::table::{BucketTable, FullPolicy, Slot, WindowTable};
@@ -36,7 +35,30 @@ use crate::backend::{Backend, TierInfo};
 #[derive(Debug)]
 pub struct LocalTable {
     table: Kind,
-    clock: StdClock,
+    clock: Clock,
+}
+
+/// Nanoseconds since the table was built, from the CPU's time-stamp counter where it is
+/// invariant (quanta; the OS's monotonic clock elsewhere): a few nanoseconds per reading where
+/// the OS clock can take over a hundred on a virtual machine. A reading on a core whose counter
+/// is behind is a clock stepping back a little, which the engine takes in its stride (see
+/// `docs/semantics.md#backwards-clocks`).
+#[derive(Debug)]
+struct Clock {
+    source: quanta::Clock,
+    origin: u64,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let source = quanta::Clock::new();
+        let origin = source.raw();
+        Clock { source, origin }
+    }
+
+    fn now(&self) -> u64 {
+        self.source.delta_as_nanos(self.origin, self.source.raw())
+    }
 }
 
 #[derive(Debug)]
@@ -70,7 +92,7 @@ fn leak_slots(capacity: usize) -> &'static [Slot] {
 
 impl LocalTable {
     /// Ticks per second of the table's clock: nanoseconds.
-    pub const TICKS_PER_SECOND: u64 = StdClock::TICKS_PER_SECOND;
+    pub const TICKS_PER_SECOND: u64 = 1_000_000_000;
 
     /// A table of leaky buckets (see `docs/semantics.md#leaky-bucket`) with these tiers, in
     /// nanosecond ticks, and room for `capacity` keys active at once (size it at 1.5 times the
@@ -81,7 +103,7 @@ impl LocalTable {
         let table = BucketTable::new(leak_slots(capacity), tiers, random_seed())?;
         Ok(LocalTable {
             table: Kind::Buckets(table),
-            clock: StdClock::new(),
+            clock: Clock::new(),
         })
     }
 
@@ -93,7 +115,7 @@ impl LocalTable {
         let table = WindowTable::new(leak_slots(capacity), tiers, random_seed())?;
         Ok(LocalTable {
             table: Kind::Windows(table),
-            clock: StdClock::new(),
+            clock: Clock::new(),
         })
     }
 
