@@ -385,14 +385,14 @@ impl<S: fmt::Debug, B> fmt::Debug for RateLimit<S, B> {
     }
 }
 
-/// The headers a policy adds to an answer.
+/// The headers a policy adds to an answer. Kept small: it travels in the response future.
 #[derive(Debug, Default)]
 struct Extra {
     ratelimit: Option<HeaderValue>,
     policy: Option<HeaderValue>,
     call_limit: Option<HeaderValue>,
-    shadow: Option<HeaderValue>,
-    retry_after: Option<HeaderValue>,
+    /// Shadow mode: `Some(true)` for `would-limit`, `Some(false)` for `pass`.
+    shadow: Option<bool>,
 }
 
 impl Extra {
@@ -401,15 +401,15 @@ impl Extra {
             (values::RATELIMIT, self.ratelimit),
             (values::RATELIMIT_POLICY, self.policy),
             (values::CALL_LIMIT, self.call_limit),
-            (values::SHADOW, self.shadow),
         ];
         for (name, value) in pairs {
             if let Some(v) = value {
                 headers.insert(name, v);
             }
         }
-        if let Some(v) = self.retry_after {
-            headers.insert(RETRY_AFTER, v);
+        if let Some(would) = self.shadow {
+            let v = if would { "would-limit" } else { "pass" };
+            headers.insert(values::SHADOW, HeaderValue::from_static(v));
         }
     }
 }
@@ -427,6 +427,7 @@ struct Refusal {
     status: StatusCode,
     text: &'static str,
     extra: Extra,
+    retry_after: Option<HeaderValue>,
 }
 
 impl Refusal {
@@ -435,10 +436,11 @@ impl Refusal {
             status,
             text,
             extra: Extra::default(),
+            retry_after: None,
         }
     }
 
-    fn into_response<R>(self: Box<Self>) -> Response<ResponseBody<R>> {
+    fn into_response<R>(self) -> Response<ResponseBody<R>> {
         let mut resp = Response::new(ResponseBody::refusal(self.text));
         *resp.status_mut() = self.status;
         resp.headers_mut().insert(
@@ -446,6 +448,9 @@ impl Refusal {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         self.extra.apply(resp.headers_mut());
+        if let Some(v) = self.retry_after {
+            resp.headers_mut().insert(RETRY_AFTER, v);
+        }
         resp
     }
 }
@@ -504,6 +509,7 @@ impl<B: Backend> Shared<B> {
                     status: StatusCode::TOO_MANY_REQUESTS,
                     text: "page too deep: limit x page exceeds the maximum offset\n",
                     extra,
+                    retry_after: None,
                 }));
             }
             (Err(_), Mode::Decide { .. }) => {
@@ -524,6 +530,7 @@ impl<B: Backend> Shared<B> {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 text: "page too deep: limit x page exceeds the maximum offset\n",
                 extra,
+                retry_after: None,
             }));
         }
         let mut d = d;
@@ -533,17 +540,13 @@ impl<B: Backend> Shared<B> {
             if would {
                 c.would_limit.fetch_add(1, Ordering::Relaxed);
             }
-            extra.shadow = Some(HeaderValue::from_static(if would {
-                "would-limit"
-            } else {
-                "pass"
-            }));
+            extra.shadow = Some(would);
         }
         if d.is_allowed() {
             c.allowed.fetch_add(1, Ordering::Relaxed);
             return Ok(extra);
         }
-        extra.retry_after = values::retry_after(&d, tps);
+        let retry_after = values::retry_after(&d, tps);
         let (status, text) = if d.outcome == Outcome::Overloaded {
             c.overloaded.fetch_add(1, Ordering::Relaxed);
             (
@@ -558,6 +561,7 @@ impl<B: Backend> Shared<B> {
             status,
             text,
             extra,
+            retry_after,
         }))
     }
 }
@@ -631,11 +635,13 @@ where
                 let service = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture {
                     state: State::Deciding {
-                        decision,
-                        service: Some(service),
-                        request: Some(req),
-                        shared: Arc::clone(&self.shared),
-                        pending,
+                        parked: Some(Box::new(Parked {
+                            decision,
+                            service,
+                            request: req,
+                            shared: Arc::clone(&self.shared),
+                            pending,
+                        })),
                     },
                 }
             }
@@ -643,11 +649,21 @@ where
     }
 }
 
+/// A request waiting for its decision (boxed: only a backend that is not ready at once needs
+/// it, and it would make every response future larger).
+struct Parked<D, S, Q, H> {
+    decision: D,
+    service: S,
+    request: Q,
+    shared: H,
+    pending: Pending,
+}
+
 pin_project! {
     #[project = StateProj]
     enum State<F, D, S, Q, H> {
         Inner { #[pin] future: F, extra: Option<Extra> },
-        Deciding { decision: D, service: Option<S>, request: Option<Q>, shared: H, pending: Pending },
+        Deciding { parked: Option<Box<Parked<D, S, Q, H>>> },
         Done { refusal: Option<Box<Refusal>> },
     }
 }
@@ -715,25 +731,23 @@ where
                 }
                 StateProj::Done { refusal } => {
                     let refusal = refusal.take().expect("polled after completion");
-                    return Poll::Ready(Ok(refusal.into_response()));
+                    return Poll::Ready(Ok((*refusal).into_response()));
                 }
-                StateProj::Deciding {
-                    decision,
-                    service,
-                    request,
-                    shared,
-                    pending,
-                } => {
-                    let result = std::task::ready!(Pin::new(decision).poll(cx));
-                    match shared.conclude(*pending, result) {
-                        Ok(extra) => {
-                            let mut service = service.take().expect("polled after completion");
-                            let req = request.take().expect("polled after completion");
-                            State::Inner {
-                                future: service.call(req),
-                                extra: Some(extra),
-                            }
-                        }
+                StateProj::Deciding { parked } => {
+                    let p = parked.as_mut().expect("polled after completion");
+                    let result = std::task::ready!(Pin::new(&mut p.decision).poll(cx));
+                    let Parked {
+                        mut service,
+                        request,
+                        shared,
+                        pending,
+                        ..
+                    } = *parked.take().expect("polled after completion");
+                    match shared.conclude(pending, result) {
+                        Ok(extra) => State::Inner {
+                            future: service.call(request),
+                            extra: Some(extra),
+                        },
                         Err(refusal) => State::Done {
                             refusal: Some(refusal),
                         },

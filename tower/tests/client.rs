@@ -261,11 +261,12 @@ async fn shopbase_zero_429_and_at_least_95_percent_of_the_allowed_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiktok_zero_429_and_at_least_90_percent_under_jittered_latency() {
-    // Up to 20 ms of network delay in front of the limiter; the client allows 25 ms.
+    // Up to 20 ms of network delay in front of the limiter; the client allows 40 ms (the rest
+    // covers the time a loaded machine takes to schedule the tasks).
     let state = Vendorland::new(0, 20);
     let (addr, limits) = vendor(Arc::clone(&state)).await;
     let paced = PacedMiddleware::builder(Vendor::tiktok_shop())
-        .jitter(Duration::from_millis(25))
+        .jitter(Duration::from_millis(40))
         .seed(2)
         .build()
         .unwrap();
