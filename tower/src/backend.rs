@@ -26,6 +26,14 @@ pub struct TierInfo {
 
 /// A store of rate-limit state that the layer asks for decisions.
 ///
+/// A backend owns the limiter state and the clock: it answers "may this key spend `cost` now?"
+/// with a [`Decision`], and says what its tiers are so the layer can write `RateLimit-Policy`.
+/// [`LocalTable`](crate::LocalTable), a lock-free key table in this process, is one; with the
+/// `redis` feature, `RedisBackend` keeps one limit across a fleet. A backend that keeps its
+/// state elsewhere (a table in a shared-memory region, so that several processes on one host
+/// enforce one limit; a store of your own) implements the same trait: its future may be pending
+/// while it waits for the store.
+///
 /// Decisions are exact and per key: the backend reads its own clock, so every decision for a
 /// key is judged on one timeline. The layer polls the future once as soon as the request
 /// arrives; a backend in this process returns [`std::future::Ready`], and the request then

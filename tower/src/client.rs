@@ -1,28 +1,5 @@
 //! The client side: [`PacedMiddleware`], a reqwest-middleware that keeps an app under a
 //! vendor's limits (see `docs/semantics.md#client-toolkit`).
-//!
-//! # Why reqwest-middleware
-//!
-//! The middleware plugs into `reqwest_middleware::ClientWithMiddleware`, the hook Rust HTTP
-//! clients already use for tracing, caching and retries, rather than being a tower service
-//! around `reqwest::Client`: callers keep reqwest's request builder (`client.get(url)
-//! .header(..).send()`), and name the (app, shop, api) a request belongs to with
-//! `.with_extension(PaceKey::new(..))` on the same builder. A tower service would make them
-//! build `reqwest::Request`s by hand and drive `ready().await?.call(req)`. Put it in place of
-//! any other retry middleware: it retries by itself, and two retry layers multiply attempts.
-//!
-//! # What it does per request
-//!
-//! 1. **Pace**: waits (with tokio's timer) until the key's mirror of the vendor's limiter
-//!    admits the request, booking its turn first, so tasks sharing a key go out in order
-//!    without waking one another.
-//! 2. **Send**, then **sync** the mirror with the answer: ShopBase's `used/limit` header raises
-//!    it (never lowers it); a 429's `Retry-After` blocks the key until then.
-//! 3. **Classify**: 2xx–3xx done; 429, 503 and (for idempotent methods) transport errors may
-//!    be retried; anything else, and a request that can never pass, is returned as it is.
-//! 4. **Retry** with exponential backoff and jitter, never sooner than `Retry-After`, and only
-//!    while the retry budget (a share of recent successes, plus a floor) allows; each retry
-//!    is paced again. A request whose body cannot be cloned (a stream) is sent once.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -293,6 +270,29 @@ struct Inner {
 /// counters, so one middleware serves all the tasks of an app. It keeps one pacer per key it
 /// has seen; past 4 096, the idle ones (empty mirror, no `Retry-After` pending, no request
 /// waiting) are forgotten, which changes nothing (a new pacer is the same).
+///
+/// # Why reqwest-middleware
+///
+/// The middleware plugs into `reqwest_middleware::ClientWithMiddleware`, the hook Rust HTTP
+/// clients already use for tracing, caching and retries, rather than being a tower service
+/// around `reqwest::Client`: callers keep reqwest's request builder (`client.get(url)
+/// .header(..).send()`), and name the (app, shop, api) a request belongs to with
+/// `.with_extension(PaceKey::new(..))` on the same builder. A tower service would make them
+/// build `reqwest::Request`s by hand and drive `ready().await?.call(req)`. Put it in place of
+/// any other retry middleware: it retries by itself, and two retry layers multiply attempts.
+///
+/// # What it does per request
+///
+/// 1. **Pace**: waits (with tokio's timer) until the key's mirror of the vendor's limiter
+///    admits the request, booking its turn first, so tasks sharing a key go out in order
+///    without waking one another.
+/// 2. **Send**, then **sync** the mirror with the answer: ShopBase's `used/limit` header raises
+///    it (never lowers it); a 429's `Retry-After` blocks the key until then.
+/// 3. **Classify**: 2xx–3xx done; 429, 503 and (for idempotent methods) transport errors may
+///    be retried; anything else, and a request that can never pass, is returned as it is.
+/// 4. **Retry** with exponential backoff and jitter, never sooner than `Retry-After`, and only
+///    while the retry budget (a share of recent successes, plus a floor) allows; each retry
+///    is paced again. A request whose body cannot be cloned (a stream) is sent once.
 ///
 /// ```no_run
 /// use reqwest_middleware::ClientBuilder;

@@ -170,6 +170,12 @@ type ExtractFn = dyn Fn(&RequestHead<'_>) -> Result<RequestKey, KeyRejection> + 
 
 /// Reads a request's key. Cheap to clone.
 ///
+/// An extractor reads the request's head ([`RequestHead`]) and returns a [`RequestKey`]: an
+/// exact 128-bit key (an (app, shop) pair of ids, an IP address) or bytes that the backend
+/// folds into one with its secret seed (a header value, several parts). A request whose key
+/// cannot be read is answered with the extractor's [`KeyRejection`] (400 for a missing or
+/// malformed header) and spends nothing.
+///
 /// ```
 /// use tollgate_tower::{KeyExtractor, KeyRejection, RequestHead, RequestKey};
 /// // ShopBase: (app, shop) from two decimal id headers, exactly.

@@ -20,6 +20,9 @@ use crate::body::ResponseBody;
 use crate::key::{KeyExtractor, RequestHead, RequestKey};
 use crate::values;
 
+/// The most tiers a policy reads from its backend.
+const MAX_TIERS: usize = 256;
+
 /// The response header that marks a shadow-mode decision: `would-limit` or `pass`.
 pub const SHADOW_HEADER: &str = "x-tollgate-shadow";
 
@@ -107,7 +110,7 @@ impl<B: Backend> Policy<B> {
 
     /// [`Policy::new`] with a name known to be valid.
     fn named(name: &str, backend: B, key: KeyExtractor) -> Policy<B> {
-        let tier_policies = (0..tollgate::table::MAX_TIERS)
+        let tier_policies = (0..MAX_TIERS)
             .map_while(|tier| backend.tier(tier))
             .map(|info| {
                 value(|b| header::write_ratelimit_policy(name, info.limit, info.window_seconds, b))

@@ -12,7 +12,8 @@
 //! - **Clients** (feature `reqwest`, on by default): [`PacedMiddleware`], a reqwest-middleware
 //!   that paces an app's calls per (app, shop[, api]) by a vendor's limits, syncs with the
 //!   vendor's headers and retries what can succeed, with backoff, jitter and a retry budget,
-//!   waiting on tokio's timer.
+//!   waiting on tokio's timer. (Why a reqwest-middleware rather than a tower service around the
+//!   client: see [`PacedMiddleware`].)
 //!
 //! The semantics (leaky bucket, fixed window, outcomes, headers, client toolkit) are tollgate's:
 //! see `docs/semantics.md`.
@@ -48,7 +49,7 @@
 //!
 //! - `axum` (default): [`KeyExtractor::peer_ip`] reads axum's `ConnectInfo<SocketAddr>`.
 //! - `reqwest` (default): the client middleware.
-//! - `redis`: [`RedisBackend`], one limit across a fleet of servers, in Redis.
+//! - `redis`: `RedisBackend`, one limit across a fleet of servers, in Redis.
 //!
 //! A server that needs neither: `default-features = false`.
 #![forbid(unsafe_code)]
