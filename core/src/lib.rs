@@ -34,7 +34,10 @@
 //! [`header`] (§8). Pagination: [`pagination`] (§9). Vendor presets: [`presets`] (§12).
 //! Keyed tables: [`table`] and [`key`] (§10). Client toolkit: [`client`] (§11).
 #![no_std]
-#![forbid(unsafe_code)]
+// Without the `shared` feature the crate has no unsafe code at all. With it, mapping shared
+// memory needs some: it is allowed in one module, `shared/region.rs`, and denied elsewhere.
+#![cfg_attr(not(feature = "shared"), forbid(unsafe_code))]
+#![cfg_attr(feature = "shared", deny(unsafe_code))]
 #![doc(test(attr(deny(warnings))))]
 
 #[cfg(feature = "std")]
@@ -53,6 +56,8 @@ pub mod key;
 pub mod pagination;
 pub mod presets;
 mod quota;
+#[cfg(all(feature = "shared", unix, not(loom)))]
+pub mod shared;
 mod sliding_log;
 pub mod table;
 
