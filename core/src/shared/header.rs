@@ -18,7 +18,9 @@
 //! zeros, which is what a new file or an anonymous mapping holds.
 
 use core::fmt;
+use core::fmt::Write as _;
 use std::fs::{File, OpenOptions};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU32 as StdAtomicU32;
@@ -226,31 +228,70 @@ fn create(
 ) -> Result<Option<Region>, RegionError> {
     static COUNTER: StdAtomicU32 = StdAtomicU32::new(0);
     let n = COUNTER.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-    let mut tmp = PathBuf::from(path);
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(std::format!(".tmp.{}.{n}", std::process::id()));
-    tmp.set_file_name(name);
+    // `<path>.tmp.<pid>.<n>`, built on the stack (no heap allocation for paths that fit).
+    let mut buf = [0u8; 512];
+    let mut w = Cursor {
+        buf: &mut buf,
+        len: 0,
+    };
+    w.push(path.as_os_str().as_bytes());
+    let _ = write!(w, ".tmp.{}.{n}", std::process::id());
+    let tmp: PathBuf;
+    let tmp_path: &Path = if w.len < w.buf.len() {
+        Path::new(std::ffi::OsStr::from_bytes(&w.buf[..w.len]))
+    } else {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(std::format!(".tmp.{}.{n}", std::process::id()));
+        tmp = PathBuf::from(name);
+        &tmp
+    };
+    let tmp = tmp_path;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .mode(options.mode)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
-        .open(&tmp)?;
+        .open(tmp)?;
     let built = (|| {
         // The mode exactly as asked: `open` applied the umask.
         file.set_permissions(std::fs::Permissions::from_mode(options.mode))?;
         file.set_len(layout.total() as u64)?;
         let map = Mapping::file(&file, layout.total())?;
         write_header(&map, layout);
-        match std::fs::hard_link(&tmp, path) {
+        match std::fs::hard_link(tmp, path) {
             Ok(()) => Ok(Some(Region { map, created: true })),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(RegionError::Io(e)),
         }
     })();
-    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_file(tmp);
     built
+}
+
+/// A byte buffer that records overflow by filling up completely.
+struct Cursor<'a> {
+    buf: &'a mut [u8; 512],
+    len: usize,
+}
+
+impl Cursor<'_> {
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.len == self.buf.len() {
+                return;
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+    }
+}
+
+impl core::fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.push(s.as_bytes());
+        Ok(())
+    }
 }
 
 fn open_existing(
