@@ -1,0 +1,220 @@
+//! A limiter in shared memory against the same limiter in private memory, and two processes
+//! against two threads, on one key and on disjoint keys.
+//!
+//! Every decision is admitted (a bucket of 2³² at one request per tick, caller tick as in
+//! `contention`), so every one is a CAS. Group `shared_one`: one thread, `LeakyBucket` in
+//! process memory against `SharedBucket` in an anonymous shared mapping and in a named region
+//! under the temporary directory. Group `shared_two`: two threads on `SharedBucket`s, and two
+//! processes (this binary started again as a worker, told what to run through its stdin),
+//! each on the same region (one key) or each on its own (disjoint keys). Reported as the time
+//! per decision as one thread or process sees it (the slower of the two).
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion};
+use tollgate::shared::{Options, SharedBucket};
+use tollgate::{LeakyBucket, Quota};
+use tollgate_benches::{two_threads, Padded};
+
+fn quota() -> Quota {
+    Quota::new(u64::from(u32::MAX), 1, 1).expect("quota")
+}
+
+fn decide_private(bucket: &LeakyBucket, now: u64, iters: u64) {
+    for _ in 0..iters {
+        black_box(
+            bucket
+                .decide(black_box(now), 1)
+                .is_ok_and(|d| d.is_allowed()),
+        );
+    }
+}
+
+fn decide_shared(bucket: &SharedBucket, now: u64, iters: u64) {
+    for _ in 0..iters {
+        black_box(
+            bucket
+                .decide(black_box(now), 1)
+                .is_ok_and(|d| d.is_allowed()),
+        );
+    }
+}
+
+fn region_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("tollgate-bench-{name}-{}", std::process::id()))
+}
+
+/// A worker process deciding on the region at a path, on command.
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Worker {
+    fn start(path: &Path) -> Worker {
+        let mut child = Command::new(std::env::current_exe().expect("exe"))
+            .env("TOLLGATE_BENCH_WORKER", path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("worker");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Worker {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("send");
+        self.stdin.flush().expect("flush");
+    }
+
+    fn receive(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("receive");
+        line.trim().to_owned()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Both workers run `iters` decisions at `now`, started together; the slower one's time.
+fn two_processes(workers: &mut [Worker; 2], iters: u64, now: u64) -> Duration {
+    for w in workers.iter_mut() {
+        w.send(&format!("{iters} {now}"));
+    }
+    for w in workers.iter_mut() {
+        assert_eq!(w.receive(), "ready");
+    }
+    for w in workers.iter_mut() {
+        w.send("go");
+    }
+    let nanos = workers
+        .iter_mut()
+        .map(|w| w.receive().parse::<u64>().expect("nanoseconds"))
+        .max()
+        .unwrap_or(0);
+    Duration::from_nanos(nanos)
+}
+
+/// The worker's side: `iters now`, answer `ready`, wait for `go`, decide, answer the time.
+fn worker(path: &Path) {
+    let bucket = SharedBucket::open(path, quota(), &Options::new()).expect("region");
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut out = std::io::stdout().lock();
+    while let Some(Ok(line)) = lines.next() {
+        let mut parts = line.split(' ').map(|p| p.parse::<u64>().expect("number"));
+        let (iters, now) = (parts.next().expect("iters"), parts.next().expect("now"));
+        writeln!(out, "ready").expect("ready");
+        out.flush().expect("flush");
+        if !matches!(lines.next(), Some(Ok(go)) if go == "go") {
+            return;
+        }
+        let start = Instant::now();
+        decide_shared(&bucket, now, iters);
+        writeln!(out, "{}", start.elapsed().as_nanos()).expect("time");
+        out.flush().expect("flush");
+    }
+}
+
+fn shared_one(c: &mut Criterion) {
+    let mut g = c.benchmark_group("shared_one");
+    let private = Padded(LeakyBucket::new(quota()));
+    let anonymous = SharedBucket::anonymous(quota()).expect("region");
+    let path = region_path("one");
+    let named = SharedBucket::open(&path, quota(), &Options::new()).expect("region");
+    let mut now = 0u64;
+    g.bench_function("private", |b| {
+        b.iter_custom(|iters| {
+            now += 1 << 34;
+            let t = Instant::now();
+            decide_private(&private.0, now, iters);
+            t.elapsed()
+        });
+    });
+    g.bench_function("shared_anonymous", |b| {
+        b.iter_custom(|iters| {
+            now += 1 << 34;
+            let t = Instant::now();
+            decide_shared(&anonymous, now, iters);
+            t.elapsed()
+        });
+    });
+    g.bench_function("shared_named", |b| {
+        b.iter_custom(|iters| {
+            now += 1 << 34;
+            let t = Instant::now();
+            decide_shared(&named, now, iters);
+            t.elapsed()
+        });
+    });
+    g.finish();
+    let _ = std::fs::remove_file(path);
+}
+
+fn shared_two(c: &mut Criterion) {
+    let mut g = c.benchmark_group("shared_two");
+    let one = SharedBucket::anonymous(quota()).expect("region");
+    let apart = [
+        SharedBucket::anonymous(quota()).expect("region"),
+        SharedBucket::anonymous(quota()).expect("region"),
+    ];
+    let mut now = 0u64;
+    g.bench_function("threads_one_key", |b| {
+        b.iter_custom(|iters| {
+            now += 1 << 34;
+            two_threads(iters, &|_, n| decide_shared(&one, now, n))
+        });
+    });
+    g.bench_function("threads_disjoint_keys", |b| {
+        b.iter_custom(|iters| {
+            now += 1 << 34;
+            two_threads(iters, &|t, n| decide_shared(&apart[t], now, n))
+        });
+    });
+    let (p0, p1) = (region_path("two-a"), region_path("two-b"));
+    let mut same = [Worker::start(&p0), Worker::start(&p0)];
+    g.bench_function("processes_one_key", |b| {
+        b.iter_custom(|iters| {
+            now += 1 << 34;
+            two_processes(&mut same, iters, now)
+        });
+    });
+    drop(same);
+    let mut disjoint = [Worker::start(&p0), Worker::start(&p1)];
+    g.bench_function("processes_disjoint_keys", |b| {
+        b.iter_custom(|iters| {
+            now += 1 << 34;
+            two_processes(&mut disjoint, iters, now)
+        });
+    });
+    drop(disjoint);
+    g.finish();
+    let _ = std::fs::remove_file(p0);
+    let _ = std::fs::remove_file(p1);
+}
+
+criterion_group!(benches, shared_one, shared_two);
+
+fn main() {
+    if let Some(path) = std::env::var_os("TOLLGATE_BENCH_WORKER") {
+        worker(Path::new(&path));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
