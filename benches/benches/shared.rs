@@ -209,6 +209,88 @@ fn shared_two(c: &mut Criterion) {
     let _ = std::fs::remove_file(p1);
 }
 
+/// The same comparisons with the cases **interleaved**: round after round, each case runs
+/// `ROUND` decisions in turn, and the best round of each is kept. Criterion measures one case
+/// after the other for seconds each, so on a machine whose load changes (other jobs on these 2
+/// vCPUs) its ratios between cases carry that change; interleaving gives every case the same
+/// conditions. Printed as `interleaved/<case>: <ns> ns per decision`.
+fn interleaved() {
+    const ROUND: u64 = 1_000_000;
+    const ROUNDS: u64 = 30;
+    let private = Padded(LeakyBucket::new(quota()));
+    let anonymous = SharedBucket::anonymous(quota()).expect("region");
+    let path = region_path("interleaved");
+    let named = SharedBucket::open(&path, quota(), &Options::new()).expect("region");
+    let apart = [
+        SharedBucket::anonymous(quota()).expect("region"),
+        SharedBucket::anonymous(quota()).expect("region"),
+    ];
+    let (p0, p1) = (region_path("il-a"), region_path("il-b"));
+    let mut same = [Worker::start(&p0), Worker::start(&p0)];
+    let mut disjoint = [Worker::start(&p0), Worker::start(&p1)];
+    let mut best = [Duration::MAX; 7];
+    let mut now = 1u64 << 40;
+    for _ in 0..ROUNDS {
+        let mut times = [Duration::ZERO; 7];
+        now += 1 << 34;
+        let t = Instant::now();
+        decide_private(&private.0, now, ROUND);
+        times[0] = t.elapsed();
+        now += 1 << 34;
+        let t = Instant::now();
+        decide_shared(&anonymous, now, ROUND);
+        times[1] = t.elapsed();
+        now += 1 << 34;
+        let t = Instant::now();
+        decide_shared(&named, now, ROUND);
+        times[2] = t.elapsed();
+        now += 1 << 34;
+        times[3] = two_threads(ROUND, &|_, n| decide_shared(&anonymous, now, n));
+        now += 1 << 34;
+        times[4] = two_threads(ROUND, &|t, n| decide_shared(&apart[t], now, n));
+        now += 1 << 34;
+        times[5] = two_processes(&mut same, ROUND, now);
+        now += 1 << 34;
+        times[6] = two_processes(&mut disjoint, ROUND, now);
+        for (b, t) in best.iter_mut().zip(times) {
+            *b = (*b).min(t);
+        }
+    }
+    let cases = [
+        "private",
+        "shared_anonymous",
+        "shared_named",
+        "threads_one_key",
+        "threads_disjoint_keys",
+        "processes_one_key",
+        "processes_disjoint_keys",
+    ];
+    // Nanoseconds per decision, to a tenth: exact in u128, printed as a decimal.
+    let per = |d: Duration| d.as_nanos() * 10 / u128::from(ROUND);
+    for (name, b) in cases.iter().zip(best) {
+        let tenths = per(b);
+        println!(
+            "interleaved/{name}: {}.{} ns per decision",
+            tenths / 10,
+            tenths % 10
+        );
+    }
+    let ratio = |a: Duration, b: Duration| a.as_nanos() * 100 / b.as_nanos().max(1);
+    let r1 = ratio(best[1], best[0]);
+    let r2 = ratio(best[2], best[0]);
+    println!(
+        "interleaved/ratio shared_anonymous/private: {}.{:02}x, shared_named/private: {}.{:02}x",
+        r1 / 100,
+        r1 % 100,
+        r2 / 100,
+        r2 % 100
+    );
+    drop((same, disjoint));
+    for p in [path, p0, p1] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
 criterion_group!(benches, shared_one, shared_two);
 
 fn main() {
@@ -218,4 +300,8 @@ fn main() {
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
+    // Only in a real run (`cargo bench`), not when the test command runs the bench as a test.
+    if std::env::args().any(|a| a == "--bench") {
+        interleaved();
+    }
 }
