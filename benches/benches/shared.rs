@@ -6,19 +6,20 @@
 //! process memory against `SharedBucket` in an anonymous shared mapping and in a named region
 //! under the temporary directory. Group `shared_two`: two threads on `SharedBucket`s, and two
 //! processes (this binary started again as a worker, told what to run through its stdin),
-//! each on the same region (one key) or each on its own (disjoint keys). Reported as the wall
-//! time per decision of one of the two, from a common start until both are done.
+//! each on the same region (one key) or each on its own (disjoint keys), released together.
+//! Each thread or process times its own loop; reported is the slower one's time per decision.
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
 use tollgate::shared::{Options, SharedBucket};
 use tollgate::{LeakyBucket, Quota};
-use tollgate_benches::{two_threads, Padded};
+use tollgate_benches::Padded;
 
 fn quota() -> Quota {
     Quota::new(u64::from(u32::MAX), 1, 1).expect("quota")
@@ -91,9 +92,8 @@ impl Drop for Worker {
     }
 }
 
-/// Both workers run `iters` decisions at `now`, started together: the wall time from the start
-/// until both are done, as `two_threads` measures threads (the pipe round trip, some
-/// microseconds, is part of it and is amortised over the iterations).
+/// Both workers run `iters` decisions at `now`, released together; the slower one's own time
+/// (each times its loop, so a coordinator descheduled at the wrong moment cannot shrink it).
 fn two_processes(workers: &mut [Worker; 2], iters: u64, now: u64) -> Duration {
     for w in workers.iter_mut() {
         w.send(&format!("{iters} {now}"));
@@ -101,14 +101,39 @@ fn two_processes(workers: &mut [Worker; 2], iters: u64, now: u64) -> Duration {
     for w in workers.iter_mut() {
         assert_eq!(w.receive(), "ready");
     }
-    let start = Instant::now();
     for w in workers.iter_mut() {
         w.send("go");
     }
-    for w in workers.iter_mut() {
-        w.receive().parse::<u64>().expect("nanoseconds");
-    }
-    start.elapsed()
+    let nanos = workers
+        .iter_mut()
+        .map(|w| w.receive().parse::<u64>().expect("nanoseconds"))
+        .max()
+        .unwrap_or(0);
+    Duration::from_nanos(nanos)
+}
+
+/// Two threads run `work(thread, iters)`, released together by a barrier; the slower one's own
+/// time, measured as `two_processes` measures processes.
+fn two_threads_timed(iters: u64, work: &(dyn Fn(usize, u64) + Sync)) -> Duration {
+    let barrier = Barrier::new(2);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|thread| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    work(thread, iters);
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .max()
+            .unwrap_or(Duration::ZERO)
+    })
 }
 
 /// The worker's side: `iters now`, answer `ready`, wait for `go`, decide, answer the time.
@@ -178,13 +203,13 @@ fn shared_two(c: &mut Criterion) {
     g.bench_function("threads_one_key", |b| {
         b.iter_custom(|iters| {
             now += 1 << 34;
-            two_threads(iters, &|_, n| decide_shared(&one, now, n))
+            two_threads_timed(iters, &|_, n| decide_shared(&one, now, n))
         });
     });
     g.bench_function("threads_disjoint_keys", |b| {
         b.iter_custom(|iters| {
             now += 1 << 34;
-            two_threads(iters, &|t, n| decide_shared(&apart[t], now, n))
+            two_threads_timed(iters, &|t, n| decide_shared(&apart[t], now, n))
         });
     });
     let (p0, p1) = (region_path("two-a"), region_path("two-b"));
@@ -210,13 +235,13 @@ fn shared_two(c: &mut Criterion) {
 }
 
 /// The same comparisons with the cases **interleaved**: round after round, each case runs
-/// `ROUND` decisions in turn, and the best round of each is kept. Criterion measures one case
+/// `ROUND` decisions in turn, and the median round of each is kept. Criterion measures one case
 /// after the other for seconds each, so on a machine whose load changes (other jobs on these 2
 /// vCPUs) its ratios between cases carry that change; interleaving gives every case the same
 /// conditions. Printed as `interleaved/<case>: <ns> ns per decision`.
 fn interleaved() {
     const ROUND: u64 = 1_000_000;
-    const ROUNDS: u64 = 30;
+    const ROUNDS: u64 = 31;
     let private = Padded(LeakyBucket::new(quota()));
     let anonymous = SharedBucket::anonymous(quota()).expect("region");
     let path = region_path("interleaved");
@@ -228,7 +253,7 @@ fn interleaved() {
     let (p0, p1) = (region_path("il-a"), region_path("il-b"));
     let mut same = [Worker::start(&p0), Worker::start(&p0)];
     let mut disjoint = [Worker::start(&p0), Worker::start(&p1)];
-    let mut best = [Duration::MAX; 7];
+    let mut all: [Vec<Duration>; 7] = Default::default();
     let mut now = 1u64 << 40;
     for _ in 0..ROUNDS {
         let mut times = [Duration::ZERO; 7];
@@ -245,17 +270,24 @@ fn interleaved() {
         decide_shared(&named, now, ROUND);
         times[2] = t.elapsed();
         now += 1 << 34;
-        times[3] = two_threads(ROUND, &|_, n| decide_shared(&anonymous, now, n));
+        times[3] = two_threads_timed(ROUND, &|_, n| decide_shared(&anonymous, now, n));
         now += 1 << 34;
-        times[4] = two_threads(ROUND, &|t, n| decide_shared(&apart[t], now, n));
+        times[4] = two_threads_timed(ROUND, &|t, n| decide_shared(&apart[t], now, n));
         now += 1 << 34;
         times[5] = two_processes(&mut same, ROUND, now);
         now += 1 << 34;
         times[6] = two_processes(&mut disjoint, ROUND, now);
-        for (b, t) in best.iter_mut().zip(times) {
-            *b = (*b).min(t);
+        for (v, t) in all.iter_mut().zip(times) {
+            v.push(t);
         }
     }
+    let best: Vec<Duration> = all
+        .iter_mut()
+        .map(|v| {
+            v.sort_unstable();
+            v[v.len() / 2]
+        })
+        .collect();
     let cases = [
         "private",
         "shared_anonymous",
@@ -267,7 +299,7 @@ fn interleaved() {
     ];
     // Nanoseconds per decision, to a tenth: exact in u128, printed as a decimal.
     let per = |d: Duration| d.as_nanos() * 10 / u128::from(ROUND);
-    for (name, b) in cases.iter().zip(best) {
+    for (name, &b) in cases.iter().zip(&best) {
         let tenths = per(b);
         println!(
             "interleaved/{name}: {}.{} ns per decision",

@@ -144,11 +144,13 @@ pub(crate) struct Region {
 
 impl Region {
     /// The state's 64-bit words (after the header).
+    #[inline]
     pub(crate) fn state(&self) -> &[AtomicU64] {
         &self.map.words()[HEADER_BYTES / 8..]
     }
 
     /// The state's 128-bit words (after the header).
+    #[inline]
     pub(crate) fn state128(&self) -> &[AtomicU128] {
         self.map.words128(HEADER_BYTES)
     }

@@ -59,6 +59,7 @@ impl SharedBucket {
         Ok(SharedBucket { quota, region })
     }
 
+    #[inline]
     fn cell(&self) -> &AtomicU64 {
         &self.region.state()[0]
     }
@@ -69,6 +70,7 @@ impl SharedBucket {
     }
 
     /// As [`LeakyBucket::decide`](crate::LeakyBucket::decide).
+    #[inline]
     pub fn decide(&self, now: u64, cost: u64) -> Result<Decision, Error> {
         update(self.cell(), |s| {
             gcra::step(s, &self.quota, now, cost, Mode::Decide)
@@ -76,6 +78,7 @@ impl SharedBucket {
     }
 
     /// As [`LeakyBucket::peek`](crate::LeakyBucket::peek).
+    #[inline]
     pub fn peek(&self, now: u64, cost: u64) -> Result<Decision, Error> {
         update(self.cell(), |s| {
             gcra::step(s, &self.quota, now, cost, Mode::Peek)
@@ -132,6 +135,7 @@ impl SharedWindow {
         Ok(SharedWindow { quota, region })
     }
 
+    #[inline]
     fn cell(&self) -> &AtomicU64 {
         &self.region.state()[0]
     }
@@ -142,6 +146,7 @@ impl SharedWindow {
     }
 
     /// As [`FixedWindow::decide`](crate::FixedWindow::decide).
+    #[inline]
     pub fn decide(&self, now: u64, cost: u64) -> Result<Decision, Error> {
         update(self.cell(), |s| {
             fixed_window::step(s, &self.quota, now, cost, Mode::Decide)
@@ -149,6 +154,7 @@ impl SharedWindow {
     }
 
     /// As [`FixedWindow::peek`](crate::FixedWindow::peek).
+    #[inline]
     pub fn peek(&self, now: u64, cost: u64) -> Result<Decision, Error> {
         update(self.cell(), |s| {
             fixed_window::step(s, &self.quota, now, cost, Mode::Peek)

@@ -81,6 +81,7 @@ impl Mapping {
 
     /// The whole mapping as 64-bit atomics.
     #[allow(clippy::cast_ptr_alignment)] // the mapping is page-aligned
+    #[inline]
     pub(crate) fn words(&self) -> &[AtomicU64] {
         // SAFETY: `ptr` is page-aligned (≥ 8), valid for `len` bytes for as long as `self`
         // lives (unmapped only in `Drop`), and `len` is a multiple of 16. `AtomicU64` has the
@@ -91,6 +92,7 @@ impl Mapping {
 
     /// The mapping from byte `offset` (a multiple of 16) to its end as 128-bit atomics.
     #[allow(clippy::cast_ptr_alignment)] // page-aligned plus a multiple of 16
+    #[inline]
     pub(crate) fn words128(&self, offset: usize) -> &[AtomicU128] {
         assert!(
             offset.is_multiple_of(16) && offset <= self.len,
