@@ -4,7 +4,7 @@
 //! Every decision is admitted (a bucket of 2³² at one request per tick, caller tick as in
 //! `contention`), so every one is a CAS. Group `shared_one`: one thread, `LeakyBucket` in
 //! process memory against `SharedBucket` in an anonymous shared mapping and in a named region
-//! under the temporary directory. Group `shared_two`: two threads on `SharedBucket`s, and two
+//! under `/dev/shm`. Group `shared_two`: two threads on `SharedBucket`s, and two
 //! processes (this binary started again as a worker, told what to run through its stdin),
 //! each on the same region (one key) or each on its own (disjoint keys), released together.
 //! Each thread or process times its own loop; reported is the slower one's time per decision.
@@ -25,6 +25,8 @@ fn quota() -> Quota {
     Quota::new(u64::from(u32::MAX), 1, 1).expect("quota")
 }
 
+// Each loop is its own function, so every case's loop is compiled alike wherever it is called.
+#[inline(never)]
 fn decide_private(bucket: &LeakyBucket, now: u64, iters: u64) {
     for _ in 0..iters {
         black_box(
@@ -35,6 +37,7 @@ fn decide_private(bucket: &LeakyBucket, now: u64, iters: u64) {
     }
 }
 
+#[inline(never)]
 fn decide_shared(bucket: &SharedBucket, now: u64, iters: u64) {
     for _ in 0..iters {
         black_box(
@@ -45,8 +48,16 @@ fn decide_shared(bucket: &SharedBucket, now: u64, iters: u64) {
     }
 }
 
+/// A region path on tmpfs (`/dev/shm`) where there is one, as the docs advise: a region in a
+/// file on disk pays page faults whenever the kernel writes the dirty page back.
 fn region_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("tollgate-bench-{name}-{}", std::process::id()))
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    dir.join(format!("tollgate-bench-{name}-{}", std::process::id()))
 }
 
 /// A worker process deciding on the region at a path, on command.
@@ -241,7 +252,7 @@ fn shared_two(c: &mut Criterion) {
 /// conditions. Printed as `interleaved/<case>: <ns> ns per decision`.
 fn interleaved() {
     const ROUND: u64 = 1_000_000;
-    const ROUNDS: u64 = 31;
+    const ROUNDS: u64 = 101;
     let private = Padded(LeakyBucket::new(quota()));
     let anonymous = SharedBucket::anonymous(quota()).expect("region");
     let path = region_path("interleaved");

@@ -3,7 +3,9 @@
 //!
 //! A **region** is one mapping of shared memory holding one limiter. It is either
 //! - **named**: a file at a path the caller chooses, typically under `/dev/shm` (memory, not
-//!   disk); every process that opens the same path with the same parameters shares the limiter;
+//!   disk); every process that opens the same path with the same parameters shares the limiter.
+//!   A file on a disk file system works too, but each time the kernel writes the dirty page
+//!   back the next decision takes a page fault: prefer tmpfs;
 //! - **anonymous**: a shared mapping of no file, shared with the children the process forks
 //!   after creating it (as nginx's master or gunicorn's arbiter do before forking workers).
 //!
