@@ -14,8 +14,13 @@
 //! | 7 | reserved, zero |
 //! | 8–31 | the kind's parameters, zero-padded |
 //!
-//! The limiter's state starts at byte [`HEADER_BYTES`]; every kind's initial state is all
-//! zeros, which is what a new file or an anonymous mapping holds.
+//! The limiter's state starts at byte [`HEADER_BYTES`] (a multiple of 128, so a key table's
+//! memory block is aligned as it needs); every kind's initial state is all zeros, which is what
+//! a new file or an anonymous mapping holds.
+//!
+//! Key tables (kinds 5 and 6, reserved) will record their capacity, tier count, hash seed and
+//! full-table policy in words 8–11 and a digest of their tiers in word 12; the table's own
+//! memory block, which follows the header, carries the tiers and its own checksum.
 
 use core::fmt;
 use core::fmt::Write as _;

@@ -278,3 +278,56 @@ fn layout<'a>(quota: &WindowQuota, params: &'a [(&'static str, u64)]) -> Layout<
         state_bytes: 16 * (n + 1),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A claimant that stops forever right after its CAS (killed before writing any unit):
+    /// the next caller writes its units, counts them, and the log stays exact.
+    #[test]
+    fn a_claim_whose_claimant_died_before_writing_is_finished_by_the_next_caller() {
+        let log = SharedLog::anonymous(WindowQuota::new(3, 10).unwrap()).unwrap();
+        assert!(log.decide(0, 1).unwrap().is_allowed());
+        // The dead process's claim: 2 units at time 4, none written.
+        let cur = log.claim().load(Ordering::Acquire);
+        let (k, _, _) = unpack(cur);
+        log.claim()
+            .compare_exchange(cur, pack(k + 2, 2, 4), Ordering::AcqRel, Ordering::Acquire)
+            .unwrap();
+        assert_eq!(log.time_of(k), None);
+        // The log is full (1 + 2 units): a peek counts the dead claim's units, written now.
+        let d = log.peek(5, 1).unwrap();
+        assert_eq!((d.outcome, d.used), (Outcome::Limited, 3));
+        assert_eq!((log.time_of(k), log.time_of(k + 1)), (Some(4), Some(4)));
+        // They leave the window when units at time 4 do: at 14, after the one at 0 (at 10).
+        assert_eq!(log.decide(10, 1).unwrap().used, 3);
+        assert!(!log.decide(13, 1).unwrap().is_allowed());
+        let d = log.decide(14, 2).unwrap();
+        assert!(d.is_allowed());
+        assert_eq!(d.used, 3);
+    }
+
+    /// A claimant that wrote some of its units and not the others is finished the same way,
+    /// and a stale helper (one that read an old claim) never overwrites a newer unit.
+    #[test]
+    fn a_half_written_claim_is_finished_and_stale_helpers_change_nothing() {
+        let log = SharedLog::anonymous(WindowQuota::new(4, 100).unwrap()).unwrap();
+        let cur = log.claim().load(Ordering::Acquire);
+        log.claim()
+            .compare_exchange(cur, pack(3, 3, 7), Ordering::AcqRel, Ordering::Acquire)
+            .unwrap();
+        log.slot(1).store(pack_slot(2, 7), Ordering::Release); // unit 1 written, 0 and 2 not
+        assert_eq!(log.decide(8, 1).unwrap().used, 4);
+        assert_eq!(
+            [0, 1, 2, 3].map(|p| log.time_of(p)),
+            [Some(7), Some(7), Some(7), Some(8)]
+        );
+        // Wrap the ring: unit 4 reuses slot 0 at time 200.
+        assert!(log.decide(200, 1).unwrap().is_allowed());
+        // A helper still holding the first claim (k = 3, c = 3, t = 7) writes nothing now.
+        log.help(3, 3, 7);
+        assert_eq!(log.time_of(4), Some(200));
+        assert_eq!(log.time_of(0), None);
+    }
+}
