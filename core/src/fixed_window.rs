@@ -60,6 +60,30 @@ pub(crate) fn span(quota: &WindowQuota) -> u64 {
     u64::try_from(end - 1).unwrap_or(u64::MAX)
 }
 
+/// The largest `now` whose state fits `bits` bits (a key table keeps fewer than 64), or `None`
+/// if not even the first full window fits.
+pub(crate) fn span_in_bits(quota: &WindowQuota, bits: u32) -> Option<u64> {
+    let max_state = if bits >= 64 { u64::MAX } else { (1 << bits) - 1 };
+    let max = max_state >> count_bits(quota.limit());
+    if max == 0 {
+        return None;
+    }
+    let end = u128::from(quota.offset()) + u128::from(max) * u128::from(quota.window());
+    Some(u64::try_from(end - 1).unwrap_or(u64::MAX).min(span(quota)))
+}
+
+/// The state of a new window counter that has seen `at` (count zero in `at`'s window).
+pub(crate) fn fresh(quota: &WindowQuota, at: u64) -> u64 {
+    index_of(quota, at).map_or(0, |i| encode(i, 0, quota))
+}
+
+/// `true` if the window stored in `state` is over at `now`, whatever its count: a key table
+/// reclaims only such slots (see its protocol).
+pub(crate) fn is_over(state: u64, quota: &WindowQuota, now: u64) -> bool {
+    let (stored, _) = decode(state, quota);
+    index_of(quota, now).map_or(true, |i| i > stored)
+}
+
 /// One decision on a state word. Pure.
 pub(crate) fn step(
     state: u64,
@@ -105,7 +129,7 @@ pub(crate) fn is_drained(state: u64, quota: &WindowQuota, now: u64) -> bool {
 }
 
 /// Re-expresses `state` under a new quota at `now`: the count of the stored window carries over
-/// (capped at the new limit: no free burst). A drained state becomes a new one. Otherwise the count goes
+/// (capped at the new limit: no free burst). A state whose window is over becomes a new one. Otherwise the count goes
 /// into the new quota's window holding the stored window's last tick — the latest time the
 /// state may have seen — so a clock that stepped back cannot move the count into an earlier
 /// window that a later request would find fresh (SPEC §1). With an unchanged window and offset
@@ -118,9 +142,11 @@ pub(crate) fn convert(
 ) -> Result<u64, Error> {
     let (stored, count) = decode(state, old);
     let current_new = index_of(new, now)?;
-    index_of(old, now)?;
-    if is_drained(state, old, now) {
-        // Drained and new are indistinguishable (SPEC §10): a fresh state in the new quota.
+    if index_of(old, now)? > stored {
+        // The stored window is over: drained and new are indistinguishable (SPEC §10), a fresh
+        // state in the new quota. (A count of zero in a window not yet over takes the rule
+        // below, so the end of the stored window never moves earlier: the key table relies on
+        // that to tell one holder of a slot from the next.)
         return Ok(encode(current_new, 0, new));
     }
     let end = u128::from(old.offset()) + u128::from(stored) * u128::from(old.window());
