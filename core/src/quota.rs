@@ -289,14 +289,6 @@ impl Quota {
         }
         Quota::build(burst, count, period, unit, interval, false)
     }
-
-    /// The same quota with its span cut to `span` ticks if that is shorter.
-    pub(crate) const fn with_span_at_most(mut self, span: u64) -> Quota {
-        if span < self.span {
-            self.span = span;
-        }
-        self
-    }
 }
 
 /// A window quota: at most `limit` cost units per window of `window` ticks, for the fixed window

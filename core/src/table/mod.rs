@@ -207,7 +207,7 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::atomic::{AtomicU64, Ordering};
+use crate::atomic::Ordering;
 use crate::gcra::Mode;
 use crate::key::{Key, Seed};
 use crate::{fixed_window, gcra, Decision, Error, Outcome, Quota, WindowQuota};
@@ -216,6 +216,12 @@ mod hash;
 mod layout;
 mod word;
 
+/// The atomic word a table's memory is made of (portable-atomic's `AtomicU64`; loom's under
+/// `--cfg loom`).
+#[cfg(loom)]
+pub use loom::sync::atomic::AtomicU64;
+#[cfg(not(loom))]
+pub use portable_atomic::AtomicU64;
 pub use layout::{
     bytes, capacity_in, words, AttachError, TableHeader, TableKind, TableMemory, ALIGN,
     HEADER_WORDS, LAYOUT_VERSION, MAGIC, TIER_WORDS,
@@ -310,7 +316,7 @@ impl sealed::Sealed for Quota {
         if q.encode(bits)? != *w {
             return Err(Error::InvalidArgument);
         }
-        Ok(q.with_span_at_most(w[6]))
+        Ok(q)
     }
 
     #[inline]
@@ -613,9 +619,11 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         self.tier_count
     }
 
-    /// Tier `index`, as recorded in the table.
+    /// Tier `index`, as it was given to [`Table::init`] (`None` out of range, or if the
+    /// recorded tier was damaged).
     pub fn tier(&self, index: usize) -> Option<Q> {
-        self.tier_words(index).map(|w| Q::decode(&w).0)
+        self.tier_words(index)
+            .and_then(|w| Q::check(&w, self.bits).ok())
     }
 
     /// The last `now` (on the caller's clock) tier `index` accepts: its table span after the
@@ -795,10 +803,10 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
 
     #[inline]
     fn run(&self, key: Key, tier: usize, now: u64, cost: u64, peek: bool) -> Result<Decision, Error> {
+        let (quota, span) = self.tier_of(tier)?;
         if cost == 0 {
             return Err(Error::ZeroCost);
         }
-        let (quota, span) = self.tier_of(tier)?;
         let now = now.saturating_sub(self.epoch);
         let home = hash::home(self.secrets, key, self.groups);
         let [hi, lo] = halves(key);
