@@ -63,7 +63,11 @@ pub(crate) fn span(quota: &WindowQuota) -> u64 {
 /// The largest `now` whose state fits `bits` bits (a key table keeps fewer than 64), or `None`
 /// if not even the first full window fits.
 pub(crate) fn span_in_bits(quota: &WindowQuota, bits: u32) -> Option<u64> {
-    let max_state = if bits >= 64 { u64::MAX } else { (1 << bits) - 1 };
+    let max_state = if bits >= 64 {
+        u64::MAX
+    } else {
+        (1 << bits) - 1
+    };
     let max = max_state >> count_bits(quota.limit());
     if max == 0 {
         return None;

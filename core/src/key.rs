@@ -178,4 +178,3 @@ mod tests {
         assert_ne!(s.key_triple(1, 2, 3), Seed::new(0, 0).key_triple(1, 2, 3));
     }
 }
-

@@ -79,10 +79,7 @@ fn attach_names_every_mismatch() {
         AttachError::Size { .. }
     ));
     let fresh = memory(mem.len());
-    assert_eq!(
-        BucketTable::attach(&fresh).unwrap_err(),
-        AttachError::Magic
-    );
+    assert_eq!(BucketTable::attach(&fresh).unwrap_err(), AttachError::Magic);
     let damaged = |word: usize, value: u64| {
         let c = copy(&mem);
         c[word].store(value, std::sync::atomic::Ordering::SeqCst);
@@ -108,8 +105,7 @@ fn expected_header_matches_an_initialised_table_and_names_differences() {
     let n = table::words(10, 2);
     let mem = memory(n);
     let t = BucketTable::init(&mem, &tiers(), seed, FullPolicy::FailClosed).unwrap();
-    let want =
-        BucketTable::expected_header(10, &tiers(), seed, FullPolicy::FailClosed, 0).unwrap();
+    let want = BucketTable::expected_header(10, &tiers(), seed, FullPolicy::FailClosed, 0).unwrap();
     assert_eq!(t.header(), want);
     assert_eq!(want.kind, TableKind::Buckets);
     let other =
@@ -157,7 +153,10 @@ fn the_epoch_moves_the_span_and_an_earlier_now_is_judged_at_the_epoch() {
         BucketTable::init_with_epoch(&mem, &[q], Seed::new(1, 1), FullPolicy::FailClosed, epoch)
             .unwrap();
     assert_eq!(t.state_bits(), 63);
-    assert_eq!(t.tier_span(0), Some(q.exact_span().min((1 << 63) - 1 - 20) + epoch));
+    assert_eq!(
+        t.tier_span(0),
+        Some(q.exact_span().min((1 << 63) - 1 - 20) + epoch)
+    );
     let k = Key::pair(1, 2);
     assert!(t.decide(k, 0, epoch + 5, 2).unwrap().is_allowed());
     // Before the epoch: judged as at the epoch, i.e. later than the true time never.
@@ -214,7 +213,10 @@ fn recover_empties_busy_slots_and_settles_inserting_copies() {
     let groups_at = table::words(5, 1) - 16;
     // Every state word busy (tag 1, version 9 + i).
     for i in 0..5 {
-        mem[groups_at + i].store(((9 + i as u64) << 11) | 1, std::sync::atomic::Ordering::SeqCst);
+        mem[groups_at + i].store(
+            ((9 + i as u64) << 11) | 1,
+            std::sync::atomic::Ordering::SeqCst,
+        );
     }
     let d = t.decide(Key::pair(1, 1), 0, 0, 1).unwrap();
     assert_eq!(d.outcome, Outcome::Overloaded);

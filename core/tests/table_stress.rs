@@ -172,7 +172,13 @@ fn adversarial_keys_keep_probe_lengths_bounded() {
     assert!(crafted.iter().all(|k| k.get() % CAP as u128 == 0));
     for seed in [(0, 0), (1, 2), (0xdead_beef, 0x1234_5678)] {
         let s = slots(CAP);
-        let table = BucketTable::init(&s, &tiers, Seed::new(seed.0, seed.1), FullPolicy::FailClosed).unwrap();
+        let table = BucketTable::init(
+            &s,
+            &tiers,
+            Seed::new(seed.0, seed.1),
+            FullPolicy::FailClosed,
+        )
+        .unwrap();
         for &k in &crafted {
             assert!(table.decide(k, 0, 0, 1).unwrap().is_allowed());
         }
@@ -284,7 +290,10 @@ fn arguments_are_checked_before_anything_changes() {
         Error::InvalidArgument
     );
     let t = BucketTable::init(&big, &many[..MAX_TIERS], Seed::new(0, 0), policy).unwrap();
-    assert_eq!((t.capacity(), t.tier_count(), t.state_bits()), (5, MAX_TIERS, 55));
+    assert_eq!(
+        (t.capacity(), t.tier_count(), t.state_bits()),
+        (5, MAX_TIERS, 55)
+    );
     assert!(t.decide(k, MAX_TIERS - 1, 0, 1).unwrap().is_allowed());
 }
 
@@ -317,8 +326,13 @@ fn peek_spends_nothing_and_tiers_keep_history() {
 fn a_table_can_live_in_a_static() {
     static MEMORY: TableMemory<{ table::words(16, 1) }> = TableMemory::new();
     let tiers = [Quota::new(1, 1, 1_000).unwrap()];
-    let t = BucketTable::init(MEMORY.words(), &tiers, Seed::new(1, 2), FullPolicy::FailClosed)
-        .unwrap();
+    let t = BucketTable::init(
+        MEMORY.words(),
+        &tiers,
+        Seed::new(1, 2),
+        FullPolicy::FailClosed,
+    )
+    .unwrap();
     assert!(t.decide(Key::new(9), 0, 0, 1).unwrap().is_allowed());
     assert!(!t.decide(Key::new(9), 0, 0, 1).unwrap().is_allowed());
     assert_eq!(t.capacity(), 20);

@@ -42,7 +42,10 @@ const fn fold(x: u64, y: u64) -> u64 {
 pub(super) const fn hash(secrets: [u64; 2], key: Key) -> u64 {
     let v = key.get();
     let (hi, lo) = ((v >> 64) as u64, v as u64);
-    fold(fold(lo ^ secrets[0], hi ^ secrets[1]) ^ secrets[1], M ^ secrets[0])
+    fold(
+        fold(lo ^ secrets[0], hi ^ secrets[1]) ^ secrets[1],
+        M ^ secrets[0],
+    )
 }
 
 /// The home group of `key` among `groups` (≥ 1).

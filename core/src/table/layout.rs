@@ -113,10 +113,19 @@ pub struct TableMemory<const N: usize> {
 }
 
 impl<const N: usize> TableMemory<N> {
-    crate::atomic::const_fn! {
-        /// Zeroed memory.
-        pub fn new() -> TableMemory<N> {
-            TableMemory { words: [const { AtomicU64::new(0) }; N] }
+    /// Zeroed memory.
+    #[cfg(not(loom))]
+    pub const fn new() -> TableMemory<N> {
+        TableMemory {
+            words: [const { AtomicU64::new(0) }; N],
+        }
+    }
+
+    /// Zeroed memory.
+    #[cfg(loom)]
+    pub fn new() -> TableMemory<N> {
+        TableMemory {
+            words: core::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 

@@ -216,20 +216,20 @@ mod hash;
 mod layout;
 mod word;
 
+pub use layout::{
+    bytes, capacity_in, words, AttachError, TableHeader, TableKind, TableMemory, ALIGN,
+    HEADER_WORDS, LAYOUT_VERSION, MAGIC, TIER_WORDS,
+};
+use layout::{
+    H_CLAIMS, H_HASH0, H_HASH1, H_OCCUPIED, H_RECLAIMED, H_REJECTED, H_SEED0, H_SEED1, H_WATERMARK,
+    TIERS_AT,
+};
 /// The atomic word a table's memory is made of (portable-atomic's `AtomicU64`; loom's under
 /// `--cfg loom`).
 #[cfg(loom)]
 pub use loom::sync::atomic::AtomicU64;
 #[cfg(not(loom))]
 pub use portable_atomic::AtomicU64;
-pub use layout::{
-    bytes, capacity_in, words, AttachError, TableHeader, TableKind, TableMemory, ALIGN,
-    HEADER_WORDS, LAYOUT_VERSION, MAGIC, TIER_WORDS,
-};
-use layout::{
-    H_CLAIMS, H_HASH0, H_HASH1, H_OCCUPIED, H_RECLAIMED, H_REJECTED, H_SEED0, H_SEED1,
-    H_WATERMARK, TIERS_AT,
-};
 use word::{BUSY, EMPTY, INSERTING, KILLED};
 
 /// Slots per group.
@@ -337,7 +337,8 @@ impl sealed::Sealed for Quota {
     }
 
     fn reclaimable(&self, state: u64, now: u64) -> bool {
-        now.checked_mul(self.unit()).is_none_or(|now_u| state < now_u)
+        now.checked_mul(self.unit())
+            .is_none_or(|now_u| state < now_u)
     }
 
     fn fresh(&self, at: u64) -> u64 {
@@ -502,7 +503,9 @@ const fn halves(key: Key) -> [u64; 2] {
 
 /// Folds one scanned slot into a scan's fingerprint.
 const fn fold_seen(seen: u64, x: u64) -> u64 {
-    (seen ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23)
+    (seen ^ x)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(23)
 }
 
 impl<'a, Q: TableQuota> Table<'a, Q> {
@@ -802,7 +805,14 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     }
 
     #[inline]
-    fn run(&self, key: Key, tier: usize, now: u64, cost: u64, peek: bool) -> Result<Decision, Error> {
+    fn run(
+        &self,
+        key: Key,
+        tier: usize,
+        now: u64,
+        cost: u64,
+        peek: bool,
+    ) -> Result<Decision, Error> {
         let (quota, span) = self.tier_of(tier)?;
         if cost == 0 {
             return Err(Error::ZeroCost);
@@ -819,7 +829,9 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                     && group[key_at(s) + 1].load(Ordering::Acquire) == lo
                 {
                     let keys = (&group[key_at(s)], &group[key_at(s) + 1]);
-                    if let Some(r) = self.apply(&group[s], keys, w, key, tier, &quota, span, now, cost, peek) {
+                    if let Some(r) =
+                        self.apply(&group[s], keys, w, key, tier, &quota, span, now, cost, peek)
+                    {
                         return r;
                     }
                     break;
@@ -921,9 +933,11 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             match self.find(key, home, now, confirm) {
                 Found::Member(pos, w) => {
                     let (cell, k) = self.locate(home, pos);
-                    let (Some(cell), Some(k0), Some(k1)) =
-                        (self.slots.get(cell), self.slots.get(k), self.slots.get(k + 1))
-                    else {
+                    let (Some(cell), Some(k0), Some(k1)) = (
+                        self.slots.get(cell),
+                        self.slots.get(k),
+                        self.slots.get(k + 1),
+                    ) else {
                         return Err(Error::InvalidArgument);
                     };
                     if let Some(r) =
@@ -994,7 +1008,10 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             let hi = k0.load(Ordering::Acquire);
             let lo = k1.load(Ordering::Acquire);
             if cell.load(Ordering::SeqCst) == first {
-                return (first, Some(Key::new((u128::from(hi) << 64) | u128::from(lo))));
+                return (
+                    first,
+                    Some(Key::new((u128::from(hi) << 64) | u128::from(lo))),
+                );
             }
         }
     }
@@ -1049,7 +1066,10 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                     if confirm {
                         let [hi, lo] = halves(k.unwrap_or(Key::new(0)));
                         let tier = word::member_tier(w, self.bits) as u64;
-                        seen = fold_seen(seen, hi ^ lo.rotate_left(17) ^ (tier << 1) ^ u64::from(reclaimable));
+                        seen = fold_seen(
+                            seen,
+                            hi ^ lo.rotate_left(17) ^ (tier << 1) ^ u64::from(reclaimable),
+                        );
                     }
                     if reclaimable && drained.is_none() {
                         drained = Some((pos, w));
