@@ -61,6 +61,10 @@ pub enum tg_status {
     Busy = 104,
     /// An engine error this version of the C ABI has no code for (a newer core). Never expected.
     Unknown = 105,
+    /// A key table's memory holds a table this library cannot use as it is: another layout
+    /// version, a size larger than the memory given, a parameter out of range, a damaged tier,
+    /// or a checksum that does not match its parameters.
+    LayoutMismatch = 106,
 }
 
 impl From<Error> for tg_status {
@@ -86,7 +90,7 @@ impl From<Error> for tg_status {
 
 impl tg_status {
     /// Every status, in order of value.
-    pub(crate) const ALL: [tg_status; 20] = [
+    pub(crate) const ALL: [tg_status; 21] = [
         tg_status::Ok,
         tg_status::ZeroBurst,
         tg_status::ZeroCount,
@@ -107,6 +111,7 @@ impl tg_status {
         tg_status::Panic,
         tg_status::Busy,
         tg_status::Unknown,
+        tg_status::LayoutMismatch,
     ];
 
     /// The status with this value, if it is one.
@@ -141,6 +146,9 @@ impl tg_status {
             tg_status::Panic => b"internal error: the library panicked (a bug)\0",
             tg_status::Busy => b"object in use by another caller\0",
             tg_status::Unknown => b"unknown engine error\0",
+            tg_status::LayoutMismatch => {
+                b"key table memory holds another layout, size, parameters or checksum\0"
+            }
         }
     }
 }

@@ -22,6 +22,22 @@ def test_memory_is_sized_and_aligned_by_the_library() -> None:
     assert table.stats == tg.TableStats(1000, 0, 0, 0)
 
 
+def test_a_copy_is_an_independent_table() -> None:
+    table = KeyTable(64, tg.Quota(3, 1, 10), seed=(1, 2))
+    for _ in range(3):
+        assert table.decide("shop", 1, 0).allowed
+    twin = table.copy()
+    assert ctypes.cast(twin._table, ctypes.c_void_p).value != ctypes.cast(
+        table._table, ctypes.c_void_p
+    ).value
+    assert not twin.decide("shop", 1, 0).allowed
+    assert twin.decide("shop", 1, 10).allowed
+    # The original did not see the copy's request.
+    assert table.peek("shop", 1, 10).used == 2
+    assert twin.peek("shop", 1, 10).used == 3
+    assert twin.stats == table.stats._replace(rejected=0)
+
+
 def test_each_key_behaves_as_its_own_bucket() -> None:
     quota = tg.Quota(5, 1, 10)
     table = KeyTable(64, quota, seed=(1, 2))

@@ -138,6 +138,7 @@ STATUS_NAMES = {
     103: "TG_STATUS_PANIC",
     104: "TG_STATUS_BUSY",
     105: "TG_STATUS_UNKNOWN",
+    106: "TG_STATUS_LAYOUT_MISMATCH",
 }
 
 _STATUS_CLASSES: dict[int, type[TollgateError]] = {
@@ -155,6 +156,7 @@ _STATUS_CLASSES: dict[int, type[TollgateError]] = {
     12: MalformedError,
     13: InvalidArgumentError,
     104: BusyError,
+    106: InvalidArgumentError,
 }
 
 
