@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 
 use tollgate::clock::StdClock;
 use tollgate::key::{Key, Seed};
-use tollgate::table::{BucketTable, FullPolicy, Slot, TableStats, WindowTable};
+use tollgate::table::{self, AtomicU64, BucketTable, FullPolicy, TableStats, WindowTable};
 use tollgate::{
     header, pagination, ConcurrencyLimit, Decision, Outcome, Permit, Quota, WindowQuota,
 };
@@ -112,11 +112,18 @@ fn random_seed() -> Seed {
     Seed::new(a.hash_one(0x7467_u64), b.hash_one(0x6774_u64))
 }
 
-/// Slots for a table: allocated once at start, never freed (the gateway lives as long as the
-/// process), so the table can be shared as `'static`.
-fn leak_slots(n: usize) -> &'static [Slot] {
-    let slots: Vec<Slot> = (0..n).map(|_| Slot::new()).collect();
-    Box::leak(slots.into_boxed_slice())
+/// Memory for a table of `n` slots and `tiers` tiers: allocated once at start, never freed
+/// (the gateway lives as long as the process), so the table can be shared as `'static`.
+fn leak_memory(n: usize, tiers: usize) -> &'static [AtomicU64] {
+    // No such table (0 slots): no memory, which `init` refuses.
+    let words = match table::words(n, tiers) {
+        usize::MAX => 0,
+        w => w,
+    };
+    let memory: Vec<AtomicU64> = (0..words)
+        .map(|_| AtomicU64::new(0))
+        .collect();
+    Box::leak(memory.into_boxed_slice())
 }
 
 impl Gateway {
@@ -141,10 +148,18 @@ impl Gateway {
         let tt: &'static [WindowQuota] = Box::leak(tt.into_boxed_slice());
         Ok(Gateway {
             clock: StdClock::new(),
-            shopbase: BucketTable::new(leak_slots(config.slots), sb, random_seed())?
-                .with_policy(policy),
-            tiktok: WindowTable::new(leak_slots(config.slots), tt, random_seed())?
-                .with_policy(policy),
+            shopbase: BucketTable::init(
+                leak_memory(config.slots, sb.len()),
+                sb,
+                random_seed(),
+                policy,
+            )?,
+            tiktok: WindowTable::init(
+                leak_memory(config.slots, tt.len()),
+                tt,
+                random_seed(),
+                policy,
+            )?,
             cap: ConcurrencyLimit::new(config.max_in_flight),
             shadow: config.shadow,
             shop_tiers: config.shop_tiers.clone(),
