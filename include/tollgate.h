@@ -192,23 +192,23 @@
 /**
  * Bytes of a table's header.
  */
-#define TG_TABLE_HEADER_SIZE (HEADER_WORDS * 8)
+#define TG_TABLE_HEADER_SIZE 192
 
 /**
  * Bytes per tier in a table's memory.
  */
-#define TG_TABLE_TIER_SIZE (TIER_WORDS * 8)
+#define TG_TABLE_TIER_SIZE 64
 
 /**
  * Bytes per group of slots: 128 (two cache lines).
  */
-#define TG_TABLE_GROUP_SIZE (GROUP_WORDS * 8)
+#define TG_TABLE_GROUP_SIZE 128
 
 /**
  * Slots per group: 5, so 25.6 bytes per slot. A slot holds one key; at a load of 0.8 (keys
  * active within one drain time, over slots) that is 32 bytes per key.
  */
-#define TG_TABLE_GROUP_SLOTS GROUP_SLOTS
+#define TG_TABLE_GROUP_SLOTS 5
 
 /**
  * The most tiers a table can have.

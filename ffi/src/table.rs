@@ -42,18 +42,22 @@ use crate::status::tg_status;
 /// cache line and each group is one 128-byte block.
 pub const TG_TABLE_ALIGN: usize = 128;
 /// Bytes of a table's header.
-pub const TG_TABLE_HEADER_SIZE: usize = HEADER_WORDS * 8;
+pub const TG_TABLE_HEADER_SIZE: usize = 192;
 /// Bytes per tier in a table's memory.
-pub const TG_TABLE_TIER_SIZE: usize = TIER_WORDS * 8;
+pub const TG_TABLE_TIER_SIZE: usize = 64;
 /// Bytes per group of slots: 128 (two cache lines).
-pub const TG_TABLE_GROUP_SIZE: usize = GROUP_WORDS * 8;
+pub const TG_TABLE_GROUP_SIZE: usize = 128;
 /// Slots per group: 5, so 25.6 bytes per slot. A slot holds one key; at a load of 0.8 (keys
 /// active within one drain time, over slots) that is 32 bytes per key.
-pub const TG_TABLE_GROUP_SLOTS: usize = GROUP_SLOTS;
+pub const TG_TABLE_GROUP_SLOTS: usize = 5;
 /// The most tiers a table can have.
 pub const TG_TABLE_MAX_TIERS: usize = 256;
 
 const _: () = {
+    assert!(TG_TABLE_HEADER_SIZE == HEADER_WORDS * 8);
+    assert!(TG_TABLE_TIER_SIZE == TIER_WORDS * 8);
+    assert!(TG_TABLE_GROUP_SIZE == GROUP_WORDS * 8);
+    assert!(TG_TABLE_GROUP_SLOTS == GROUP_SLOTS);
     assert!(TG_TABLE_MAX_TIERS == MAX_TIERS);
     assert!(size_of::<AtomicU64>() == 8);
     assert!(table::ALIGN == TG_TABLE_ALIGN);
