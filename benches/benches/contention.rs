@@ -120,8 +120,8 @@ fn keyed_contention(c: &mut Criterion) {
     let memory: Vec<AtomicU64> = (0..table::words(1024, 1))
         .map(|_| AtomicU64::new(0))
         .collect();
-    let table = BucketTable::init(&memory, &tiers, Seed::new(3, 4), FullPolicy::FailClosed)
-        .expect("table");
+    let table =
+        BucketTable::init(&memory, &tiers, Seed::new(3, 4), FullPolicy::FailClosed).expect("table");
     let keys = [Key::pair(1, 1), Key::pair(2, 2)];
     let decide = |key: Key, now: u64, iters: u64| {
         for _ in 0..iters {

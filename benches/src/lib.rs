@@ -181,6 +181,7 @@ pub mod floor {
         tolerance: u64,
     }
 
+    #[allow(clippy::cast_possible_truncation)] // the halves, on purpose
     const fn fold(x: u64, y: u64) -> u64 {
         let p = (x as u128) * (y as u128);
         (p as u64) ^ ((p >> 64) as u64)
@@ -206,8 +207,11 @@ pub mod floor {
 
         #[inline]
         fn home(&self, hi: u64, lo: u64) -> usize {
-            let h = fold(fold(lo ^ 0x243f_6a88_85a3_08d3, hi ^ 0x1319_8a2e_0370_7344), 0x9e37_79b9_7f4a_7c15);
-            (h >> self.shift) as usize
+            let h = fold(
+                fold(lo ^ 0x243f_6a88_85a3_08d3, hi ^ 0x1319_8a2e_0370_7344),
+                0x9e37_79b9_7f4a_7c15,
+            );
+            usize::try_from(h >> self.shift).unwrap_or(0)
         }
 
         /// Inserts a key (setup only).

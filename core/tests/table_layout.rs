@@ -126,22 +126,22 @@ fn expected_header_matches_an_initialised_table_and_names_differences() {
 fn a_copy_is_an_independent_table() {
     let seed = Seed::new(5, 6);
     let mem = memory(table::words(10, 2));
-    let t = BucketTable::init(&mem, &tiers(), seed, FullPolicy::FailClosed).unwrap();
+    let original = BucketTable::init(&mem, &tiers(), seed, FullPolicy::FailClosed).unwrap();
     let k = Key::pair(3, 4);
     for _ in 0..3 {
-        assert!(t.decide(k, 0, 0, 1).unwrap().is_allowed());
+        assert!(original.decide(k, 0, 0, 1).unwrap().is_allowed());
     }
-    let c = copy(&mem);
+    let copied = copy(&mem);
     drop(mem);
-    let u = BucketTable::attach(&c).unwrap();
-    assert_eq!(u.decide(k, 0, 0, 1).unwrap().outcome, Outcome::Limited);
-    assert_eq!(u.stats().occupied, 1);
-    let c2 = copy(&c);
+    let first = BucketTable::attach(&copied).unwrap();
+    assert_eq!(first.decide(k, 0, 0, 1).unwrap().outcome, Outcome::Limited);
+    assert_eq!(first.stats().occupied, 1);
+    let c2 = copy(&copied);
     // The copy's copy decides on its own: spending in one leaves the other untouched.
-    assert!(u.decide(k, 0, 10, 1).unwrap().is_allowed());
-    let v = BucketTable::attach(&c2).unwrap();
-    assert_eq!(v.peek(k, 0, 10, 1).unwrap().used, 2);
-    assert_eq!(u.peek(k, 0, 10, 1).unwrap().used, 3);
+    assert!(first.decide(k, 0, 10, 1).unwrap().is_allowed());
+    let second = BucketTable::attach(&c2).unwrap();
+    assert_eq!(second.peek(k, 0, 10, 1).unwrap().used, 2);
+    assert_eq!(first.peek(k, 0, 10, 1).unwrap().used, 3);
 }
 
 #[test]

@@ -306,7 +306,14 @@ pub unsafe extern "C" fn tg_table_init_buckets(
         // SAFETY: an element of the checked array.
         let tier = |i: usize| unsafe { quota::read(&raw const given[i]) };
         let first = tier(0)?;
-        build(mem, tier_count, tier, Seed::new(seed_k0, seed_k1), policy, first)?;
+        build(
+            mem,
+            tier_count,
+            tier,
+            Seed::new(seed_k0, seed_k1),
+            policy,
+            first,
+        )?;
         out.set(memory.cast());
         Ok(())
     })
@@ -348,7 +355,14 @@ pub unsafe extern "C" fn tg_table_init_windows(
             Ok(WindowQuota::new(w.limit, w.window)?.with_offset(w.offset)?)
         };
         let first = tier(0)?;
-        build(mem, tier_count, tier, Seed::new(seed_k0, seed_k1), policy, first)?;
+        build(
+            mem,
+            tier_count,
+            tier,
+            Seed::new(seed_k0, seed_k1),
+            policy,
+            first,
+        )?;
         out.set(memory.cast());
         Ok(())
     })
@@ -781,7 +795,10 @@ mod tests {
             );
             assert_eq!(counters.assume_init().occupied, 1);
             assert_eq!(counters.assume_init().capacity, 10);
-            assert_eq!(tg_table_attach(base, size, &raw mut attached), tg_status::Ok);
+            assert_eq!(
+                tg_table_attach(base, size, &raw mut attached),
+                tg_status::Ok
+            );
             assert_eq!(attached, table);
             assert_eq!(
                 tg_table_attach(base, size - 8, &raw mut attached),

@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 
 use tollgate::clock::StdClock;
 use tollgate::key::{Key, Seed};
-use tollgate::table::{self, AtomicU64, BucketTable, FullPolicy, TableStats, WindowTable};
+use tollgate::table::{self, BucketTable, FullPolicy, TableStats, WindowTable};
 use tollgate::{
     header, pagination, ConcurrencyLimit, Decision, Outcome, Permit, Quota, WindowQuota,
 };
@@ -83,6 +83,9 @@ pub struct Gateway {
     clock: StdClock,
     shopbase: BucketTable<'static>,
     tiktok: WindowTable<'static>,
+    /// The tiers of each table, as given (the tables hold copies).
+    shopbase_tiers: &'static [Quota],
+    tiktok_tiers: &'static [WindowQuota],
     cap: ConcurrencyLimit,
     shadow: bool,
     shop_tiers: HashMap<u64, usize>,
@@ -114,15 +117,13 @@ fn random_seed() -> Seed {
 
 /// Memory for a table of `n` slots and `tiers` tiers: allocated once at start, never freed
 /// (the gateway lives as long as the process), so the table can be shared as `'static`.
-fn leak_memory(n: usize, tiers: usize) -> &'static [AtomicU64] {
+fn leak_memory(n: usize, tiers: usize) -> &'static [table::AtomicU64] {
     // No such table (0 slots): no memory, which `init` refuses.
     let words = match table::words(n, tiers) {
         usize::MAX => 0,
         w => w,
     };
-    let memory: Vec<AtomicU64> = (0..words)
-        .map(|_| AtomicU64::new(0))
-        .collect();
+    let memory: Vec<table::AtomicU64> = (0..words).map(|_| table::AtomicU64::new(0)).collect();
     Box::leak(memory.into_boxed_slice())
 }
 
@@ -160,6 +161,8 @@ impl Gateway {
                 random_seed(),
                 policy,
             )?,
+            shopbase_tiers: sb,
+            tiktok_tiers: tt,
             cap: ConcurrencyLimit::new(config.max_in_flight),
             shadow: config.shadow,
             shop_tiers: config.shop_tiers.clone(),
@@ -420,7 +423,7 @@ impl Gateway {
                         header::write_ratelimit("shopbase", d, TPS, b)
                     });
                 }
-                let q = &self.shopbase.tiers()[tier];
+                let q = &self.shopbase_tiers[tier];
                 put(resp, header::RATELIMIT_POLICY, |b| {
                     header::write_ratelimit_policy_bucket("shopbase", q, TPS, b)
                 });
@@ -431,7 +434,7 @@ impl Gateway {
                         header::write_ratelimit("tiktok", d, TPS, b)
                     });
                 }
-                let q = &self.tiktok.tiers()[tier];
+                let q = &self.tiktok_tiers[tier];
                 put(resp, header::RATELIMIT_POLICY, |b| {
                     header::write_ratelimit_policy_window("tiktok", q, TPS, b)
                 });

@@ -435,6 +435,7 @@ pub struct TableStats {
 /// A handle on a lock-free table of buckets keyed by [`Key`], living in a block of memory
 /// (see the [module docs](self)). The handle is small and `Copy`; any number of handles, in
 /// any number of threads or processes, may use one table at once.
+#[derive(Clone, Copy)]
 pub struct Table<'a, Q: TableQuota> {
     mem: &'a [AtomicU64],
     /// The groups' words.
@@ -447,14 +448,6 @@ pub struct Table<'a, Q: TableQuota> {
     policy: FullPolicy,
     kind: PhantomData<Q>,
 }
-
-impl<Q: TableQuota> Clone for Table<'_, Q> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<Q: TableQuota> Copy for Table<'_, Q> {}
 
 /// A table of leaky buckets (GCRA, SPEC §3), with tiers of [`Quota`].
 pub type BucketTable<'a> = Table<'a, Quota>;
