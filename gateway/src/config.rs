@@ -116,7 +116,7 @@ Requests name their caller in headers X-App-Id and X-Shop-Id (decimal u64 ids).
 
 Flags (each may also be a line `name value` in a --config file):
   --port N                 port on 127.0.0.1 (default 8080; 0 = any free port, printed)
-  --slots N                slots per key table (default 65536)
+  --slots N                slots per key table, rounded up to a multiple of 5 (default 65536)
   --max-in-flight N        concurrency cap in front of the upstream, 503 beyond (default 64)
   --upstream-latency-ms N  the stand-in upstream's latency (default 20)
   --shadow                 shadow mode: report what would be limited, refuse nothing for rates

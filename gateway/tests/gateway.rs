@@ -408,7 +408,7 @@ fn shadow_mode_reports_and_refuses_nothing() {
 fn a_full_table_sheds_and_its_counters_are_printed_on_exit() {
     let mut gw = Gateway::start(&[
         "--slots",
-        "4",
+        "5",
         "--upstream-latency-ms",
         "0",
         "--duration",
@@ -425,14 +425,14 @@ fn a_full_table_sheds_and_its_counters_are_printed_on_exit() {
         s.push(get(&mut c, "/shopbase/x", 1, 11).await.status);
         s
     });
-    assert_eq!(statuses[..4], [200; 4]);
+    assert_eq!(statuses[..5], [200; 5]);
     assert_eq!(statuses[10], 200);
     let shed = statuses.iter().filter(|&&s| s == 503).count() as u64;
     let out = gw.wait_output();
     assert!(out.contains("stopping (--duration elapsed)"), "{out}");
     let line = out
         .lines()
-        .find(|l| l.starts_with("shopbase table: 4 slots, occupied 4, reclaimed "))
+        .find(|l| l.starts_with("shopbase table: 5 slots, occupied 5, reclaimed "))
         .unwrap_or_else(|| panic!("{out}"));
     let nums: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
@@ -442,9 +442,9 @@ fn a_full_table_sheds_and_its_counters_are_printed_on_exit() {
     let (reclaimed, rejected) = (nums[2], nums[3]);
     assert_eq!(rejected, shed, "{out}");
     assert!(reclaimed >= 1, "{out}");
-    assert_eq!(reclaimed + rejected, 7, "{out}");
+    assert_eq!(reclaimed + rejected, 6, "{out}");
     assert!(
-        out.contains("tiktok table: 4 slots, occupied 0, reclaimed 0, rejected 0"),
+        out.contains("tiktok table: 5 slots, occupied 0, reclaimed 0, rejected 0"),
         "{out}"
     );
 }

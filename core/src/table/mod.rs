@@ -94,7 +94,8 @@
 //! | member(tier, state) | the key's bucket | → member(tier′, state′) by a decision; → busy(v) (reclaim) when drained strictly before the reclaimer's `now` | deciders; an inserter that needs room |
 //!
 //! **The hit path.** Hash the key ([`hash`](self) — two multiplications), load its home group's
-//! state words, compare the key of each member, then one compare-and-swap of the member word
+//! state words (and the next group's while a group is full), compare the key of each member,
+//! then one compare-and-swap of the member word
 //! (allowed, or a peek that records a later time) or no store at all (denied: the word is read
 //! again to check the slot did not change hands while the key was read). No empty-bucket step,
 //! no array on the stack, no 128-bit atomic anywhere. Everything else — the rest of the probe
@@ -813,23 +814,40 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         let now = now.saturating_sub(self.epoch);
         let home = hash::home(self.secrets, key, self.groups);
         let [hi, lo] = halves(key);
-        let start = home * GROUP_WORDS;
-        if let Some(group) = self.slots.get(start..start + GROUP_WORDS) {
+        // The probe by plain reads: the home group, then the next ones while they are full (a
+        // key is inserted into the first empty slot of its window, so one is rarely found past a
+        // group with an empty slot; when it is, or when the key is absent, the cold path's scan
+        // is the authority).
+        let mut g = home;
+        'probe: for _ in 0..self.groups.min(PROBE_GROUPS) {
+            let start = g * GROUP_WORDS;
+            let Some(group) = self.slots.get(start..start + GROUP_WORDS) else {
+                break;
+            };
+            let mut saw_empty = false;
             for s in 0..GROUP_SLOTS {
                 let w = group[s].load(Ordering::SeqCst);
-                if word::is_member(w)
-                    && group[key_at(s)].load(Ordering::Acquire) == hi
-                    && group[key_at(s) + 1].load(Ordering::Acquire) == lo
-                {
-                    let keys = (&group[key_at(s)], &group[key_at(s) + 1]);
-                    if let Some(r) =
-                        self.apply(&group[s], keys, w, key, tier, &quota, span, now, cost, peek)
+                if word::is_member(w) {
+                    let k = key_at(s);
+                    if group[k].load(Ordering::Acquire) == hi
+                        && group[k + 1].load(Ordering::Acquire) == lo
                     {
-                        return r;
+                        let keys = (&group[k], &group[k + 1]);
+                        if let Some(r) =
+                            self.apply(&group[s], keys, w, key, tier, &quota, span, now, cost, peek)
+                        {
+                            return r;
+                        }
+                        break 'probe;
                     }
-                    break;
+                } else if word::tag(w) == EMPTY {
+                    saw_empty = true;
                 }
             }
+            if saw_empty {
+                break;
+            }
+            g = if g + 1 == self.groups { 0 } else { g + 1 };
         }
         self.run_cold(key, tier, &quota, span, now, cost, peek, home)
     }
