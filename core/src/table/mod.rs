@@ -243,13 +243,12 @@ pub const PROBE_GROUPS: usize = 16;
 /// The most tiers a table can have.
 pub const MAX_TIERS: usize = 256;
 
+/// Where each slot of a group keeps its key (words from the group's start).
+const KEY_AT: [usize; GROUP_SLOTS] = [8, 10, 12, 14, 5];
+
 /// Where slot `i` of a group keeps its key (words from the group's start).
 const fn key_at(i: usize) -> usize {
-    if i < 4 {
-        8 + 2 * i
-    } else {
-        5
-    }
+    KEY_AT[i % GROUP_SLOTS]
 }
 
 mod sealed {
@@ -320,7 +319,7 @@ impl sealed::Sealed for Quota {
         Ok(q)
     }
 
-    #[inline]
+    #[inline(always)]
     fn step(
         &self,
         _span: u64,
@@ -373,7 +372,7 @@ impl sealed::Sealed for WindowQuota {
         Ok(q)
     }
 
-    #[inline]
+    #[inline(always)]
     fn step(
         &self,
         span: u64,
@@ -763,17 +762,14 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         &self.mem[i]
     }
 
+    #[inline]
     fn tier_words(&self, index: usize) -> Option<[u64; 8]> {
         if index >= self.tier_count {
             return None;
         }
         let at = TIERS_AT + index * TIER_WORDS;
-        let words = self.mem.get(at..at + TIER_WORDS)?;
-        let mut w = [0u64; 8];
-        for (o, i) in w.iter_mut().zip(words) {
-            *o = i.load(Ordering::Relaxed);
-        }
-        Some(w)
+        let words: &[AtomicU64; TIER_WORDS] = self.mem.get(at..at + TIER_WORDS)?.try_into().ok()?;
+        Some(core::array::from_fn(|i| words[i].load(Ordering::Relaxed)))
     }
 
     #[inline]
@@ -825,10 +821,9 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                 break;
             };
             let mut saw_empty = false;
-            for s in 0..GROUP_SLOTS {
+            for (s, &k) in KEY_AT.iter().enumerate() {
                 let w = group[s].load(Ordering::SeqCst);
                 if word::is_member(w) {
-                    let k = key_at(s);
                     if group[k].load(Ordering::Acquire) == hi
                         && group[k + 1].load(Ordering::Acquire) == lo
                     {
