@@ -319,7 +319,7 @@ impl sealed::Sealed for Quota {
         Ok(q)
     }
 
-    #[inline(always)]
+    #[inline]
     fn step(
         &self,
         _span: u64,
@@ -372,7 +372,7 @@ impl sealed::Sealed for WindowQuota {
         Ok(q)
     }
 
-    #[inline(always)]
+    #[inline]
     fn step(
         &self,
         span: u64,
