@@ -188,6 +188,11 @@ where
             }
         };
         prop_assert_eq!(got, want, "op {:?} at {}", op, now);
+        // A key the table does not hold (a cost above the limit on a full table, answered
+        // without a bucket, or an error) is a new key: its model starts over too.
+        if table.probe_len(key_of(op.key)).is_none() {
+            model.remove(&op.key);
+        }
     }
     let stats = table.stats();
     prop_assert_eq!(stats.rejected, full);
