@@ -133,7 +133,7 @@ pub(crate) fn is_drained(state: u64, quota: &WindowQuota, now: u64) -> bool {
 }
 
 /// Re-expresses `state` under a new quota at `now`: the count of the stored window carries over
-/// (capped at the new limit: no free burst). A state whose window is over becomes a new one. Otherwise the count goes
+/// (capped at the new limit: no free burst). A drained state becomes a new one. Otherwise the count goes
 /// into the new quota's window holding the stored window's last tick — the latest time the
 /// state may have seen — so a clock that stepped back cannot move the count into an earlier
 /// window that a later request would find fresh (SPEC §1). With an unchanged window and offset
@@ -146,11 +146,9 @@ pub(crate) fn convert(
 ) -> Result<u64, Error> {
     let (stored, count) = decode(state, old);
     let current_new = index_of(new, now)?;
-    if index_of(old, now)? > stored {
-        // The stored window is over: drained and new are indistinguishable (SPEC §10), a fresh
-        // state in the new quota. (A count of zero in a window not yet over takes the rule
-        // below, so the end of the stored window never moves earlier: the key table relies on
-        // that to tell one holder of a slot from the next.)
+    index_of(old, now)?;
+    if is_drained(state, old, now) {
+        // Drained and new are indistinguishable (SPEC §10): a fresh state in the new quota.
         return Ok(encode(current_new, 0, new));
     }
     let end = u128::from(old.offset()) + u128::from(stored) * u128::from(old.window());

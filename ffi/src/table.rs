@@ -245,20 +245,19 @@ fn policy_from(policy: u32) -> Result<FullPolicy, tg_status> {
     }
 }
 
-/// Collects at most `MAX_TIERS` tiers on the stack and initialises the table.
+/// Checks every tier (its own status on failure), then initialises the table, reading the
+/// tiers again one by one (no array of them on the stack).
 fn build<Q: TableQuota + Copy>(
     mem: &[AtomicU64],
     tier_count: usize,
     tier: impl Fn(usize) -> Result<Q, tg_status>,
     seed: Seed,
     policy: FullPolicy,
-    first: Q,
 ) -> Result<(), tg_status> {
-    let mut tiers = [first; TG_TABLE_MAX_TIERS];
-    for (i, t) in tiers.iter_mut().enumerate().take(tier_count) {
-        *t = tier(i)?;
+    for i in 0..tier_count {
+        tier(i)?;
     }
-    Table::init(mem, &tiers[..tier_count], seed, policy)?;
+    Table::init_from_fn(mem, tier_count, |i| tier(i).ok(), seed, policy, 0)?;
     Ok(())
 }
 
@@ -305,15 +304,7 @@ pub unsafe extern "C" fn tg_table_init_buckets(
         let given = unsafe { try_array(tiers, tier_count) }?;
         // SAFETY: an element of the checked array.
         let tier = |i: usize| unsafe { quota::read(&raw const given[i]) };
-        let first = tier(0)?;
-        build(
-            mem,
-            tier_count,
-            tier,
-            Seed::new(seed_k0, seed_k1),
-            policy,
-            first,
-        )?;
+        build(mem, tier_count, tier, Seed::new(seed_k0, seed_k1), policy)?;
         out.set(memory.cast());
         Ok(())
     })
@@ -354,15 +345,7 @@ pub unsafe extern "C" fn tg_table_init_windows(
             let w = given[i];
             Ok(WindowQuota::new(w.limit, w.window)?.with_offset(w.offset)?)
         };
-        let first = tier(0)?;
-        build(
-            mem,
-            tier_count,
-            tier,
-            Seed::new(seed_k0, seed_k1),
-            policy,
-            first,
-        )?;
+        build(mem, tier_count, tier, Seed::new(seed_k0, seed_k1), policy)?;
         out.set(memory.cast());
         Ok(())
     })

@@ -308,33 +308,36 @@ pub(super) fn checksum(mem: &[AtomicU64], tiers: usize) -> u64 {
 }
 
 /// Writes a table into `mem` (which must be exclusively the caller's during the call).
+/// `tier(i)` gives tier `i` for `i < tier_count` (`None`: an invalid argument); it is called
+/// twice per tier, so no array of tiers is needed (firmware stacks are small).
 pub(super) fn write<Q: TableQuota>(
     mem: &[AtomicU64],
-    tiers: &[Q],
+    tier_count: usize,
+    tier: impl Fn(usize) -> Option<Q>,
     seed: &Seed,
     policy: FullPolicy,
     epoch: u64,
 ) -> Result<(), Error> {
-    if tiers.is_empty() || tiers.len() > MAX_TIERS {
+    if tier_count == 0 || tier_count > MAX_TIERS {
         return Err(Error::InvalidArgument);
     }
-    let capacity = capacity_in(mem.len(), tiers.len());
+    let capacity = capacity_in(mem.len(), tier_count);
     if capacity == 0 {
         return Err(Error::CapacityExceeded);
     }
-    let bits = state_bits(tiers.len());
+    let bits = state_bits(tier_count);
     // Every tier is checked before the first word is written.
-    for t in tiers {
-        t.encode(bits)?;
+    for i in 0..tier_count {
+        tier(i).ok_or(Error::InvalidArgument)?.encode(bits)?;
     }
-    let used = groups_at(tiers.len()) + capacity / GROUP_SLOTS * GROUP_WORDS;
+    let used = groups_at(tier_count) + capacity / GROUP_SLOTS * GROUP_WORDS;
     mem[H_MAGIC].store(0, Ordering::Release);
     for w in &mem[1..used] {
         w.store(0, Ordering::Relaxed);
     }
-    for (i, t) in tiers.iter().enumerate() {
+    for i in 0..tier_count {
         // Checked above.
-        let words = t.encode(bits)?;
+        let words = tier(i).ok_or(Error::InvalidArgument)?.encode(bits)?;
         for (j, w) in words.iter().enumerate() {
             mem[TIERS_AT + i * TIER_WORDS + j].store(*w, Ordering::Relaxed);
         }
@@ -346,7 +349,7 @@ pub(super) fn write<Q: TableQuota>(
         (H_WORDS, used as u64),
         (H_KIND, Q::KIND as u64),
         (H_CAPACITY, capacity as u64),
-        (H_TIERS, tiers.len() as u64),
+        (H_TIERS, tier_count as u64),
         (H_POLICY, policy as u64),
         (H_SEED0, s0),
         (H_SEED1, s1),
@@ -359,7 +362,7 @@ pub(super) fn write<Q: TableQuota>(
     }
     // Claim versions start at 1, so a control word is never all zero unless empty.
     mem[H_CLAIMS].store(1, Ordering::Relaxed);
-    let sum = checksum(mem, tiers.len());
+    let sum = checksum(mem, tier_count);
     mem[H_CHECKSUM].store(sum, Ordering::Relaxed);
     // Published last: whoever reads the magic with acquire sees everything above.
     mem[H_MAGIC].store(MAGIC, Ordering::Release);
