@@ -243,7 +243,7 @@ fn run<Q: Kind>(input: &Input) {
                 continue;
             }
         }
-        let fresh = || quota.fresh();
+        let fresh = || Kind::fresh(quota);
         if let Ok(d) = got {
             if d.verdict == Outcome::Overloaded {
                 assert!(!input.roomy, "a roomy table answered full: {d:?}");
