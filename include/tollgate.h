@@ -66,7 +66,7 @@
  * to TG_TABLE_ALIGN, for example (C11):
  *   static _Alignas(TG_TABLE_ALIGN) unsigned char mem[TG_TABLE_SIZE(4096, 2)];
  */
-#define TG_TABLE_SIZE(capacity, tiers) ((size_t)TG_TABLE_HEADER_SIZE + (size_t)(tiers) * TG_TABLE_TIER_SIZE + (size_t)(capacity) * TG_TABLE_SLOT_SIZE)
+#define TG_TABLE_SIZE(capacity, tiers) ((((size_t)TG_TABLE_HEADER_SIZE + (size_t)(tiers) * TG_TABLE_TIER_SIZE + TG_TABLE_GROUP_SIZE - 1) / TG_TABLE_GROUP_SIZE + ((size_t)(capacity) + TG_TABLE_GROUP_SLOTS - 1) / TG_TABLE_GROUP_SLOTS) * TG_TABLE_GROUP_SIZE)
 /** Initialiser of a not-yet-initialised tg_wrapping_clock (call tg_wrapping_clock_init first). */
 #define TG_WRAPPING_CLOCK_INIT { { 0 } }
 /** Initialiser of a not-yet-initialised tg_bucket_pacer (call tg_bucket_pacer_init first). */
@@ -212,14 +212,15 @@
 #define TG_SLIDING_LOG_WORDS 266
 
 /**
- * The alignment a table's memory needs, in bytes.
+ * The alignment a table's memory needs, in bytes: 128, so that no group of slots straddles a
+ * cache line and each group is one 128-byte block.
  */
-#define TG_TABLE_ALIGN 16
+#define TG_TABLE_ALIGN 128
 
 /**
- * Bytes at the start of a table's memory for the table itself.
+ * Bytes of a table's header.
  */
-#define TG_TABLE_HEADER_SIZE 256
+#define TG_TABLE_HEADER_SIZE 192
 
 /**
  * Bytes per tier in a table's memory.
@@ -227,10 +228,15 @@
 #define TG_TABLE_TIER_SIZE 64
 
 /**
- * Bytes per slot in a table's memory. A slot holds one key; keep the load (keys active within
- * one drain time, over slots) at or under 0.7: about 46 bytes per key.
+ * Bytes per group of slots: 128 (two cache lines).
  */
-#define TG_TABLE_SLOT_SIZE 32
+#define TG_TABLE_GROUP_SIZE 128
+
+/**
+ * Slots per group: 5, so 25.6 bytes per slot. A slot holds one key; at a load of 0.8 (keys
+ * active within one drain time, over slots) that is 32 bytes per key.
+ */
+#define TG_TABLE_GROUP_SLOTS 5
 
 /**
  * The most tiers a table can have.
@@ -344,6 +350,12 @@ enum tg_status
      * An engine error this version of the C ABI has no code for (a newer core). Never expected.
      */
     TG_STATUS_UNKNOWN = 105,
+    /**
+     * A key table's memory holds a table this library cannot use as it is: another layout
+     * version, a size larger than the memory given, a parameter out of range, a damaged tier,
+     * or a checksum that does not match its parameters.
+     */
+    TG_STATUS_LAYOUT_MISMATCH = 106,
     /**
      * Shared regions (200–299). A system call on a shared region failed (`open`, `link`,
      * `mmap`, ...) for a reason without its own status below; `tg_region_error.found` holds
@@ -699,9 +711,9 @@ typedef uint32_t tg_create;
 
 /**
  * A keyed table living in caller memory (see `tg_table_size`). Opaque: C only holds the
- * pointer `tg_table_init_*` returns, which is the start of the memory. Decisions are lock-free
- * and safe from any number of threads at once; decisions on different keys never wait for
- * each other.
+ * pointer `tg_table_init_*` or `tg_table_attach` returns, which is the start of the memory.
+ * Decisions are lock-free and safe from any number of threads (and processes sharing the
+ * memory) at once; decisions on different keys never wait for each other.
  */
 typedef struct tg_table tg_table;
 
@@ -2586,7 +2598,8 @@ const char *tg_status_str(uint32_t status);
 /**
  * The bytes of memory a table of `capacity` slots and `tiers` tiers needs (equal to
  * `TG_TABLE_SIZE(capacity, tiers)`), or 0 if there is no such table: `capacity` 0, `tiers`
- * 0 or above `TG_TABLE_MAX_TIERS`, or a size that does not fit `size_t`.
+ * 0 or above `TG_TABLE_MAX_TIERS`, or a size that does not fit `size_t`. The table holds
+ * `capacity` rounded up to a multiple of 5 slots.
  */
 size_t tg_table_size(size_t capacity, size_t tiers);
 
@@ -2596,24 +2609,26 @@ size_t tg_table_size(size_t capacity, size_t tiers);
 size_t tg_table_align(void);
 
 /**
- * Initialises a table of leaky buckets (SPEC §3) in `memory`: `capacity` slots, and the tiers
- * `tiers[0 .. tier_count]` (copied: the array may go away afterwards) that decisions name by
- * index. `policy` is a `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed:
- * pick them at random when the process starts (a fixed seed lets an attacker aim keys at one
- * slot). On success `*out_table` is the table (at `memory`).
+ * Initialises a table of leaky buckets (SPEC §3) in `memory`: `capacity` slots (rounded up
+ * to a multiple of 5), and the tiers `tiers[0 .. tier_count]` (copied into the memory: the
+ * array may go away afterwards) that decisions name by index. `policy` is a
+ * `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed: pick them at
+ * random when the process starts (a fixed seed lets an attacker aim keys at one group). On
+ * success `*out_table` is the table (at `memory`).
  *
  * Errors, all checked before anything is written: `TG_STATUS_NULL_POINTER` (`memory`, `tiers`,
  * `out_table`), `TG_STATUS_MISALIGNED` (`memory` not aligned to `TG_TABLE_ALIGN`, or
  * `tiers`), `TG_STATUS_BUFFER_TOO_SMALL` (`memory_size` below `tg_table_size(capacity,
  * tier_count)`), `TG_STATUS_CAPACITY_EXCEEDED` (`capacity` 0), `TG_STATUS_INVALID_ARGUMENT`
  * (`tier_count` 0 or above `TG_TABLE_MAX_TIERS`, an unknown policy),
- * `TG_STATUS_UNINITIALIZED` (a tier).
+ * `TG_STATUS_UNINITIALIZED` (a tier), `TG_STATUS_SPAN_TOO_SHORT` (a tier whose bucket does
+ * not fit the table's state bits).
  *
  * # Safety
  *
  * `memory` is NULL or valid for reads and writes of `memory_size` bytes, used by nothing else
- * during the call and, after success, only through the table for as long as it is used;
- * `tiers` is NULL or valid for reads of `tier_count` `tg_quota`s and does not overlap
+ * during the call and, after success, only through table functions for as long as it is
+ * used; `tiers` is NULL or valid for reads of `tier_count` `tg_quota`s and does not overlap
  * `memory`; `out_table` is NULL or valid for a write.
  */
 tg_status tg_table_init_buckets(void *memory,
@@ -2648,6 +2663,25 @@ tg_status tg_table_init_windows(void *memory,
                                 uint64_t seed_k0,
                                 uint64_t seed_k1,
                                 struct tg_table **out_table);
+
+/**
+ * Checks a table another process (or an earlier run, or another mapping) initialised in
+ * `memory`, and returns it at this address in `*out_table`: magic, layout version, the size it
+ * records against `memory_size`, every tier and the checksum of all parameters. Reads only.
+ * Use it once per mapping; the other table functions then take the pointer as is.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (no
+ * table there), `TG_STATUS_LAYOUT_MISMATCH` (another layout version, a recorded size larger
+ * than `memory_size`, a parameter out of range, a tier that is not a valid quota, a checksum
+ * that does not match).
+ *
+ * # Safety
+ *
+ * `memory` is NULL or valid for reads and writes of `memory_size` bytes for as long as the
+ * table is used, accessed by others only through table functions; `out_table` is NULL or
+ * valid for a write.
+ */
+tg_status tg_table_attach(void *memory, size_t memory_size, struct tg_table **out_table);
 
 /**
  * Decides on a request of `cost` at `now` for `key`, whose quota is the table's tier number

@@ -96,6 +96,7 @@ step "C99 API test (ASan+UBSan)" build_run_c test_api
 step "C99 client toolkit test (ASan+UBSan)" build_run_c test_client
 step "pthreads test, exact totals (ASan+UBSan)" build_run_c test_threads
 step "forked processes sharing limiters, exact totals (ASan+UBSan)" build_run_c test_shared
+step "key table copied and mapped twice (ASan+UBSan)" build_run_c test_table
 build_run_cpp() {
   g++ -std=c++11 "${warn[@]}" "${san[@]}" -Iinclude -Itests/c tests/c/test_cpp.cpp \
     "${static_libs[@]}" -o "$out/test_cpp" && sanitized "$out/test_cpp" && "$out/test_cpp"

@@ -22,6 +22,6 @@ cargo test -p tollgate-gateway --locked -- --include-ignored
 out=$(TOLLGATE_DEMO_SECONDS=6 bash scripts/demo.sh)
 echo "$out"
 grep -q '^verdict: toolkit got ' <<<"$out"
-grep -q '^shopbase table: 65536 slots, occupied ' <<<"$out"
+grep -q '^shopbase table: 65540 slots, occupied ' <<<"$out"
 grep -q '^naive    shopbase' <<<"$out"
 echo "gateway: ok"

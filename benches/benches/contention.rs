@@ -19,7 +19,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota as GQuota, RateLimiter};
 use tollgate::key::{Key, Seed};
-use tollgate::table::{BucketTable, Slot};
+use tollgate::table::{self, AtomicU64, BucketTable, FullPolicy};
 use tollgate::{LeakyBucket, Quota};
 use tollgate_benches::{two_threads, Padded};
 
@@ -112,13 +112,16 @@ fn contention(c: &mut Criterion) {
     g.finish();
 }
 
-/// The same on a keyed table: ours (1 024 slots) and governor's keyed `DashMap`, one key shared
+/// The same on a keyed table: ours (1 025 slots) and governor's keyed `DashMap`, one key shared
 /// by both threads or one key each.
 fn keyed_contention(c: &mut Criterion) {
     let mut g = c.benchmark_group("contention_keyed");
     let tiers = [Quota::new(u64::from(u32::MAX), 1, 1).expect("quota")];
-    let slots: Vec<Slot> = (0..1024).map(|_| Slot::new()).collect();
-    let table = BucketTable::new(&slots, &tiers, Seed::new(3, 4)).expect("table");
+    let memory: Vec<AtomicU64> = (0..table::words(1024, 1))
+        .map(|_| AtomicU64::new(0))
+        .collect();
+    let table =
+        BucketTable::init(&memory, &tiers, Seed::new(3, 4), FullPolicy::FailClosed).expect("table");
     let keys = [Key::pair(1, 1), Key::pair(2, 2)];
     let decide = |key: Key, now: u64, iters: u64| {
         for _ in 0..iters {

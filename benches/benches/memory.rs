@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 
 use governor::{Quota as GQuota, RateLimiter};
 use tollgate::key::{Key, Seed};
-use tollgate::table::{BucketTable, Slot};
+use tollgate::table::{self, AtomicU64, BucketTable, FullPolicy};
 use tollgate::Quota;
 use tollgate_benches::{key_of, rss_bytes};
 
@@ -36,32 +36,40 @@ fn report(name: &str, detail: &str, before: Option<u64>, after: Option<u64>) {
 fn main() {
     let tiers = [Quota::new(30, 2, SECOND).expect("quota")];
     for (name, slots_n) in [
-        ("tollgate_table_load_0.5", KEYS as usize * 2),
         ("tollgate_table_load_0.7", KEYS as usize * 10 / 7 + 1),
-        ("tollgate_table_load_0.8", KEYS as usize * 10 / 8 + 1),
+        // 249 998 groups: exactly 32 000 000 bytes with the header, 32 bytes per key.
+        ("tollgate_table_load_0.8", 1_249_990),
+        ("tollgate_table_load_0.9", KEYS as usize * 10 / 9 + 1),
     ] {
         let before = rss_bytes();
-        let slots: Vec<Slot> = (0..slots_n).map(|_| Slot::new()).collect();
-        let table = BucketTable::new(&slots, &tiers, Seed::new(1, 2)).expect("table");
+        let words = table::words(slots_n, 1);
+        let memory: Vec<AtomicU64> = (0..words).map(|_| AtomicU64::new(0)).collect();
+        let table = BucketTable::init(&memory, &tiers, Seed::new(1, 2), FullPolicy::FailClosed)
+            .expect("table");
         for i in 0..KEYS {
             let (app, shop) = key_of(i);
             let _ = table.decide(Key::pair(app, shop), 0, 0, 1).expect("decide");
         }
         let after = rss_bytes();
         let stats = table.stats();
+        #[allow(clippy::cast_precision_loss)] // a fraction, for printing
+        let refused = stats.rejected as f64 / f64::from(KEYS);
         println!(
-            "memory/{name}: {} keys held, {} found no room within the probe bound",
-            stats.occupied, stats.rejected
+            "memory/{name}: {} keys held, {} refused for lack of room ({:.4} % of new keys)",
+            stats.occupied,
+            stats.rejected,
+            refused * 100.0
         );
-        let given = std::mem::size_of_val(slots.as_slice()) + std::mem::size_of_val(&table);
+        let given = std::mem::size_of_val(memory.as_slice());
         println!(
-            "memory/{name}: {:.1} bytes per key given ({given} bytes: {slots_n} slots of {} bytes)",
+            "memory/{name}: {:.2} bytes per key given ({given} bytes: {} slots in groups of 5, \
+             header and tier included)",
             per_key(given as u64),
-            std::mem::size_of::<Slot>()
+            stats.capacity
         );
         report(name, "measured", before, after);
         black_box(&table);
-        drop(slots);
+        drop(memory);
     }
 
     let before = rss_bytes();

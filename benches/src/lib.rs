@@ -155,3 +155,114 @@ mod tests {
         assert!(zipf.iter().chain(&uniform).all(|&i| i < 1_000));
     }
 }
+
+/// The floor a key table is measured against: open addressing with 32-byte slots (key, state,
+/// an occupied mark; aligned to 32 so none straddles a cache line), a multiply-fold home hash,
+/// linear probing, and a decision that is one 64-bit compare-and-swap of a GCRA state in units
+/// of one tick. Nothing else: no tiers, no reclamation, no concurrent insertion, no reported
+/// numbers (only allowed or not). Keys are inserted once, single-threaded, before measuring.
+pub mod floor {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[repr(C, align(32))]
+    #[derive(Default)]
+    struct Slot {
+        hi: AtomicU64,
+        lo: AtomicU64,
+        state: AtomicU64,
+        used: AtomicU64,
+    }
+
+    /// A table of `2^k ≥ 2 × keys` slots (load ≤ 0.5) of one quota.
+    pub struct Floor {
+        slots: Vec<Slot>,
+        shift: u32,
+        interval: u64,
+        tolerance: u64,
+    }
+
+    #[allow(clippy::cast_possible_truncation)] // the halves, on purpose
+    const fn fold(x: u64, y: u64) -> u64 {
+        let p = (x as u128) * (y as u128);
+        (p as u64) ^ ((p >> 64) as u64)
+    }
+
+    impl Floor {
+        /// Room for `keys` keys at load ≤ 0.5, each a bucket of `burst` draining one per
+        /// `interval` ticks.
+        pub fn new(keys: usize, burst: u64, interval: u64) -> Floor {
+            let n = (2 * keys).next_power_of_two();
+            Floor {
+                slots: (0..n).map(|_| Slot::default()).collect(),
+                shift: 64 - n.trailing_zeros(),
+                interval,
+                tolerance: burst * interval,
+            }
+        }
+
+        /// Bytes of slots.
+        pub fn bytes(&self) -> usize {
+            self.slots.len() * std::mem::size_of::<Slot>()
+        }
+
+        #[inline]
+        fn home(&self, hi: u64, lo: u64) -> usize {
+            let h = fold(
+                fold(lo ^ 0x243f_6a88_85a3_08d3, hi ^ 0x1319_8a2e_0370_7344),
+                0x9e37_79b9_7f4a_7c15,
+            );
+            usize::try_from(h >> self.shift).unwrap_or(0)
+        }
+
+        /// Inserts a key (setup only).
+        pub fn insert(&self, hi: u64, lo: u64) {
+            let mask = self.slots.len() - 1;
+            let mut i = self.home(hi, lo);
+            loop {
+                let s = &self.slots[i];
+                if s.used.load(Ordering::Relaxed) == 0 {
+                    s.hi.store(hi, Ordering::Relaxed);
+                    s.lo.store(lo, Ordering::Relaxed);
+                    s.used.store(1, Ordering::Release);
+                    return;
+                }
+                if s.hi.load(Ordering::Relaxed) == hi && s.lo.load(Ordering::Relaxed) == lo {
+                    return;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+
+        /// One decision of cost 1 at `now` on a present key: allowed or not.
+        #[inline]
+        pub fn decide(&self, hi: u64, lo: u64, now: u64) -> bool {
+            let mask = self.slots.len() - 1;
+            let mut i = self.home(hi, lo);
+            loop {
+                let s = &self.slots[i];
+                if s.hi.load(Ordering::Relaxed) == hi && s.lo.load(Ordering::Relaxed) == lo {
+                    let mut state = s.state.load(Ordering::Acquire);
+                    loop {
+                        let next = state.max(now) + self.interval;
+                        if next > now + self.tolerance {
+                            return false;
+                        }
+                        match s.state.compare_exchange_weak(
+                            state,
+                            next,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
+                            Ok(_) => return true,
+                            Err(actual) => state = actual,
+                        }
+                    }
+                }
+                if s.used.load(Ordering::Relaxed) == 0 {
+                    return false;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+    }
+}

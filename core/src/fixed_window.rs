@@ -64,6 +64,34 @@ pub(crate) fn span(quota: &WindowQuota) -> u64 {
     u64::try_from(end - 1).unwrap_or(u64::MAX)
 }
 
+/// The largest `now` whose state fits `bits` bits (a key table keeps fewer than 64), or `None`
+/// if not even the first full window fits.
+pub(crate) fn span_in_bits(quota: &WindowQuota, bits: u32) -> Option<u64> {
+    let max_state = if bits >= 64 {
+        u64::MAX
+    } else {
+        (1 << bits) - 1
+    };
+    let max = max_state >> count_bits(quota.limit());
+    if max == 0 {
+        return None;
+    }
+    let end = u128::from(quota.offset()) + u128::from(max) * u128::from(quota.window());
+    Some(u64::try_from(end - 1).unwrap_or(u64::MAX).min(span(quota)))
+}
+
+/// The state of a new window counter that has seen `at` (count zero in `at`'s window).
+pub(crate) fn fresh(quota: &WindowQuota, at: u64) -> u64 {
+    index_of(quota, at).map_or(0, |i| encode(i, 0, quota))
+}
+
+/// `true` if the window stored in `state` is over at `now`, whatever its count: a key table
+/// reclaims only such slots (see its protocol).
+pub(crate) fn is_over(state: u64, quota: &WindowQuota, now: u64) -> bool {
+    let (stored, _) = decode(state, quota);
+    index_of(quota, now).map_or(true, |i| i > stored)
+}
+
 /// One decision on a state word. Pure.
 pub(crate) fn step(
     state: u64,

@@ -17,12 +17,11 @@
 //!
 //! # Slot index
 //!
-//! The table places key K at slot `⌊h · capacity / 2⁶⁴⌋` (then probes linearly), where h is
-//! **SipHash-1-3** (64-bit) of K's 16 little-endian bytes, keyed by the seed with each half
-//! XOR-ed with a constant (so the index and the hashed keys use different keys). Without the seed
-//! an attacker cannot choose keys that share a slot or a probe run, however freely they pick
-//! the key bytes. Pick the seed at random when the process starts (for example from
-//! `getrandom`); a fixed seed is only for tests.
+//! The key table places a key by a seeded multiply-fold hash whose two secrets are derived
+//! from the seed by **SipHash-1-3** of fixed inputs, keyed by the seed with each half XOR-ed with
+//! a constant (so the index and the hashed keys use different keys); see the table's module
+//! docs. Pick the seed at random when the process starts (for example from `getrandom`); a
+//! fixed seed is only for tests.
 
 use core::fmt;
 use core::hash::Hasher;
@@ -141,18 +140,16 @@ impl Seed {
         self.key_parts(&[app, shop, api])
     }
 
+    /// The seed's two halves (k0, k1).
+    pub(crate) const fn halves(&self) -> [u64; 2] {
+        [self.k0, self.k1]
+    }
+
     /// The 64-bit slot hash of a key (see the module docs).
     pub(crate) fn slot_hash(&self, key: Key) -> u64 {
         let mut h = SipHasher13::new_with_keys(self.k0 ^ INDEX_TWEAK.0, self.k1 ^ INDEX_TWEAK.1);
         h.write(&key.0.to_le_bytes());
         h.finish()
-    }
-
-    /// The home slot of `key` in a table of `capacity` slots (`capacity ≥ 1`).
-    pub(crate) fn home(&self, key: Key, capacity: usize) -> usize {
-        let h = u128::from(self.slot_hash(key));
-        // ⌊h · capacity / 2⁶⁴⌋ < capacity, so it fits a usize.
-        usize::try_from((h * capacity as u128) >> 64).unwrap_or(0)
     }
 }
 
@@ -179,15 +176,5 @@ mod tests {
         assert_ne!(s.key_parts(&[]), s.key_bytes(&[]));
         assert_ne!(s.key_parts(&[0]), s.key_bytes(&[0; 8]));
         assert_ne!(s.key_triple(1, 2, 3), Seed::new(0, 0).key_triple(1, 2, 3));
-    }
-
-    #[test]
-    fn home_is_in_range() {
-        let s = Seed::new(1, 2);
-        for cap in [1usize, 2, 3, 1000, usize::MAX] {
-            for k in 0..100u128 {
-                assert!(s.home(Key::new(k), cap) < cap);
-            }
-        }
     }
 }

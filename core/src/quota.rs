@@ -238,6 +238,63 @@ impl Quota {
     pub(crate) const fn requests_in(&self, units: u64) -> u64 {
         units.div_ceil(self.interval)
     }
+
+    /// The quota's fields as words, for a key table's memory: burst, count, period, unit,
+    /// interval, tolerance, span, exact. [`Quota::from_words`] reverses it.
+    pub(crate) const fn to_words(self) -> [u64; 8] {
+        [
+            self.burst,
+            self.count,
+            self.period,
+            self.unit,
+            self.interval,
+            self.tolerance,
+            self.span,
+            self.exact as u64,
+        ]
+    }
+
+    /// The quota written by [`Quota::to_words`], taken as it is: the caller checked it once
+    /// with [`Quota::check_words`]. Cheap (no division).
+    pub(crate) const fn from_words(w: &[u64; 8]) -> Quota {
+        Quota {
+            burst: w[0],
+            count: w[1],
+            period: w[2],
+            unit: w[3],
+            interval: w[4],
+            tolerance: w[5],
+            span: w[6],
+            exact: w[7] != 0,
+        }
+    }
+
+    /// The quota whose burst, count, period, unit, interval and exactness are in `w`, rebuilt
+    /// through the constructors' rules (so its arithmetic cannot overflow), or the error those
+    /// rules give. Its span is the one [`Quota::build`] computes.
+    pub(crate) fn check_words(w: &[u64; 8]) -> Result<Quota, Error> {
+        let (burst, count, period, unit, interval) = (w[0], w[1], w[2], w[3], w[4]);
+        let exact = match w[7] {
+            0 => false,
+            1 => true,
+            _ => return Err(Error::InvalidArgument),
+        };
+        if exact {
+            let q = Quota::with_min_span(burst, count, period, 0)?;
+            if q.unit != unit || q.interval != interval {
+                return Err(Error::InvalidArgument);
+            }
+            return Ok(q);
+        }
+        let expected = (u128::from(period) * u128::from(unit)).div_ceil(u128::from(count.max(1)));
+        if burst == 0 || count == 0 || period == 0 || !unit.is_power_of_two() {
+            return Err(Error::InvalidArgument);
+        }
+        if u128::from(interval) != expected {
+            return Err(Error::InvalidArgument);
+        }
+        Quota::build(burst, count, period, unit, interval, false)
+    }
 }
 
 /// A window quota: at most `limit` cost units per window of `window` ticks, for the fixed window
@@ -292,6 +349,15 @@ impl WindowQuota {
             return Err(Error::OffsetOutOfRange);
         }
         Ok(WindowQuota { offset, ..self })
+    }
+
+    /// A window quota from fields checked before (a key table's memory).
+    pub(crate) const fn from_fields(limit: u64, window: u64, offset: u64) -> WindowQuota {
+        WindowQuota {
+            limit,
+            window,
+            offset,
+        }
     }
 
     /// N: units allowed per window.

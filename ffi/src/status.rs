@@ -61,6 +61,10 @@ pub enum tg_status {
     Busy = 104,
     /// An engine error this version of the C ABI has no code for (a newer core). Never expected.
     Unknown = 105,
+    /// A key table's memory holds a table this library cannot use as it is: another layout
+    /// version, a size larger than the memory given, a parameter out of range, a damaged tier,
+    /// or a checksum that does not match its parameters.
+    LayoutMismatch = 106,
     /// Shared regions (200–299). A system call on a shared region failed (`open`, `link`,
     /// `mmap`, ...) for a reason without its own status below; `tg_region_error.found` holds
     /// the `errno`.
@@ -123,7 +127,7 @@ impl From<Error> for tg_status {
 
 impl tg_status {
     /// Every status, in order of value.
-    pub(crate) const ALL: [tg_status; 36] = [
+    pub(crate) const ALL: [tg_status; 37] = [
         tg_status::Ok,
         tg_status::ZeroBurst,
         tg_status::ZeroCount,
@@ -144,6 +148,7 @@ impl tg_status {
         tg_status::Panic,
         tg_status::Busy,
         tg_status::Unknown,
+        tg_status::LayoutMismatch,
         tg_status::RegionIo,
         tg_status::RegionNotFound,
         tg_status::RegionExists,
@@ -194,6 +199,9 @@ impl tg_status {
             tg_status::Panic => b"internal error: the library panicked (a bug)\0",
             tg_status::Busy => b"object in use by another caller\0",
             tg_status::Unknown => b"unknown engine error\0",
+            tg_status::LayoutMismatch => {
+                b"key table memory holds another layout, size, parameters or checksum\0"
+            }
             tg_status::RegionIo => b"shared region: a system call failed\0",
             tg_status::RegionNotFound => b"shared region: no such file\0",
             tg_status::RegionExists => b"shared region: the file exists already\0",

@@ -3,60 +3,70 @@
 //! # Memory layout
 //!
 //! The caller provides `tg_table_size(capacity, tiers)` bytes aligned to `TG_TABLE_ALIGN`
-//! (`TG_TABLE_SIZE(capacity, tiers)` is the same number as a constant expression):
+//! (`TG_TABLE_SIZE(capacity, tiers)` is the same number as a constant expression). The table's
+//! whole state lives there — header (magic, layout version, size, parameters, checksum,
+//! counters), tiers and slots in groups of five — as 64-bit words holding **no pointers**, only
+//! offsets (see the core's `tollgate::table` docs for the word-by-word layout):
 //!
 //! | bytes | content |
 //! |---|---|
-//! | 0 .. `TG_TABLE_HEADER_SIZE` | the table (a magic word, the core `Table`) |
-//! | then `tiers` × `TG_TABLE_TIER_SIZE` | a copy of the tiers |
-//! | then `capacity` × `TG_TABLE_SLOT_SIZE` | the slots (32 bytes each, 16-byte aligned) |
+//! | 0 .. `TG_TABLE_HEADER_SIZE` | header |
+//! | then `tiers` × `TG_TABLE_TIER_SIZE` | the tiers, rounded up to a group |
+//! | then ⌈`capacity` / 5⌉ × `TG_TABLE_GROUP_SIZE` | groups of 5 slots (128 bytes each) |
 //!
 //! `tg_table_init_buckets` / `tg_table_init_windows` check everything (NULL, alignment, size,
-//! tiers, policy) before writing anything; the table then refers only to that memory, which
-//! must stay in place and untouched for as long as the table is used. Nothing is allocated and
-//! there is no `_free`: the memory is the caller's.
+//! tiers, policy) before writing anything. Nothing is allocated and there is no `_free`.
+//!
+//! A `tg_table *` is the memory's address. Because the memory holds no pointers, a **copy**
+//! (`memcpy`, a file written and read back) of a table no one is using is an independent table
+//! at its new address, and one memory mapped at two addresses (two processes, or two `mmap`s
+//! of one file) is **one table** seen from both: `tg_table_attach` checks a table initialised
+//! elsewhere and returns its pointer at this address.
 
 use core::ffi::c_void;
-use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
 
 use tollgate::key::{Key, Seed};
-use tollgate::table::{FullPolicy, Slot, Table, TableQuota, MAX_TIERS};
+use tollgate::table::{
+    self, AtomicU64, AttachError, FullPolicy, Table, TableQuota, GROUP_SLOTS, GROUP_WORDS,
+    HEADER_WORDS, MAX_TIERS, TIER_WORDS,
+};
 use tollgate::{Decision, Quota, WindowQuota};
 
-use crate::boundary::{self, guard, guard_value, try_bytes, Out};
+use crate::boundary::{guard, guard_value, try_bytes, Out};
 use crate::decision::tg_decision;
 use crate::quota::{self, tg_quota};
 use crate::status::tg_status;
 
-/// The alignment a table's memory needs, in bytes.
-pub const TG_TABLE_ALIGN: usize = 16;
-/// Bytes at the start of a table's memory for the table itself.
-pub const TG_TABLE_HEADER_SIZE: usize = 256;
+/// The alignment a table's memory needs, in bytes: 128, so that no group of slots straddles a
+/// cache line and each group is one 128-byte block.
+pub const TG_TABLE_ALIGN: usize = 128;
+/// Bytes of a table's header.
+pub const TG_TABLE_HEADER_SIZE: usize = 192;
 /// Bytes per tier in a table's memory.
 pub const TG_TABLE_TIER_SIZE: usize = 64;
-/// Bytes per slot in a table's memory. A slot holds one key; keep the load (keys active within
-/// one drain time, over slots) at or under 0.7: about 46 bytes per key.
-pub const TG_TABLE_SLOT_SIZE: usize = 32;
+/// Bytes per group of slots: 128 (two cache lines).
+pub const TG_TABLE_GROUP_SIZE: usize = 128;
+/// Slots per group: 5, so 25.6 bytes per slot. A slot holds one key; at a load of 0.8 (keys
+/// active within one drain time, over slots) that is 32 bytes per key.
+pub const TG_TABLE_GROUP_SLOTS: usize = 5;
 /// The most tiers a table can have.
 pub const TG_TABLE_MAX_TIERS: usize = 256;
 
 const _: () = {
-    assert!(size_of::<Header>() <= TG_TABLE_HEADER_SIZE);
-    assert!(align_of::<Header>() <= TG_TABLE_ALIGN);
-    assert!(TG_TABLE_HEADER_SIZE.is_multiple_of(TG_TABLE_ALIGN));
-    assert!(size_of::<Quota>() <= TG_TABLE_TIER_SIZE && align_of::<Quota>() <= TG_TABLE_ALIGN);
-    assert!(size_of::<WindowQuota>() <= TG_TABLE_TIER_SIZE);
-    assert!(align_of::<WindowQuota>() <= TG_TABLE_ALIGN);
-    assert!(TG_TABLE_TIER_SIZE.is_multiple_of(TG_TABLE_ALIGN));
-    assert!(size_of::<Slot>() == TG_TABLE_SLOT_SIZE && align_of::<Slot>() <= TG_TABLE_ALIGN);
+    assert!(TG_TABLE_HEADER_SIZE == HEADER_WORDS * 8);
+    assert!(TG_TABLE_TIER_SIZE == TIER_WORDS * 8);
+    assert!(TG_TABLE_GROUP_SIZE == GROUP_WORDS * 8);
+    assert!(TG_TABLE_GROUP_SLOTS == GROUP_SLOTS);
     assert!(TG_TABLE_MAX_TIERS == MAX_TIERS);
+    assert!(size_of::<AtomicU64>() == 8);
+    assert!(table::ALIGN == TG_TABLE_ALIGN);
 };
 
 /// A keyed table living in caller memory (see `tg_table_size`). Opaque: C only holds the
-/// pointer `tg_table_init_*` returns, which is the start of the memory. Decisions are lock-free
-/// and safe from any number of threads at once; decisions on different keys never wait for
-/// each other.
+/// pointer `tg_table_init_*` or `tg_table_attach` returns, which is the start of the memory.
+/// Decisions are lock-free and safe from any number of threads (and processes sharing the
+/// memory) at once; decisions on different keys never wait for each other.
 pub struct tg_table {
     _opaque: [u8; 0],
 }
@@ -129,39 +139,28 @@ pub struct tg_table_stats {
     pub rejected: u64,
 }
 
-/// The two kinds of table.
-enum Kind {
-    Buckets(Table<'static, Quota>),
-    Windows(Table<'static, WindowQuota>),
+/// A handle on the table in some memory, of either kind.
+enum Kind<'a> {
+    Buckets(Table<'a, Quota>),
+    Windows(Table<'a, WindowQuota>),
 }
 
-/// What sits at the start of a table's memory.
-#[repr(C)]
-struct Header {
-    magic: u64,
-    kind: Kind,
-}
-
-const MAGIC: u64 = boundary::magic(*b"tg_table");
-
-/// The bytes a table of `capacity` slots and `tiers` tiers needs, if representable.
-fn size_for(capacity: usize, tiers: usize) -> Option<usize> {
-    TG_TABLE_HEADER_SIZE
-        .checked_add(tiers.checked_mul(TG_TABLE_TIER_SIZE)?)?
-        .checked_add(capacity.checked_mul(TG_TABLE_SLOT_SIZE)?)
+/// The bytes a table of `capacity` slots and `tiers` tiers needs (0 if none).
+fn size_for(capacity: usize, tiers: usize) -> usize {
+    match table::bytes(capacity, tiers) {
+        usize::MAX => 0,
+        n if isize::try_from(n).is_err() => 0,
+        n => n,
+    }
 }
 
 /// The bytes of memory a table of `capacity` slots and `tiers` tiers needs (equal to
 /// `TG_TABLE_SIZE(capacity, tiers)`), or 0 if there is no such table: `capacity` 0, `tiers`
-/// 0 or above `TG_TABLE_MAX_TIERS`, or a size that does not fit `size_t`.
+/// 0 or above `TG_TABLE_MAX_TIERS`, or a size that does not fit `size_t`. The table holds
+/// `capacity` rounded up to a multiple of 5 slots.
 #[unsafe(no_mangle)]
 pub extern "C" fn tg_table_size(capacity: usize, tiers: usize) -> usize {
-    guard_value(0, || {
-        if capacity == 0 || tiers == 0 || tiers > TG_TABLE_MAX_TIERS {
-            return 0;
-        }
-        size_for(capacity, tiers).unwrap_or(0)
-    })
+    guard_value(0, || size_for(capacity, tiers))
 }
 
 /// The alignment a table's memory needs, in bytes (equal to `TG_TABLE_ALIGN`).
@@ -192,15 +191,37 @@ unsafe fn try_array<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], tg_stat
     Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
-/// The checks shared by both initialisers; returns the memory's start.
-fn check_memory(
+/// The memory as words: NULL and misalignment refused.
+///
+/// # Safety
+///
+/// `memory` is NULL or valid for reads and writes of `bytes` bytes (at most `isize::MAX`) for
+/// `'a`, and only accessed atomically by others meanwhile.
+unsafe fn words<'a>(memory: *const c_void, bytes: usize) -> Result<&'a [AtomicU64], tg_status> {
+    let base = NonNull::new(memory.cast_mut()).ok_or(tg_status::NullPointer)?;
+    if !(base.as_ptr() as usize).is_multiple_of(TG_TABLE_ALIGN) {
+        return Err(tg_status::Misaligned);
+    }
+    // SAFETY: aligned (128 ≥ 8), valid for `bytes` bytes by the contract; `AtomicU64` has the
+    // size and alignment of `u64` and any bits are a valid value.
+    Ok(unsafe { core::slice::from_raw_parts(base.as_ptr().cast::<AtomicU64>(), bytes / 8) })
+}
+
+/// The checks shared by both initialisers; returns the table's exact memory.
+///
+/// # Safety
+///
+/// As [`words`] for `memory_size` bytes.
+unsafe fn check_memory<'a>(
     memory: *mut c_void,
     memory_size: usize,
     capacity: usize,
     tier_count: usize,
-) -> Result<NonNull<u8>, tg_status> {
-    let base = NonNull::new(memory.cast::<u8>()).ok_or(tg_status::NullPointer)?;
-    if !(base.as_ptr() as usize).is_multiple_of(TG_TABLE_ALIGN) {
+) -> Result<&'a [AtomicU64], tg_status> {
+    if memory.is_null() {
+        return Err(tg_status::NullPointer);
+    }
+    if !(memory as usize).is_multiple_of(TG_TABLE_ALIGN) {
         return Err(tg_status::Misaligned);
     }
     if capacity == 0 {
@@ -210,7 +231,8 @@ fn check_memory(
         return Err(tg_status::InvalidArgument);
     }
     match size_for(capacity, tier_count) {
-        Some(need) if memory_size >= need => Ok(base),
+        // SAFETY: forwarded contract; `need` ≤ `memory_size` bytes.
+        need if need != 0 && memory_size >= need => unsafe { words(memory, need) },
         _ => Err(tg_status::BufferTooSmall),
     }
 }
@@ -223,83 +245,42 @@ fn policy_from(policy: u32) -> Result<FullPolicy, tg_status> {
     }
 }
 
-/// Writes the tiers, the slots and the header into checked memory.
-///
-/// # Safety
-///
-/// `base` is aligned to `TG_TABLE_ALIGN` and valid for exclusive writes of
-/// `size_for(capacity, tier_count)` bytes for as long as the returned table is used.
-unsafe fn build<Q: TableQuota + Copy + 'static>(
-    base: NonNull<u8>,
-    capacity: usize,
+/// Checks every tier (its own status on failure), then initialises the table, reading the
+/// tiers again one by one (no array of them on the stack).
+fn build<Q: TableQuota + Copy>(
+    mem: &[AtomicU64],
     tier_count: usize,
     tier: impl Fn(usize) -> Result<Q, tg_status>,
     seed: Seed,
     policy: FullPolicy,
-    kind: impl FnOnce(Table<'static, Q>) -> Kind,
 ) -> Result<(), tg_status> {
-    // Every tier is checked before the first byte is written, so an error leaves the memory
-    // untouched. (Tiers are read twice rather than collected: no large stack buffer.)
     for i in 0..tier_count {
         tier(i)?;
     }
-    // Aligned: every offset below is a multiple of TG_TABLE_ALIGN.
-    #[allow(clippy::cast_ptr_alignment)]
-    // SAFETY: within the checked memory (header, then tiers, then slots); every offset is a
-    // multiple of TG_TABLE_ALIGN, which covers the alignment of Q and Slot (asserted above).
-    let (tier_ptr, slot_ptr) = unsafe {
-        let t = base.as_ptr().add(TG_TABLE_HEADER_SIZE);
-        (
-            t.cast::<Q>(),
-            t.add(tier_count * TG_TABLE_TIER_SIZE).cast::<Slot>(),
-        )
-    };
-    for i in 0..tier_count {
-        let q = tier(i)?;
-        // SAFETY: the tier area holds `tier_count` values of at most TG_TABLE_TIER_SIZE bytes.
-        unsafe { tier_ptr.add(i).write(q) };
-    }
-    for i in 0..capacity {
-        // SAFETY: the slot area holds `capacity` slots.
-        unsafe { slot_ptr.add(i).write(Slot::new()) };
-    }
-    // SAFETY: initialised just now, in memory the caller keeps in place and untouched for as
-    // long as the table is used (this function's contract), so 'static is the caller's promise.
-    let (tiers, slots): (&'static [Q], &'static [Slot]) = unsafe {
-        (
-            core::slice::from_raw_parts(tier_ptr, tier_count),
-            core::slice::from_raw_parts(slot_ptr, capacity),
-        )
-    };
-    let table = Table::new(slots, tiers, seed)?.with_policy(policy);
-    // SAFETY: the header area is the first TG_TABLE_HEADER_SIZE bytes, aligned.
-    unsafe {
-        base.cast::<Header>().write(Header {
-            magic: MAGIC,
-            kind: kind(table),
-        });
-    }
+    Table::init_from_fn(mem, tier_count, |i| tier(i).ok(), seed, policy, 0)?;
     Ok(())
 }
 
-/// Initialises a table of leaky buckets (SPEC §3) in `memory`: `capacity` slots, and the tiers
-/// `tiers[0 .. tier_count]` (copied: the array may go away afterwards) that decisions name by
-/// index. `policy` is a `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed:
-/// pick them at random when the process starts (a fixed seed lets an attacker aim keys at one
-/// slot). On success `*out_table` is the table (at `memory`).
+/// Initialises a table of leaky buckets (SPEC §3) in `memory`: `capacity` slots (rounded up
+/// to a multiple of 5), and the tiers `tiers[0 .. tier_count]` (copied into the memory: the
+/// array may go away afterwards) that decisions name by index. `policy` is a
+/// `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed: pick them at
+/// random when the process starts (a fixed seed lets an attacker aim keys at one group). On
+/// success `*out_table` is the table (at `memory`).
 ///
 /// Errors, all checked before anything is written: `TG_STATUS_NULL_POINTER` (`memory`, `tiers`,
 /// `out_table`), `TG_STATUS_MISALIGNED` (`memory` not aligned to `TG_TABLE_ALIGN`, or
 /// `tiers`), `TG_STATUS_BUFFER_TOO_SMALL` (`memory_size` below `tg_table_size(capacity,
 /// tier_count)`), `TG_STATUS_CAPACITY_EXCEEDED` (`capacity` 0), `TG_STATUS_INVALID_ARGUMENT`
 /// (`tier_count` 0 or above `TG_TABLE_MAX_TIERS`, an unknown policy),
-/// `TG_STATUS_UNINITIALIZED` (a tier).
+/// `TG_STATUS_UNINITIALIZED` (a tier), `TG_STATUS_SPAN_TOO_SHORT` (a tier whose bucket does
+/// not fit the table's state bits).
 ///
 /// # Safety
 ///
 /// `memory` is NULL or valid for reads and writes of `memory_size` bytes, used by nothing else
-/// during the call and, after success, only through the table for as long as it is used;
-/// `tiers` is NULL or valid for reads of `tier_count` `tg_quota`s and does not overlap
+/// during the call and, after success, only through table functions for as long as it is
+/// used; `tiers` is NULL or valid for reads of `tier_count` `tg_quota`s and does not overlap
 /// `memory`; `out_table` is NULL or valid for a write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_table_init_buckets(
@@ -314,28 +295,17 @@ pub unsafe extern "C" fn tg_table_init_buckets(
     out_table: *mut *mut tg_table,
 ) -> tg_status {
     guard(|| {
-        let base = check_memory(memory, memory_size, capacity, tier_count)?;
+        // SAFETY: forwarded contract.
+        let mem = unsafe { check_memory(memory, memory_size, capacity, tier_count) }?;
         // SAFETY: forwarded contract.
         let out = unsafe { Out::new(out_table) }?;
         let policy = policy_from(policy)?;
         // SAFETY: forwarded contract.
         let given = unsafe { try_array(tiers, tier_count) }?;
-        let seed = Seed::new(seed_k0, seed_k1);
         // SAFETY: an element of the checked array.
         let tier = |i: usize| unsafe { quota::read(&raw const given[i]) };
-        // SAFETY: memory checked (not NULL, aligned, large enough), exclusive by the contract.
-        unsafe {
-            build(
-                base,
-                capacity,
-                tier_count,
-                tier,
-                seed,
-                policy,
-                Kind::Buckets,
-            )
-        }?;
-        out.set(base.as_ptr().cast());
+        build(mem, tier_count, tier, Seed::new(seed_k0, seed_k1), policy)?;
+        out.set(memory.cast());
         Ok(())
     })
 }
@@ -364,7 +334,8 @@ pub unsafe extern "C" fn tg_table_init_windows(
     out_table: *mut *mut tg_table,
 ) -> tg_status {
     guard(|| {
-        let base = check_memory(memory, memory_size, capacity, tier_count)?;
+        // SAFETY: forwarded contract.
+        let mem = unsafe { check_memory(memory, memory_size, capacity, tier_count) }?;
         // SAFETY: forwarded contract.
         let out = unsafe { Out::new(out_table) }?;
         let policy = policy_from(policy)?;
@@ -374,46 +345,93 @@ pub unsafe extern "C" fn tg_table_init_windows(
             let w = given[i];
             Ok(WindowQuota::new(w.limit, w.window)?.with_offset(w.offset)?)
         };
-        let seed = Seed::new(seed_k0, seed_k1);
-        // SAFETY: memory checked (not NULL, aligned, large enough), exclusive by the contract.
-        unsafe {
-            build(
-                base,
-                capacity,
-                tier_count,
-                tier,
-                seed,
-                policy,
-                Kind::Windows,
-            )
-        }?;
-        out.set(base.as_ptr().cast());
+        build(mem, tier_count, tier, Seed::new(seed_k0, seed_k1), policy)?;
+        out.set(memory.cast());
         Ok(())
     })
 }
 
-/// The table at `table`, checked.
+/// The status for a refused attach.
+fn attach_status(e: AttachError) -> tg_status {
+    match e {
+        AttachError::Magic => tg_status::Uninitialized,
+        _ => tg_status::LayoutMismatch,
+    }
+}
+
+/// Checks a table another process (or an earlier run, or another mapping) initialised in
+/// `memory`, and returns it at this address in `*out_table`: magic, layout version, the size it
+/// records against `memory_size`, every tier and the checksum of all parameters. Reads only.
+/// Use it once per mapping; the other table functions then take the pointer as is.
+///
+/// Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (no
+/// table there), `TG_STATUS_LAYOUT_MISMATCH` (another layout version, a recorded size larger
+/// than `memory_size`, a parameter out of range, a tier that is not a valid quota, a checksum
+/// that does not match).
 ///
 /// # Safety
 ///
-/// `table` is NULL or points to memory of at least `TG_TABLE_HEADER_SIZE` bytes valid for reads;
-/// if initialised, by `tg_table_init_*`, and not re-initialised while the reference is used.
-unsafe fn kind<'a>(table: *const tg_table) -> Result<&'a Kind, tg_status> {
-    let header = table.cast::<Header>();
-    if header.is_null() {
-        return Err(tg_status::NullPointer);
-    }
-    if !(header as usize).is_multiple_of(TG_TABLE_ALIGN) {
-        return Err(tg_status::Misaligned);
-    }
-    // SAFETY: not NULL, aligned, valid for reads (contract); the magic is read as a plain u64
-    // (any bytes are valid) before anything else.
-    let magic = unsafe { header.cast::<u64>().read() };
-    if magic != MAGIC {
+/// `memory` is NULL or valid for reads and writes of `memory_size` bytes for as long as the
+/// table is used, accessed by others only through table functions; `out_table` is NULL or
+/// valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_table_attach(
+    memory: *mut c_void,
+    memory_size: usize,
+    out_table: *mut *mut tg_table,
+) -> tg_status {
+    guard(|| {
+        if isize::try_from(memory_size).is_err() {
+            return Err(tg_status::InvalidArgument);
+        }
+        // SAFETY: forwarded contract.
+        let mem = unsafe { words(memory, memory_size) }?;
+        // SAFETY: forwarded contract.
+        let out = unsafe { Out::new(out_table) }?;
+        match kind_word(mem) {
+            Some(1) => drop(Table::<Quota>::attach(mem).map_err(attach_status)?),
+            Some(2) => drop(Table::<WindowQuota>::attach(mem).map_err(attach_status)?),
+            Some(_) => return Err(tg_status::LayoutMismatch),
+            None => return Err(tg_status::Uninitialized),
+        }
+        out.set(memory.cast());
+        Ok(())
+    })
+}
+
+/// The kind word of an initialised table (`None` without the magic).
+fn kind_word(mem: &[AtomicU64]) -> Option<u64> {
+    use core::sync::atomic::Ordering;
+    let magic = mem.first()?.load(Ordering::Acquire);
+    (magic == table::MAGIC).then(|| mem.get(3).map_or(0, |w| w.load(Ordering::Relaxed)))
+}
+
+/// The table at `table`, with the cheap checks (magic, version, kind, size).
+///
+/// # Safety
+///
+/// `table` is NULL or points to memory valid for reads of `TG_TABLE_HEADER_SIZE` bytes; if it
+/// holds a table's magic, to a table from `tg_table_init_*` or `tg_table_attach`, valid for
+/// reads and writes of the size its header records, for `'a`.
+unsafe fn kind<'a>(table: *const tg_table) -> Result<Kind<'a>, tg_status> {
+    // SAFETY: forwarded contract: the header is readable.
+    let header = unsafe { words(table.cast(), TG_TABLE_HEADER_SIZE) }?;
+    let Some(kind) = kind_word(header) else {
         return Err(tg_status::Uninitialized);
-    }
-    // SAFETY: the magic is written only by `build`, together with the header.
-    Ok(unsafe { &(*header).kind })
+    };
+    let size = header[2].load(core::sync::atomic::Ordering::Relaxed);
+    let bytes = usize::try_from(size)
+        .ok()
+        .and_then(|w| w.checked_mul(8))
+        .filter(|b| isize::try_from(*b).is_ok() && *b >= TG_TABLE_HEADER_SIZE)
+        .ok_or(tg_status::LayoutMismatch)?;
+    // SAFETY: forwarded contract: an initialised table is valid for the size it records.
+    let mem = unsafe { words(table.cast(), bytes) }?;
+    Ok(match kind {
+        1 => Kind::Buckets(Table::open(mem).map_err(attach_status)?),
+        2 => Kind::Windows(Table::open(mem).map_err(attach_status)?),
+        _ => return Err(tg_status::LayoutMismatch),
+    })
 }
 
 /// # Safety
@@ -564,8 +582,8 @@ pub unsafe extern "C" fn tg_table_probe_len(
 unsafe fn seed(table: *const tg_table) -> Result<Seed, tg_status> {
     // SAFETY: forwarded contract.
     Ok(match unsafe { kind(table) }? {
-        Kind::Buckets(t) => *t.seed(),
-        Kind::Windows(t) => *t.seed(),
+        Kind::Buckets(t) => t.seed(),
+        Kind::Windows(t) => t.seed(),
     })
 }
 
@@ -677,9 +695,11 @@ mod tests {
     use crate::decision::tg_outcome;
     use core::mem::MaybeUninit;
 
+    const SIZE: usize = 256 + 128 * 2;
+
     /// Table memory, aligned as a caller must align it.
-    #[repr(C, align(16))]
-    struct Mem([u8; 256 + 64 + 8 * 32]);
+    #[repr(C, align(128))]
+    struct Mem([u8; SIZE]);
 
     fn quota(burst: u64, count: u64, period: u64) -> tg_quota {
         let mut q = MaybeUninit::<tg_quota>::uninit();
@@ -693,17 +713,15 @@ mod tests {
     #[test]
     fn sizes_match_the_layout() {
         assert_eq!(tg_table_size(8, 1), size_of::<Mem>());
+        assert_eq!(tg_table_size(10, 1), size_of::<Mem>());
         assert_eq!(tg_table_size(0, 1), 0);
         assert_eq!(tg_table_size(usize::MAX / 16, 1), 0);
-        assert_eq!(
-            tg_table_align(),
-            align_of::<Slot>().max(align_of::<Header>())
-        );
+        assert_eq!(tg_table_align(), 128);
     }
 
     #[test]
     fn refusals_write_nothing_and_a_table_decides() {
-        let mut mem = Mem([0x5a; 256 + 64 + 8 * 32]);
+        let mut mem = Mem([0x5a; SIZE]);
         let tiers = [quota(2, 1, 1000)];
         let mut table: *mut tg_table = core::ptr::null_mut();
         let base = mem.0.as_mut_ptr().cast::<c_void>();
@@ -734,6 +752,9 @@ mod tests {
             let key = tg_key_pair(7, 42);
             let status = tg_table_decide(base.cast(), key, 0, 0, 1, out.as_mut_ptr());
             assert_eq!(status, tg_status::Uninitialized);
+            let mut attached: *mut tg_table = core::ptr::null_mut();
+            let status = tg_table_attach(base, size, &raw mut attached);
+            assert_eq!(status, tg_status::Uninitialized);
 
             let status =
                 tg_table_init_buckets(base, size, 8, tiers.as_ptr(), 1, 0, 1, 2, &raw mut table);
@@ -756,6 +777,16 @@ mod tests {
                 tg_status::Ok
             );
             assert_eq!(counters.assume_init().occupied, 1);
+            assert_eq!(counters.assume_init().capacity, 10);
+            assert_eq!(
+                tg_table_attach(base, size, &raw mut attached),
+                tg_status::Ok
+            );
+            assert_eq!(attached, table);
+            assert_eq!(
+                tg_table_attach(base, size - 8, &raw mut attached),
+                tg_status::LayoutMismatch
+            );
         }
     }
 }

@@ -44,7 +44,7 @@ const TABLE_ARENA: usize = 64 * 1024;
 #[repr(C, align(64))]
 struct Arena([u8; ARENA]);
 
-#[repr(C, align(64))]
+#[repr(C, align(128))]
 struct TableArena([u8; TABLE_ARENA]);
 
 /// Where an object pointer points: NULL, or into one of the object arenas at an offset (0 is
@@ -648,13 +648,15 @@ fn run(input: Input) {
                 }
                 Op::TableSize(capacity, tiers) => {
                     let size = tg_table_size(capacity as usize, tiers as usize);
-                    let want = (capacity as u128) * 32 + (tiers as u128) * 64 + 256;
-                    if capacity == 0 || tiers == 0 || tiers > 256 || want > usize::MAX as u128 {
+                    // Header and tiers rounded up to a 128-byte group, then groups of 5 slots.
+                    let head = (192 + (tiers as u128) * 64).div_ceil(128) * 128;
+                    let want = head + (capacity as u128).div_ceil(5) * 128;
+                    if capacity == 0 || tiers == 0 || tiers > 256 || want > isize::MAX as u128 {
                         assert_eq!(size, 0);
                     } else {
                         assert_eq!(size as u128, want);
                     }
-                    assert_eq!(tg_table_align(), 16);
+                    assert_eq!(tg_table_align(), 128);
                 }
                 Op::TableInitBuckets(off, size, capacity, tiers, count, policy, k0, k1, out) => {
                     let memory = w.table_arena.0[usize::from(off % 16)..].as_mut_ptr();

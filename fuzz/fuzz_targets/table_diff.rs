@@ -4,7 +4,8 @@
 //!
 //! - Roomy tables (1 024 slots, at most 16 keys: no window ever fills, nothing is reclaimed),
 //!   any clock, backwards included: every decision and error equals the key's model.
-//! - Tiny tables (1 to 8 slots, up to 32 keys), a clock that only moves forward: a key that finds
+//! - Tiny tables (one or two groups of 5 slots, up to 32 keys), a clock that only moves
+//!   forward: a key that finds
 //!   no room gets the full-table answer, which the table may give only when the key's bucket is
 //!   absent or drained (so nothing live was evicted); every other decision equals the model.
 //!   The counters agree: `rejected` counts the full-table answers, `occupied` ≤ capacity.
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use tollgate::key::{Key, Seed};
-use tollgate::table::{FullPolicy, Slot, Table, TableQuota};
+use tollgate::table::{self, AtomicU64, FullPolicy, Table, TableQuota};
 use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
 use tollgate_fuzz::gen::{Param, SmallParam, Tick};
 use tollgate_fuzz::model::{BucketModel, Conversion, WindowModel};
@@ -179,15 +180,20 @@ fn run<Q: Kind>(input: &Input) {
     } else {
         (usize::from(input.tiny_slots % 8) + 1, 32)
     };
-    let slots: Vec<Slot> = (0..capacity).map(|_| Slot::new()).collect();
+    let memory: Vec<AtomicU64> = (0..table::words(capacity, tiers.len()))
+        .map(|_| AtomicU64::new(0))
+        .collect();
     let policy = if input.fail_open {
         FullPolicy::FailOpen
     } else {
         FullPolicy::FailClosed
     };
-    let table = Table::new(&slots, &tiers, Seed::new(input.seed.0, input.seed.1))
-        .unwrap()
-        .with_policy(policy);
+    // A tier whose bucket does not fit the table's state bits is refused (SpanTooShort).
+    let Ok(table) = Table::init(&memory, &tiers, Seed::new(input.seed.0, input.seed.1), policy)
+    else {
+        return;
+    };
+    let capacity = table.capacity();
     let mut models: HashMap<u8, KeyModel<Q::Model>> = HashMap::new();
     let mut now = 0u64;
     let mut rejected = 0u64;
@@ -227,7 +233,17 @@ fn run<Q: Kind>(input: &Input) {
             assert_eq!(got, Err(Error::InvalidArgument));
             continue;
         };
-        let fresh = || quota.fresh();
+        // The table's state keeps fewer bits than a single limiter's (the tier index takes
+        // some): past a tier's table span, or for a conversion whose result does not fit, it
+        // refuses where the model may not. An error changes nothing in the table: skip it.
+        if got == Err(Error::ClockOutOfRange) {
+            let past = |t: usize| table.tier_span(t).is_some_and(|s| now > s);
+            let changes_tier = models.get(&key_id).is_some_and(|m| m.tier != tier);
+            if past(tier) || changes_tier {
+                continue;
+            }
+        }
+        let fresh = || Kind::fresh(quota);
         if let Ok(d) = got {
             if d.verdict == Outcome::Overloaded {
                 assert!(!input.roomy, "a roomy table answered full: {d:?}");

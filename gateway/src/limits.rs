@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tollgate::clock::StdClock;
 use tollgate::key::{Key, Seed};
-use tollgate::table::{BucketTable, FullPolicy, Slot, TableStats, WindowTable};
+use tollgate::table::{self, BucketTable, FullPolicy, TableStats, WindowTable};
 use tollgate::{Decision, Error, FixedWindow, LeakyBucket, Quota, WindowQuota};
 
 use crate::config::{FullTable, Limits, Policy, QuotaSpec, Redis, RedisMode, Settings};
@@ -123,19 +123,23 @@ pub fn random_seed() -> Seed {
     Seed::new(a.hash_one(0x7467_u64), b.hash_one(0x6774_u64))
 }
 
-/// Slots for a table, allocated without aborting when memory is short.
-fn alloc_slots(n: usize) -> Result<Box<[Slot]>, String> {
-    let mut v: Vec<Slot> = Vec::new();
+/// A table's memory (its 64-bit words: header, tiers and slots), allocated without aborting
+/// when memory is short.
+fn alloc_words(slots: usize, tiers: usize) -> Result<Box<[table::AtomicU64]>, String> {
+    let n = table::words(slots, tiers);
+    if n == usize::MAX {
+        return Err(format!("a key table of {slots} slots does not fit this machine's memory"));
+    }
+    let mut v: Vec<table::AtomicU64> = Vec::new();
     v.try_reserve_exact(n)
-        .map_err(|_| format!("cannot allocate {n} table slots"))?;
-    v.extend((0..n).map(|_| Slot::new()));
+        .map_err(|_| format!("cannot allocate a key table of {slots} slots"))?;
+    v.extend((0..n).map(|_| table::AtomicU64::new(0)));
     Ok(v.into_boxed_slice())
 }
 
-/// A table's memory: its slots and its tiers.
-struct Storage<Q> {
-    slots: Box<[Slot]>,
-    tiers: Box<[Q]>,
+/// A table's memory: one block of words holding its header, tiers and slots.
+struct Storage {
+    words: Box<[table::AtomicU64]>,
 }
 
 type BucketRef<'a> = BucketTable<'a>;
@@ -144,7 +148,7 @@ type WindowRef<'a> = WindowTable<'a>;
 self_cell::self_cell!(
     /// A bucket table that owns its slots.
     struct OwnedBucket {
-        owner: Storage<Quota>,
+        owner: Storage,
         #[covariant]
         dependent: BucketRef,
     }
@@ -153,7 +157,7 @@ self_cell::self_cell!(
 self_cell::self_cell!(
     /// A window table that owns its slots.
     struct OwnedWindow {
-        owner: Storage<WindowQuota>,
+        owner: Storage,
         #[covariant]
         dependent: WindowRef,
     }
@@ -167,7 +171,6 @@ enum Table {
 
 impl Table {
     fn new(built: &[Built], slots: usize, policy: FullPolicy) -> Result<Table, String> {
-        let storage_slots = alloc_slots(slots)?;
         let seed = random_seed();
         let fail = |e: Error| format!("key table: {e}");
         match built.first() {
@@ -179,13 +182,12 @@ impl Table {
                         Built::Window(_) => None,
                     })
                     .collect();
-                OwnedBucket::try_new(
-                    Storage {
-                        slots: storage_slots,
-                        tiers,
-                    },
-                    |s| BucketTable::new(&s.slots, &s.tiers, seed).map(|t| t.with_policy(policy)),
-                )
+                let storage = Storage {
+                    words: alloc_words(slots, tiers.len())?,
+                };
+                OwnedBucket::try_new(storage, |s| {
+                    BucketTable::init(&s.words, &tiers, seed, policy)
+                })
                 .map(Table::Bucket)
                 .map_err(fail)
             }
@@ -197,13 +199,12 @@ impl Table {
                         Built::Bucket(_) => None,
                     })
                     .collect();
-                OwnedWindow::try_new(
-                    Storage {
-                        slots: storage_slots,
-                        tiers,
-                    },
-                    |s| WindowTable::new(&s.slots, &s.tiers, seed).map(|t| t.with_policy(policy)),
-                )
+                let storage = Storage {
+                    words: alloc_words(slots, tiers.len())?,
+                };
+                OwnedWindow::try_new(storage, |s| {
+                    WindowTable::init(&s.words, &tiers, seed, policy)
+                })
                 .map(Table::Window)
                 .map_err(fail)
             }

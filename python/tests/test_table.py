@@ -22,6 +22,22 @@ def test_memory_is_sized_and_aligned_by_the_library() -> None:
     assert table.stats == tg.TableStats(1000, 0, 0, 0)
 
 
+def test_a_copy_is_an_independent_table() -> None:
+    table = KeyTable(64, tg.Quota(3, 1, 10), seed=(1, 2))
+    for _ in range(3):
+        assert table.decide("shop", 1, 0).allowed
+    twin = table.copy()
+    assert ctypes.cast(twin._table, ctypes.c_void_p).value != ctypes.cast(
+        table._table, ctypes.c_void_p
+    ).value
+    assert not twin.decide("shop", 1, 0).allowed
+    assert twin.decide("shop", 1, 10).allowed
+    # The original did not see the copy's request.
+    assert table.peek("shop", 1, 10).used == 2
+    assert twin.peek("shop", 1, 10).used == 3
+    assert twin.stats == table.stats._replace(rejected=0)
+
+
 def test_each_key_behaves_as_its_own_bucket() -> None:
     quota = tg.Quota(5, 1, 10)
     table = KeyTable(64, quota, seed=(1, 2))
@@ -83,18 +99,20 @@ def test_tiers_and_a_key_changing_tier_keeps_its_level() -> None:
 
 
 def test_full_table_policies_and_reclamation() -> None:
-    closed = KeyTable(2, tg.Quota(1, 1, 100))
-    assert closed.decide(1, now=0).allowed and closed.decide(2, now=0).allowed
-    full = closed.decide(3, now=0)
+    # One group: 5 slots (capacities round up to groups of 5).
+    closed = KeyTable(5, tg.Quota(1, 1, 100))
+    assert all(closed.decide(k, now=0).allowed for k in range(1, 6))
+    full = closed.decide(6, now=0)
     assert full.outcome is Outcome.OVERLOADED and full.http_status == 503
-    assert closed.stats.rejected == 1 and closed.stats.occupied == 2
-    # once keys 1 and 2 drained, their slots are reclaimed for new keys
-    assert closed.decide(3, now=100).allowed
+    assert closed.stats.rejected == 1 and closed.stats.occupied == 5
+    # once the keys drained (at 100), their slots are reclaimed for new keys after that
+    assert closed.decide(6, now=101).allowed
     assert closed.stats.reclaimed >= 1
 
-    opened = KeyTable(1, tg.Quota(1, 1, 100), policy=FullPolicy.FAIL_OPEN)
-    opened.decide(1, now=0)
-    d = opened.decide(2, now=0)
+    opened = KeyTable(5, tg.Quota(1, 1, 100), policy=FullPolicy.FAIL_OPEN)
+    for k in range(1, 6):
+        opened.decide(k, now=0)
+    d = opened.decide(6, now=0)
     assert d.allowed and d.fail_open and d.verdict is Outcome.OVERLOADED
     assert opened.stats.rejected == 1
 
@@ -141,9 +159,10 @@ def test_table_allow() -> None:
     table = KeyTable(8, tg.Quota(2, 1, 100))
     assert [table.allow("k", now=0) for _ in range(3)] == [True, True, False]
     assert table.peek("k", now=0).used == 2
-    full = KeyTable(1, tg.Quota(2, 1, 100))
-    full.allow(1, now=0)
-    assert full.allow(2, now=0) is False  # fail-closed
+    full = KeyTable(5, tg.Quota(2, 1, 100))
+    for k in range(5):
+        full.allow(k, now=0)
+    assert full.allow(5, now=0) is False  # fail-closed
     shadow = KeyTable(8, tg.Quota(1, 1, 100), shadow=True)
     assert shadow.allow("k", now=0) and shadow.allow("k", now=0)
     assert shadow.decide("k", now=0).would_limit

@@ -146,10 +146,11 @@ def test_deep_pagination(shopbase: int) -> None:
 
 def test_full_table_answers_503() -> None:
     TICKS[0] = 0
-    app = RateLimitMiddleware(upstream, capacity=1, clock=clock, ticks_per_second=1000)
+    app = RateLimitMiddleware(upstream, capacity=5, clock=clock, ticks_per_second=1000)
     with serve(app) as port:
-        assert get(port, shop="1")[0] == 201
-        status, headers, _ = get(port, shop="2")
+        for shop in "12345":  # one group of 5 slots
+            assert get(port, shop=shop)[0] == 201
+        status, headers, _ = get(port, shop="6")
         assert status == 503 and headers["Retry-After"] == "1"
         assert app.table.stats.rejected == 1
 

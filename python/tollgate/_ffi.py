@@ -373,6 +373,7 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
             _P(_P(TgTable)),
         ],
     ),
+    "tg_table_attach": (_status, [c_void_p, c_size_t, _P(_P(TgTable))]),
     "tg_table_decide": (_status, [_P(TgTable), TgKey, c_size_t, _u64, _u64, _P(TgDecision)]),
     "tg_table_peek": (_status, [_P(TgTable), TgKey, c_size_t, _u64, _u64, _P(TgDecision)]),
     "tg_table_get_stats": (_status, [_P(TgTable), _P(TgTableStats)]),

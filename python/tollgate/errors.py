@@ -151,6 +151,7 @@ STATUS_NAMES = {
     103: "TG_STATUS_PANIC",
     104: "TG_STATUS_BUSY",
     105: "TG_STATUS_UNKNOWN",
+    106: "TG_STATUS_LAYOUT_MISMATCH",
     200: "TG_STATUS_REGION_IO",
     201: "TG_STATUS_REGION_NOT_FOUND",
     202: "TG_STATUS_REGION_EXISTS",
@@ -184,6 +185,7 @@ _STATUS_CLASSES: dict[int, type[TollgateError]] = {
     12: MalformedError,
     13: InvalidArgumentError,
     104: BusyError,
+    106: InvalidArgumentError,
     **{code: RegionError for code in range(200, 216)},
 }
 

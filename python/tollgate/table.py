@@ -139,7 +139,8 @@ class KeyTable(_Limiter):
 
     ``tiers`` is a :class:`~tollgate.Quota` or a sequence of them (bucket table), or a
     :class:`WindowQuota` or a sequence of them (window table); a decision names its key's tier
-    by index. Keep the load (keys active within one drain time, over slots) at or under 0.7.
+    by index. Keep the load (keys active within one drain time, over slots) at or under 0.8
+    (32 bytes per key); the capacity is rounded up to a multiple of 5 slots.
     ``seed`` (two u64) keys the hashes; by default it is random per table. Decisions are
     lock-free and safe from any number of threads.
     """
@@ -217,6 +218,26 @@ class KeyTable(_Limiter):
         self._tier_count = len(self.tiers)
         self.policy = policy
         self._windows = windows
+
+    def copy(self) -> "KeyTable":
+        """An independent copy of the table at another address: its memory copied byte for byte
+        (the memory holds no pointers) and checked with ``tg_table_attach``. Same keys, levels
+        and counters; decisions in one never affect the other. Copy a table no other thread is
+        deciding in (a copy taken mid-insertion may hold a slot busy until recovered)."""
+        import copy as _copy
+
+        new = _copy.copy(self)
+        size = self.memory_size
+        align = lib.tg_table_align()
+        new._memory = (ctypes.c_uint8 * (size + align - 1))()
+        address = ctypes.addressof(new._memory)
+        start = address + (-address % align)
+        source = ctypes.cast(self._table, ctypes.c_void_p).value
+        ctypes.memmove(start, source, size)
+        out = ctypes.POINTER(TgTable)()
+        check(lib.tg_table_attach(start, size, ctypes.byref(out)), "tg_table_attach")
+        new._table = out
+        return new
 
     @property
     def memory_size(self) -> int:

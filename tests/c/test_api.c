@@ -896,8 +896,8 @@ static void test_wrapping_clock(void) {
 #define ALIGNED_TABLE __attribute__((aligned(TG_TABLE_ALIGN)))
 
 static unsigned char table_mem[TG_TABLE_SIZE(1024, 2) + 64] ALIGNED_TABLE;
-static unsigned char small_mem[TG_TABLE_SIZE(1, 1)] ALIGNED_TABLE;
-static unsigned char zero_table_mem[TG_TABLE_SIZE(1, 1)] ALIGNED_TABLE; /* never initialised */
+static unsigned char small_mem[TG_TABLE_SIZE(5, 1)] ALIGNED_TABLE;
+static unsigned char zero_table_mem[TG_TABLE_SIZE(5, 1)] ALIGNED_TABLE; /* never initialised */
 
 static int all_bytes(const unsigned char *p, size_t n, unsigned char v) {
     size_t i;
@@ -923,13 +923,15 @@ static void test_table(void) {
 
     /* Sizes: the function and the macro agree; impossible tables are 0. */
     CHECK(tg_table_size(1024, 2) == TG_TABLE_SIZE(1024, 2));
-    CHECK(TG_TABLE_SIZE(1024, 2) == TG_TABLE_HEADER_SIZE + 2 * TG_TABLE_TIER_SIZE + 1024 * 32);
+    /* Header and tiers rounded up to a group, then 205 groups of 5 slots (1025 >= 1024). */
+    CHECK(TG_TABLE_SIZE(1024, 2) == 384 + 205 * TG_TABLE_GROUP_SIZE);
+    CHECK(TG_TABLE_HEADER_SIZE == 192 && TG_TABLE_TIER_SIZE == 64);
     CHECK(tg_table_size(0, 1) == 0 && tg_table_size(1, 0) == 0);
     CHECK(tg_table_size(1, TG_TABLE_MAX_TIERS) == TG_TABLE_SIZE(1, TG_TABLE_MAX_TIERS));
     CHECK(tg_table_size(1, TG_TABLE_MAX_TIERS + 1) == 0);
     CHECK(tg_table_size(SIZE_MAX / 8, 1) == 0); /* overflow */
-    CHECK(tg_table_align() == TG_TABLE_ALIGN && TG_TABLE_ALIGN == 16);
-    CHECK(TG_TABLE_SLOT_SIZE == 32);
+    CHECK(tg_table_align() == TG_TABLE_ALIGN && TG_TABLE_ALIGN == 128);
+    CHECK(TG_TABLE_GROUP_SIZE == 128 && TG_TABLE_GROUP_SLOTS == 5);
 
     CHECK_OK(tg_quota_init(&tiers[0], 30, 2, MS)); /* ShopBase */
     CHECK_OK(tg_quota_init(&tiers[1], 60, 4, MS)); /* a premium tier */
@@ -1022,7 +1024,7 @@ static void test_table(void) {
     CHECK_STATUS(tg_table_peek(t, shop, 0, 0, 1, NULL), TG_STATUS_NULL_POINTER);
 
     CHECK_OK(tg_table_get_stats(t, &st));
-    CHECK(st.capacity == 1024 && st.occupied == 2 && st.reclaimed == 0 && st.rejected == 0);
+    CHECK(st.capacity == 1025 && st.occupied == 2 && st.reclaimed == 0 && st.rejected == 0);
     CHECK_STATUS(tg_table_get_stats(NULL, &st), TG_STATUS_NULL_POINTER);
     CHECK_STATUS(tg_table_get_stats((tg_table *)(void *)(table_mem + 8), &st), TG_STATUS_MISALIGNED);
     CHECK_STATUS(tg_table_get_stats(zero, &st), TG_STATUS_UNINITIALIZED);
@@ -1030,7 +1032,7 @@ static void test_table(void) {
     CHECK_STATUS(tg_table_get_stats(t, MISALIGNED(tg_table_stats)), TG_STATUS_MISALIGNED);
 
     CHECK_OK(tg_table_probe_len(t, shop, &probe));
-    CHECK(probe >= 1 && probe <= 32);
+    CHECK(probe >= 1 && probe <= 80);
     CHECK_OK(tg_table_probe_len(t, tg_key_pair(1, 1), &probe));
     CHECK(probe == 0);
     CHECK_STATUS(tg_table_probe_len(NULL, shop, &probe), TG_STATUS_NULL_POINTER);
@@ -1097,24 +1099,44 @@ static void test_table(void) {
         CHECK(!key_eq(k1, k2));
     }
 
-    /* A full table (one slot): fail-closed answers 503 and counts it; drained slots are reused. */
-    CHECK_OK(tg_table_init_buckets(small_mem, sizeof small_mem, 1, &tiers[1], 1,
+    /* A full table (one group of five slots): fail-closed answers 503 and counts it; slots
+     * drained before a new key's time are reused. Four keys fill the group for 15 s. */
+    CHECK_OK(tg_table_init_buckets(small_mem, sizeof small_mem, 5, &tiers[1], 1,
                                    TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &small));
     CHECK_OK(tg_table_decide(small, shop, 0, 0, 1, &d));
     CHECK(d.outcome == TG_OUTCOME_ALLOWED);
+    for (i = 0; i < 4; i++) {
+        CHECK_OK(tg_table_decide(small, tg_key_pair(100, (uint64_t)i), 0, 0, 60, &d));
+        CHECK(d.outcome == TG_OUTCOME_ALLOWED);
+    }
     CHECK_OK(tg_table_decide(small, other, 0, 0, 1, &d));
     CHECK(d.outcome == TG_OUTCOME_OVERLOADED && d.verdict == TG_OUTCOME_OVERLOADED);
     CHECK(d.flags == 0 && d.limit == 60 && d.used == 0 && d.retry_after == TG_RETRY_NEVER);
-    CHECK_OK(tg_table_decide(small, other, 0, 250, 1, &d)); /* shop drained at 4/s: reclaimed */
+    /* shop drains at 4/s: empty at 250 ms, so taken by a key whose time is later. */
+    CHECK_OK(tg_table_decide(small, other, 0, 251, 1, &d));
     CHECK(d.outcome == TG_OUTCOME_ALLOWED);
     CHECK_OK(tg_table_get_stats(small, &st));
-    CHECK(st.capacity == 1 && st.occupied == 1 && st.rejected == 1 && st.reclaimed == 1);
+    CHECK(st.capacity == 5 && st.occupied == 5 && st.rejected == 1 && st.reclaimed == 1);
+    /* The same memory, checked by tg_table_attach: the same table at the same address. */
+    keep = NULL;
+    CHECK_OK(tg_table_attach(small_mem, sizeof small_mem, &keep));
+    CHECK(keep == small);
+    CHECK_STATUS(tg_table_attach(small_mem, sizeof small_mem - 8, &keep),
+                 TG_STATUS_LAYOUT_MISMATCH);
+    CHECK_STATUS(tg_table_attach(zero_table_mem, sizeof zero_table_mem, &keep),
+                 TG_STATUS_UNINITIALIZED);
+    CHECK_STATUS(tg_table_attach(NULL, sizeof small_mem, &keep), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_table_attach(small_mem + 8, sizeof small_mem - 8, &keep),
+                 TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_attach(small_mem, sizeof small_mem, NULL), TG_STATUS_NULL_POINTER);
     /* Fail-open: allowed, flagged, still counted. Re-initialising starts over. */
     keep = small;
-    CHECK_OK(tg_table_init_buckets(small_mem, sizeof small_mem, 1, &tiers[1], 1,
+    CHECK_OK(tg_table_init_buckets(small_mem, sizeof small_mem, 5, &tiers[1], 1,
                                    TG_FULL_POLICY_FAIL_OPEN, 1, 2, &small));
     CHECK(keep == small);
-    CHECK_OK(tg_table_decide(small, shop, 0, 0, 1, &d));
+    for (i = 0; i < 5; i++) {
+        CHECK_OK(tg_table_decide(small, tg_key_pair(100, (uint64_t)i), 0, 0, 1, &d));
+    }
     CHECK_OK(tg_table_decide(small, other, 0, 0, 1, &d));
     CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.verdict == TG_OUTCOME_OVERLOADED);
     CHECK(d.flags == TG_DECISION_FAIL_OPEN);

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 
 use tollgate::key::{Key, Seed};
 use tollgate::presets::{shopbase, tiktok_shop};
-use tollgate::table::{BucketTable, FullPolicy, Slot, WindowTable};
+use tollgate::table::{self, BucketTable, FullPolicy, Table, TableQuota, WindowTable};
 use tollgate::{header, Decision, Error, Quota, WindowQuota};
 
 use crate::backend::{Backend, TierInfo};
@@ -85,9 +85,24 @@ fn random_seed() -> Seed {
     Seed::new(a.hash_one(0x7467_u64), b.hash_one(0x6774_u64))
 }
 
-fn leak_slots(capacity: usize) -> &'static [Slot] {
-    let slots: Vec<Slot> = (0..capacity).map(|_| Slot::new()).collect();
-    Box::leak(slots.into_boxed_slice())
+/// The memory of a table of `capacity` slots and `tiers` tiers, allocated once and kept for the
+/// rest of the process.
+fn leak_memory(capacity: usize, tiers: usize) -> Result<&'static [table::AtomicU64], Error> {
+    let words = table::words(capacity, tiers);
+    if words == usize::MAX {
+        return Err(Error::CapacityExceeded);
+    }
+    let memory: Vec<table::AtomicU64> = (0..words).map(|_| table::AtomicU64::new(0)).collect();
+    Ok(Box::leak(memory.into_boxed_slice()))
+}
+
+/// The same table, initialised again (empty) with another full-table policy.
+fn with_policy<Q: TableQuota + Copy>(
+    t: Table<'static, Q>,
+    policy: FullPolicy,
+) -> Result<Table<'static, Q>, Error> {
+    let tiers: Vec<Q> = (0..t.tier_count()).filter_map(|i| t.tier(i)).collect();
+    Table::init_with_epoch(t.memory(), &tiers, t.seed(), policy, t.epoch())
 }
 
 impl LocalTable {
@@ -99,8 +114,8 @@ impl LocalTable {
     /// keys you expect).
     pub fn buckets(tiers: &[Quota], capacity: usize) -> Result<LocalTable, Error> {
         Self::check(capacity)?;
-        let tiers: &'static [Quota] = Box::leak(tiers.to_vec().into_boxed_slice());
-        let table = BucketTable::new(leak_slots(capacity), tiers, random_seed())?;
+        let memory = leak_memory(capacity, tiers.len())?;
+        let table = BucketTable::init(memory, tiers, random_seed(), FullPolicy::FailClosed)?;
         Ok(LocalTable {
             table: Kind::Buckets(table),
             clock: Clock::new(),
@@ -111,8 +126,8 @@ impl LocalTable {
     /// nanosecond ticks.
     pub fn windows(tiers: &[WindowQuota], capacity: usize) -> Result<LocalTable, Error> {
         Self::check(capacity)?;
-        let tiers: &'static [WindowQuota] = Box::leak(tiers.to_vec().into_boxed_slice());
-        let table = WindowTable::new(leak_slots(capacity), tiers, random_seed())?;
+        let memory = leak_memory(capacity, tiers.len())?;
+        let table = WindowTable::init(memory, tiers, random_seed(), FullPolicy::FailClosed)?;
         Ok(LocalTable {
             table: Kind::Windows(table),
             clock: Clock::new(),
@@ -142,7 +157,7 @@ impl LocalTable {
     }
 
     /// The same table, letting a new key through (flagged, not counted) when it finds no room,
-    /// instead of answering 503.
+    /// instead of answering 503. Call it when building the table: the table starts empty again.
     #[must_use]
     pub fn fail_open(self, open: bool) -> LocalTable {
         let policy = if open {
@@ -150,9 +165,11 @@ impl LocalTable {
         } else {
             FullPolicy::FailClosed
         };
+        // Re-initialising memory this table already initialised, with the same tiers, cannot
+        // fail; should it, the table keeps its policy.
         let table = match self.table {
-            Kind::Buckets(t) => Kind::Buckets(t.with_policy(policy)),
-            Kind::Windows(t) => Kind::Windows(t.with_policy(policy)),
+            Kind::Buckets(t) => Kind::Buckets(with_policy(t, policy).unwrap_or(t)),
+            Kind::Windows(t) => Kind::Windows(with_policy(t, policy).unwrap_or(t)),
         };
         LocalTable {
             table,
@@ -198,13 +215,13 @@ impl Backend for LocalTable {
     fn tier(&self, tier: usize) -> Option<TierInfo> {
         let tps = Self::TICKS_PER_SECOND;
         match &self.table {
-            Kind::Buckets(t) => t.tiers().get(tier).map(|q| TierInfo {
+            Kind::Buckets(t) => t.tier(tier).map(|q| TierInfo {
                 limit: q.burst(),
-                window_seconds: header::bucket_window_seconds(q, tps).unwrap_or(0),
+                window_seconds: header::bucket_window_seconds(&q, tps).unwrap_or(0),
             }),
-            Kind::Windows(t) => t.tiers().get(tier).map(|q| TierInfo {
+            Kind::Windows(t) => t.tier(tier).map(|q| TierInfo {
                 limit: q.limit(),
-                window_seconds: header::window_seconds(q, tps).unwrap_or(0),
+                window_seconds: header::window_seconds(&q, tps).unwrap_or(0),
             }),
         }
     }

@@ -1,0 +1,1288 @@
+//! Keyed table (SPEC §10): one bucket per key in one block of caller-provided memory;
+//! lock-free, position-independent.
+//!
+//! A [`Table`] holds a leaky bucket ([`BucketTable`], tiers of [`Quota`]) or a fixed window
+//! ([`WindowTable`], tiers of [`WindowQuota`]) for each [`Key`]. Its whole state — header,
+//! tiers, slots, counters — lives in one slice of 64-bit atomic words the caller provides
+//! ([`words`] of them; a [`TableMemory`] `static`, a `Vec`, or shared memory mapped by several
+//! processes). It never allocates, never grows, and holds no pointers: only offsets.
+//!
+//! ```
+//! use tollgate::table::{self, BucketTable, FullPolicy, TableMemory};
+//! use tollgate::key::{Key, Seed};
+//! use tollgate::{Outcome, Quota};
+//!
+//! const SECOND: u64 = 1_000; // a millisecond clock
+//! static MEMORY: TableMemory<{ table::words(1000, 2) }> = TableMemory::new();
+//! // Two tiers: ShopBase's 30 draining 2/s, and a premium bucket twice as large.
+//! let tiers = [Quota::new(30, 2, SECOND)?, Quota::new(60, 2, SECOND)?];
+//! // The seed must be secret and random in production (see `tollgate::key`).
+//! let seed = Seed::new(0x5eed, 0xcafe);
+//! let table = BucketTable::init(MEMORY.words(), &tiers, seed, FullPolicy::FailClosed)?;
+//! let shop = Key::pair(7, 42); // (app 7, shop 42)
+//! for _ in 0..30 {
+//!     assert!(table.decide(shop, 0, 0, 1)?.is_allowed());
+//! }
+//! assert_eq!(table.decide(shop, 0, 0, 1)?.outcome, Outcome::Limited);
+//! // Upgraded to premium: the level of 30 carries over into the larger bucket.
+//! let d = table.decide(shop, 1, 0, 1)?;
+//! assert!(d.is_allowed());
+//! assert_eq!((d.used, d.limit), (31, 60));
+//! // Another handle on the same memory (another thread, or another process that maps it).
+//! let again = BucketTable::attach(MEMORY.words()).expect("initialised above");
+//! assert_eq!(again.peek(shop, 1, 0, 1)?.used, 31);
+//! assert_eq!(again.stats().occupied, 1);
+//! # Ok::<(), tollgate::Error>(())
+//! ```
+//!
+//! # Memory layout
+//!
+//! All offsets are in 64-bit words from the start of the block; nothing depends on the block's
+//! address.
+//!
+//! | words | content |
+//! |---|---|
+//! | 0 | [`MAGIC`] (written last by [`Table::init`]) |
+//! | 1 | [`LAYOUT_VERSION`] |
+//! | 2 | the table's size in words |
+//! | 3 | kind: 1 buckets, 2 windows |
+//! | 4 | capacity (slots, a multiple of 5) |
+//! | 5 | tier count |
+//! | 6 | full-table policy |
+//! | 7, 8 | the seed |
+//! | 9 | the epoch |
+//! | 10, 11 | the home-hash secrets, derived from the seed |
+//! | 12 | checksum of words 1..12 and the tiers |
+//! | 13..16 | zero |
+//! | 16..24 | counters: watermark, claim versions, occupied, reclaimed, rejected (own cache line) |
+//! | 24 .. 24 + 8·T | the T tiers, 8 words each (a [`Quota`]'s fields, or a [`WindowQuota`]'s) |
+//! | then, from a multiple of 16 | groups of 16 words (128 bytes), 5 slots each |
+//!
+//! A **group** is two cache lines (aligned to them when the block is aligned to [`ALIGN`]):
+//!
+//! | word | 0..5 | 5, 6 | 7 | 8..16 |
+//! |---|---|---|---|---|
+//! | content | the state words of slots 0..5 | key of slot 4 | zero | keys of slots 0..4 (two words each) |
+//!
+//! 24 bytes per slot (a 16-byte exact key and an 8-byte state word) plus 1.6 bytes of group
+//! padding: **25.6 bytes per slot**. A key in slot 4 is read from one cache line; in slots 0..4
+//! from the group's two adjacent lines (one 128-byte block, which x86's adjacent-line
+//! prefetcher fetches together).
+//!
+//! # Copies and other addresses
+//!
+//! Because the block holds no pointers, a copy (`memcpy`, `fork`, a file written and read back)
+//! of a table at rest is an **independent table** that works at its new address, with the
+//! state and counters it had; the same memory mapped at two addresses by two processes is one
+//! table. A copy taken while other threads decide in the original may catch a slot mid-insert
+//! (busy); call [`Table::recover`] on the copy before using it (no one else uses the copy yet).
+//!
+//! # Slots: state word and protocol
+//!
+//! Each slot's **state word** is either a *member* word (bit 63 set: the key's tier index in
+//! the bits below it, the bucket state in the low [`Table::state_bits`] bits) or a *control*
+//! word (bit 63 clear: a tag, the inserting tier, and a 52-bit claim version taken from the
+//! table's claim counter, so every claim has its own version). The key's two words are written
+//! only while its owner holds the slot busy.
+//!
+//! | state | meaning | transitions (every one a 64-bit compare-and-swap of the state word) | who |
+//! |---|---|---|---|
+//! | empty | no key (all-zero memory is empty) | → busy(v): claim with a new version v | an inserter |
+//! | busy(v) | claimed; its owner writes the key words | → inserting(v) | the owner only |
+//! | inserting(v) | key written, waiting | → member (fresh bucket) when it is the copy nearest home; → killed(v) when a nearer copy of the key exists | anyone looking the key up (or [`Table::recover`]) |
+//! | killed(v) | a duplicate that lost | → empty | anyone scanning the slot |
+//! | member(tier, state) | the key's bucket | → member(tier′, state′) by a decision; → busy(v) (reclaim) when drained strictly before the reclaimer's `now` | deciders; an inserter that needs room |
+//!
+//! **The hit path.** Hash the key ([`hash`](self) — two multiplications), load its home group's
+//! state words (and the next group's while a group is full), compare the key of each member,
+//! then one compare-and-swap of the member word
+//! (allowed, or a peek that records a later time) or no store at all (denied: the word is read
+//! again to check the slot did not change hands while the key was read). No empty-bucket step,
+//! no array on the stack, no 128-bit atomic anywhere. Everything else — the rest of the probe
+//! window, insertion, reclaim, settling, the full answer — is in `#[cold]` functions.
+//!
+//! **Why a stale compare-and-swap cannot land on another key (ABA).** A decision reads the
+//! member word w of key A, and later swaps w for w′. If meanwhile A's slot was reclaimed and
+//! taken by key B, the swap must fail: B's word must never equal w. It cannot, because each
+//! member word has a *moment* M — for a bucket, the time it empties (state / units per tick of
+//! the tier in the word); for a window, the end of its stored window — and along the life of a
+//! slot, M never decreases while one key holds it and strictly increases when it changes hands:
+//! - a decision raises M or keeps it (an admitted request adds to the backlog; a peek or a
+//!   denial records a later time only when it is later);
+//! - a tier change converts the state ([`LeakyBucket::set_quota`] / [`FixedWindow::set_quota`]
+//!   rules): for a bucket the converted backlog is at least the backlog *by time*, so it empties
+//!   no earlier; for a window the count goes into the window holding the old window's last tick
+//!   (or the current window, if the old one is over), which ends no earlier — except for a
+//!   count of zero in a window not yet over, which converts as a new window in the new tier
+//!   (drained and new are indistinguishable) and may end earlier (see the window caveat below);
+//! - a reclaim at the reclaimer's `now` = r takes only a slot with M < r (a bucket empty before
+//!   r; a window whose window ended by r), raises the table's *watermark* to r first, and the
+//!   new key's bucket starts fresh at the watermark (≥ r), so its M ≥ r.
+//!
+//! Since M is a function of the word (the tier index is in the word, so the units are known),
+//! every word B ever holds has M ≥ r > M(w), and `w` never comes back. For bucket tables this
+//! holds across tiers with different units and needs no generation counter; the loom model
+//! `a_stale_decision_never_lands_on_the_next_key` checks it with two tiers of different units.
+//!
+//! *Window caveat.* In a window table, M can move earlier at one kind of step: a key with
+//! nothing counted in its current window changing to a tier whose window ends sooner. A
+//! decision that read such a key's word *before* that change, stalled across the change, the
+//! key's reclaim and a new key's arrival in the same slot holding the identical word (same
+//! tier, same window, count zero), would then land its request on the new key (which is
+//! charged for it: safe) and leave it uncounted for the old key (which, judged new again within
+//! that window, could be admitted up to one request's cost more than the exact bound). All
+//! three steps must fall inside one stalled compare-and-swap loop, and the tiers must have
+//! different window lengths or offsets; tables whose tiers share one window length and offset
+//! are not affected. Closing it needs a few bits of generation in the window state (the window
+//! index has bits to spare for any realistic clock); not done in this version.
+//!
+//! **Settling duplicates.** Two threads inserting the same key at once may claim two slots.
+//! Before an inserting copy is promoted, the whole window is scanned twice (the second time
+//! reading each word by read-modify-write, so the memory model orders it with other threads'
+//! changes): a member of the key wins; otherwise the inserting copy nearest the home slot is
+//! promoted and the others are killed. Result: one bucket per key.
+//!
+//! **Never wedged.** A participant that stops forever (a thread, or a process killed):
+//! - before its claim, or after marking its copy inserting: nothing is held that others cannot
+//!   finish — an inserting copy is promoted or killed by the next lookup of its key, a killed
+//!   copy emptied by the next scan; its request was never counted, so nothing is over-admitted;
+//! - while a slot is busy (between the claim and marking it inserting: two stores): that one
+//!   slot stays busy. The key is not blocked (others skip busy slots and insert the key
+//!   elsewhere, and a busy slot never served a decision), but the slot is lost to the table
+//!   until [`Table::recover`] runs while no one else uses the table. Others cannot undo a busy
+//!   claim safely: its owner may only be slow, and would then write its key into a slot that
+//!   is someone else's. (Fencing such a late write needs a version beside the key words: 8
+//!   more bytes per slot.)
+//! - mid-decision: a decision's only store is its compare-and-swap; before it, nothing
+//!   happened; after it, the decision is complete.
+//!
+//! A slow participant that resumes later finds every word it compares against changed (unique
+//! claim versions, and the ABA argument above for members): its swap fails and it looks again.
+//!
+//! # Probing, the probe bound and the full table
+//!
+//! A key lives in the [`PROBE_GROUPS`] = 16 groups (80 slots) from its home group (wrapping).
+//! A new key takes the first empty slot there, else the first slot drained before its `now`.
+//! When there is neither, nor the key (confirmed by two scans in a row that read the latest
+//! words and agree), the table answers by its [`FullPolicy`] and counts it in
+//! [`TableStats::rejected`]:
+//!
+//! - [`FullPolicy::FailClosed`] (the default): outcome and verdict [`Outcome::Overloaded`]
+//!   (HTTP 503);
+//! - [`FullPolicy::FailOpen`]: outcome [`Outcome::Allowed`], verdict `Overloaded`, and
+//!   [`Decision::FAIL_OPEN`] in `flags`.
+//!
+//! Either way `limit` is the tier's limit, `used` 0, `remaining` = `limit`, `retry_after`
+//! `None` and `reset_after` 0: the table holds nothing for the key. A cost above the limit is
+//! still [`Outcome::Never`], which needs no bucket. The answer changes nothing in the table.
+//!
+//! # Memory and load
+//!
+//! Bytes per key are 25.6 / α at load α (keys active within one drain time, over slots).
+//! Measured with random keys inserted into an empty table of 1M keys:
+//!
+//! | slots | α | bytes per key | keys refused (no room) |
+//! |---|---|---|---|
+//! | 1 249 995 | 0.8 | 32.0 | about 6 in 10 000 |
+//!
+//! Size for α ≤ 0.8 (32 bytes per key). Drained keys do not count: their slots are taken again.
+//!
+//! # Tiers, the state's bits and the exact span
+//!
+//! A table is built with a list of at most [`MAX_TIERS`] quotas, its tiers; each decision names
+//! its key's tier by index, and a key that changes tier keeps its history exactly as
+//! [`LeakyBucket::set_quota`] and [`FixedWindow::set_quota`] do, in the same compare-and-swap
+//! as the decision. The tier index takes `⌈log₂ T⌉` bits of the member word, so the bucket
+//! state keeps `s = 63 − ⌈log₂ T⌉` bits ([`Table::state_bits`]: 63 for one tier, 60 for up to
+//! 8, 55 for 256), and a leaky-bucket tier's exact span in the table is
+//!
+//! ```text
+//! table span = min(exact span, ⌊(2^s − 1 − B·P′) / C′⌋) ticks after the epoch
+//! ```
+//!
+//! | clock | quota | C′ | s = 63 (1 tier) | s = 60 (≤ 8 tiers) | s = 55 (256 tiers) |
+//! |---|---|---|---|---|---|
+//! | nanoseconds | 2 / s, burst 30 | 1 | 292 years | 36 years | 417 days |
+//! | nanoseconds | 7 / s | 7 | 41 years | 5.2 years | 60 days |
+//! | microseconds | 7 / s | 7 | 41 000 years | 5 200 years | 163 years |
+//! | 1 kHz tick | 7 / 1000 ticks | 7 | 41 million years | 5 million years | 163 000 years |
+//!
+//! (fixed windows: the window index keeps `s − k` bits, k the bits of the limit.) Time is
+//! counted from the table's **epoch** ([`Table::init_with_epoch`]; 0 for [`Table::init`]):
+//! pass the clock's reading at initialisation to spend the span on the table's life, not on
+//! the clock's past (a realtime nanosecond clock is already 2^60.6 ticks past 1970). A `now`
+//! before the epoch is judged as at the epoch (never more leniently than the true timeline:
+//! the table treats the epoch as a time it has already seen). A tier whose bucket does not fit
+//! the state at all is refused by `init` with [`Error::SpanTooShort`]; a decision past a tier's
+//! table span is [`Error::ClockOutOfRange`] (see [`Table::tier_span`]).
+//!
+//! [`LeakyBucket::set_quota`]: crate::LeakyBucket::set_quota
+//! [`FixedWindow::set_quota`]: crate::FixedWindow::set_quota
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use crate::atomic::Ordering;
+use crate::gcra::Mode;
+use crate::key::{Key, Seed};
+use crate::{fixed_window, gcra, Decision, Error, Outcome, Quota, WindowQuota};
+
+mod hash;
+mod layout;
+mod word;
+
+pub use layout::{
+    bytes, capacity_in, words, AttachError, TableHeader, TableKind, TableMemory, ALIGN,
+    HEADER_WORDS, LAYOUT_VERSION, MAGIC, TIER_WORDS,
+};
+use layout::{
+    H_CLAIMS, H_HASH0, H_HASH1, H_OCCUPIED, H_RECLAIMED, H_REJECTED, H_SEED0, H_SEED1, H_WATERMARK,
+    TIERS_AT,
+};
+/// The atomic word a table's memory is made of (portable-atomic's `AtomicU64`; loom's under
+/// `--cfg loom`).
+#[cfg(loom)]
+pub use loom::sync::atomic::AtomicU64;
+#[cfg(not(loom))]
+pub use portable_atomic::AtomicU64;
+use word::{BUSY, EMPTY, INSERTING, KILLED};
+
+/// Slots per group.
+pub const GROUP_SLOTS: usize = 5;
+/// Words per group (128 bytes).
+pub const GROUP_WORDS: usize = 16;
+/// How many groups from its home group a key may live: a new key reads at most this many, and
+/// a key that finds no room within them gets the [`FullPolicy`] answer.
+pub const PROBE_GROUPS: usize = 16;
+/// The most tiers a table can have.
+pub const MAX_TIERS: usize = 256;
+
+/// Where each slot of a group keeps its key (words from the group's start).
+const KEY_AT: [usize; GROUP_SLOTS] = [8, 10, 12, 14, 5];
+
+/// Where slot `i` of a group keeps its key (words from the group's start).
+const fn key_at(i: usize) -> usize {
+    KEY_AT[i % GROUP_SLOTS]
+}
+
+mod sealed {
+    use super::TableKind;
+    use crate::{Decision, Error};
+
+    /// The bucket arithmetic a table needs from a quota kind.
+    pub trait Sealed: Copy + Sized {
+        const KIND: TableKind;
+        /// The tier's words in a table whose states have `bits` bits (the table span included).
+        fn encode(&self, bits: u32) -> Result<[u64; 8], Error>;
+        /// The tier and its table span from words written by `encode` (trusted: checked once).
+        fn decode(w: &[u64; 8]) -> (Self, u64);
+        /// The tier in `w`, checked to be exactly what `encode` writes.
+        fn check(w: &[u64; 8], bits: u32) -> Result<Self, Error>;
+        fn step(
+            &self,
+            span: u64,
+            state: u64,
+            now: u64,
+            cost: u64,
+            peek: bool,
+        ) -> Result<(Option<u64>, Decision), Error>;
+        fn convert(&self, state: u64, new: &Self, now: u64) -> Result<u64, Error>;
+        /// Drained strictly before `now` (see the ABA argument in the module docs).
+        fn reclaimable(&self, state: u64, now: u64) -> bool;
+        /// A new state that has seen `at` (≤ the table span).
+        fn fresh(&self, at: u64) -> u64;
+        fn limit(&self) -> u64;
+    }
+}
+
+#[inline]
+const fn mode(peek: bool) -> Mode {
+    if peek {
+        Mode::Peek
+    } else {
+        Mode::Decide
+    }
+}
+
+/// The quota kinds a table can hold: [`Quota`] (leaky buckets) and [`WindowQuota`] (fixed
+/// windows). Sealed.
+pub trait TableQuota: sealed::Sealed + fmt::Debug {}
+
+impl sealed::Sealed for Quota {
+    const KIND: TableKind = TableKind::Buckets;
+
+    fn encode(&self, bits: u32) -> Result<[u64; 8], Error> {
+        let max_state = (1u64 << bits) - 1;
+        let Some(room) = max_state.checked_sub(self.tolerance()) else {
+            return Err(Error::SpanTooShort);
+        };
+        let mut w = self.to_words();
+        w[6] = self.exact_span().min(room / self.unit());
+        Ok(w)
+    }
+
+    fn decode(w: &[u64; 8]) -> (Quota, u64) {
+        (Quota::from_words(w), w[6])
+    }
+
+    fn check(w: &[u64; 8], bits: u32) -> Result<Quota, Error> {
+        let q = Quota::check_words(w)?;
+        if q.encode(bits)? != *w {
+            return Err(Error::InvalidArgument);
+        }
+        Ok(q)
+    }
+
+    #[inline]
+    fn step(
+        &self,
+        _span: u64,
+        state: u64,
+        now: u64,
+        cost: u64,
+        peek: bool,
+    ) -> Result<(Option<u64>, Decision), Error> {
+        // The decoded quota's span is the table span already.
+        gcra::step(state, self, now, cost, mode(peek))
+    }
+
+    fn convert(&self, state: u64, new: &Quota, now: u64) -> Result<u64, Error> {
+        gcra::convert(state, self, new, now)
+    }
+
+    fn reclaimable(&self, state: u64, now: u64) -> bool {
+        now.checked_mul(self.unit())
+            .is_none_or(|now_u| state < now_u)
+    }
+
+    fn fresh(&self, at: u64) -> u64 {
+        at.saturating_mul(self.unit())
+    }
+
+    fn limit(&self) -> u64 {
+        self.burst()
+    }
+}
+
+impl TableQuota for Quota {}
+
+impl sealed::Sealed for WindowQuota {
+    const KIND: TableKind = TableKind::Windows;
+
+    fn encode(&self, bits: u32) -> Result<[u64; 8], Error> {
+        let span = fixed_window::span_in_bits(self, bits).ok_or(Error::SpanTooShort)?;
+        Ok([self.limit(), self.window(), self.offset(), span, 0, 0, 0, 0])
+    }
+
+    fn decode(w: &[u64; 8]) -> (WindowQuota, u64) {
+        (WindowQuota::from_fields(w[0], w[1], w[2]), w[3])
+    }
+
+    fn check(w: &[u64; 8], bits: u32) -> Result<WindowQuota, Error> {
+        let q = WindowQuota::new(w[0], w[1])?.with_offset(w[2])?;
+        if q.encode(bits)? != *w {
+            return Err(Error::InvalidArgument);
+        }
+        Ok(q)
+    }
+
+    #[inline]
+    fn step(
+        &self,
+        span: u64,
+        state: u64,
+        now: u64,
+        cost: u64,
+        peek: bool,
+    ) -> Result<(Option<u64>, Decision), Error> {
+        if cost != 0 && now > span {
+            return Err(Error::ClockOutOfRange);
+        }
+        fixed_window::step(state, self, now, cost, mode(peek))
+    }
+
+    fn convert(&self, state: u64, new: &WindowQuota, now: u64) -> Result<u64, Error> {
+        fixed_window::convert(state, self, new, now)
+    }
+
+    fn reclaimable(&self, state: u64, now: u64) -> bool {
+        fixed_window::is_over(state, self, now)
+    }
+
+    fn fresh(&self, at: u64) -> u64 {
+        fixed_window::fresh(self, at)
+    }
+
+    fn limit(&self) -> u64 {
+        WindowQuota::limit(self)
+    }
+}
+
+impl TableQuota for WindowQuota {}
+
+/// What a table answers when a key finds no room (SPEC §10).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FullPolicy {
+    /// Refuse: outcome and verdict [`Outcome::Overloaded`] (HTTP 503). The default.
+    #[default]
+    FailClosed = 0,
+    /// Let the request through: outcome [`Outcome::Allowed`], verdict `Overloaded`, flag
+    /// [`Decision::FAIL_OPEN`].
+    FailOpen = 1,
+}
+
+/// A snapshot of a table's counters. Each counter is exact; they are read one after the other,
+/// so under concurrent use they may come from slightly different moments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TableStats {
+    /// Slots in the table.
+    pub capacity: usize,
+    /// Slots holding a key now.
+    pub occupied: u64,
+    /// Slots taken from a drained key for a new one, since initialisation.
+    pub reclaimed: u64,
+    /// Decisions answered by the [`FullPolicy`] for lack of room, since initialisation.
+    pub rejected: u64,
+}
+
+/// A handle on a lock-free table of buckets keyed by [`Key`], living in a block of memory
+/// (see the [module docs](self)). The handle is small and `Copy`; any number of handles, in
+/// any number of threads or processes, may use one table at once.
+#[derive(Clone, Copy)]
+pub struct Table<'a, Q: TableQuota> {
+    mem: &'a [AtomicU64],
+    /// The groups' words.
+    slots: &'a [AtomicU64],
+    groups: usize,
+    tier_count: usize,
+    bits: u32,
+    secrets: [u64; 2],
+    epoch: u64,
+    policy: FullPolicy,
+    kind: PhantomData<Q>,
+}
+
+/// A table of leaky buckets (GCRA, SPEC §3), with tiers of [`Quota`].
+pub type BucketTable<'a> = Table<'a, Quota>;
+
+/// A table of fixed windows (SPEC §4), with tiers of [`WindowQuota`].
+pub type WindowTable<'a> = Table<'a, WindowQuota>;
+
+impl<Q: TableQuota> fmt::Debug for Table<'_, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("tier_count", &self.tier_count)
+            .field("policy", &self.policy)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a key was found.
+enum Found {
+    /// A member slot (position in the window) and the word read there.
+    Member(usize, u64),
+    /// Not in the table; the first empty slot and the first reclaimable one, if any, and a
+    /// fingerprint of what the scan read (with `confirm`).
+    Absent {
+        empty: Option<(usize, u64)>,
+        drained: Option<(usize, u64)>,
+        seen: u64,
+    },
+}
+
+/// What an insertion attempt did.
+enum Claim {
+    /// Marked a slot inserting.
+    Claimed,
+    /// Another thread took the slot first.
+    Lost,
+    /// No empty or drained slot in the window.
+    NoRoom,
+}
+
+/// The key's high and low 64 bits.
+#[allow(clippy::cast_possible_truncation)] // each half, on purpose
+const fn halves(key: Key) -> [u64; 2] {
+    [(key.get() >> 64) as u64, key.get() as u64]
+}
+
+/// Folds one scanned slot into a scan's fingerprint.
+const fn fold_seen(seen: u64, x: u64) -> u64 {
+    (seen ^ x)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(23)
+}
+
+impl<'a, Q: TableQuota> Table<'a, Q> {
+    /// Initialises a table in `mem` — all of it: the capacity is the most slots that fit
+    /// ([`capacity_in`]; give `&mem[..words(capacity, tiers)]` for an exact one) — with these
+    /// `tiers` (copied into the memory), hash `seed` and full-table `policy`, and returns a
+    /// handle. The epoch is 0 (see [`Table::init_with_epoch`]). Whatever `mem` held is
+    /// overwritten; no one else may use it during the call.
+    ///
+    /// Errors (nothing written): [`Error::CapacityExceeded`] if not one group fits;
+    /// [`Error::InvalidArgument`] for no tiers or more than [`MAX_TIERS`];
+    /// [`Error::SpanTooShort`] for a tier whose bucket does not fit the table's state bits.
+    pub fn init(
+        mem: &'a [AtomicU64],
+        tiers: &[Q],
+        seed: Seed,
+        policy: FullPolicy,
+    ) -> Result<Table<'a, Q>, Error> {
+        Table::init_with_epoch(mem, tiers, seed, policy, 0)
+    }
+
+    /// [`Table::init`] with an epoch: the tick the table's time starts at. Decisions take
+    /// `now` on the caller's clock as always; the table subtracts the epoch (a `now` before it
+    /// is judged as at the epoch), so the tiers' spans count from the epoch.
+    pub fn init_with_epoch(
+        mem: &'a [AtomicU64],
+        tiers: &[Q],
+        seed: Seed,
+        policy: FullPolicy,
+        epoch: u64,
+    ) -> Result<Table<'a, Q>, Error> {
+        layout::write(
+            mem,
+            tiers.len(),
+            |i| tiers.get(i).copied(),
+            &seed,
+            policy,
+            epoch,
+        )?;
+        Table::open(mem).map_err(|_| Error::InvalidArgument)
+    }
+
+    /// [`Table::init_with_epoch`] with the tiers given by a function: `tier(i)` for each
+    /// `i < tier_count` (called twice per tier; `None` is [`Error::InvalidArgument`]). For
+    /// callers that hold tiers in another form and have no room for an array of them (a
+    /// firmware stack, the C ABI).
+    pub fn init_from_fn(
+        mem: &'a [AtomicU64],
+        tier_count: usize,
+        tier: impl Fn(usize) -> Option<Q>,
+        seed: Seed,
+        policy: FullPolicy,
+        epoch: u64,
+    ) -> Result<Table<'a, Q>, Error> {
+        layout::write(mem, tier_count, tier, &seed, policy, epoch)?;
+        Table::open(mem).map_err(|_| Error::InvalidArgument)
+    }
+
+    /// A handle on a table another handle (or process) initialised in `mem`, after checking
+    /// everything: magic, layout version, kind, size, every tier and the checksum of all
+    /// parameters. Reads only.
+    ///
+    /// Errors: an [`AttachError`] naming the mismatch.
+    pub fn attach(mem: &'a [AtomicU64]) -> Result<Table<'a, Q>, AttachError> {
+        layout::check::<Q>(mem)?;
+        Table::open(mem)
+    }
+
+    /// A handle after the cheap checks only (magic, layout version, kind, size and ranges; not
+    /// the tiers or the checksum): for a layer that attached once with [`Table::attach`] and
+    /// makes a handle per call. A table whose tiers were changed after initialisation gives
+    /// wrong answers (never undefined behaviour: the core has no `unsafe`).
+    pub fn open(mem: &'a [AtomicU64]) -> Result<Table<'a, Q>, AttachError> {
+        let header = layout::read_header::<Q>(mem)?;
+        let groups = header.capacity / GROUP_SLOTS;
+        let at = layout::groups_at(header.tier_count);
+        let word = |i: usize| mem[i].load(Ordering::Relaxed);
+        Ok(Table {
+            mem,
+            slots: &mem[at..header.words],
+            groups,
+            tier_count: header.tier_count,
+            bits: layout::state_bits(header.tier_count),
+            secrets: [word(H_HASH0), word(H_HASH1)],
+            epoch: header.epoch,
+            policy: header.policy,
+            kind: PhantomData,
+        })
+    }
+
+    /// The header's parameters (for comparing with what a process expects).
+    pub fn header(&self) -> TableHeader {
+        // Checked when the handle was made; a header changed since reads as it is now.
+        layout::read_header::<Q>(self.mem).unwrap_or(TableHeader {
+            layout_version: 0,
+            words: 0,
+            kind: Q::KIND,
+            capacity: 0,
+            tier_count: 0,
+            policy: self.policy,
+            epoch: self.epoch,
+            checksum: 0,
+        })
+    }
+
+    /// The header a table initialised with these parameters in exactly
+    /// `words(capacity, tiers.len())` words would have: compare it with [`Table::header`]
+    /// ([`TableHeader::first_difference`] names the field). Computed in a scratch table of
+    /// one group, so it costs no memory of that size.
+    ///
+    /// Errors: those of [`Table::init`].
+    pub fn expected_header(
+        capacity: usize,
+        tiers: &[Q],
+        seed: Seed,
+        policy: FullPolicy,
+        epoch: u64,
+    ) -> Result<TableHeader, Error> {
+        let n = words(capacity, tiers.len());
+        if n == usize::MAX {
+            return Err(if capacity == 0 {
+                Error::CapacityExceeded
+            } else {
+                Error::InvalidArgument
+            });
+        }
+        header_of(n, tiers, &seed, policy, epoch)
+    }
+
+    /// The number of slots.
+    pub const fn capacity(&self) -> usize {
+        self.groups * GROUP_SLOTS
+    }
+
+    /// The number of tiers.
+    pub const fn tier_count(&self) -> usize {
+        self.tier_count
+    }
+
+    /// Tier `index`, as it was given to [`Table::init`] (`None` out of range, or if the
+    /// recorded tier was damaged).
+    pub fn tier(&self, index: usize) -> Option<Q> {
+        self.tier_words(index)
+            .and_then(|w| Q::check(&w, self.bits).ok())
+    }
+
+    /// The last `now` (on the caller's clock) tier `index` accepts: its table span after the
+    /// epoch (see the module docs), saturated at `u64::MAX`.
+    pub fn tier_span(&self, index: usize) -> Option<u64> {
+        self.tier_words(index)
+            .map(|w| Q::decode(&w).1.saturating_add(self.epoch))
+    }
+
+    /// The bits of a member word that hold the bucket state: 63 − ⌈log₂ tiers⌉.
+    pub const fn state_bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The full-table policy.
+    pub const fn policy(&self) -> FullPolicy {
+        self.policy
+    }
+
+    /// The epoch (see [`Table::init_with_epoch`]).
+    pub const fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The hash seed, for deriving hashed keys ([`Seed::key_bytes`], [`Seed::key_triple`]).
+    pub fn seed(&self) -> Seed {
+        Seed::new(self.word(H_SEED0), self.word(H_SEED1))
+    }
+
+    /// The memory the table lives in.
+    pub const fn memory(&self) -> &'a [AtomicU64] {
+        self.mem
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> TableStats {
+        TableStats {
+            capacity: self.capacity(),
+            occupied: self.counter(H_OCCUPIED).load(Ordering::Relaxed),
+            reclaimed: self.counter(H_RECLAIMED).load(Ordering::Relaxed),
+            rejected: self.counter(H_REJECTED).load(Ordering::Relaxed),
+        }
+    }
+
+    /// Decides on a request of `cost` at `now` for `key`, whose quota is tier `tier`: exactly
+    /// what a [`LeakyBucket`](crate::LeakyBucket) or [`FixedWindow`](crate::FixedWindow) of
+    /// that quota holding the key's history answers, unless the table has no room for a new
+    /// key (see [`FullPolicy`]). Shadow mode is the caller's: [`Decision::shadow`].
+    ///
+    /// Errors: [`Error::InvalidArgument`] for a tier out of range, [`Error::ZeroCost`],
+    /// [`Error::ClockOutOfRange`] (for the named tier's table span or, when the key changes
+    /// tier, the old tier's). An error changes nothing.
+    #[inline]
+    pub fn decide(&self, key: Key, tier: usize, now: u64, cost: u64) -> Result<Decision, Error> {
+        self.run(key, tier, now, cost, false)
+    }
+
+    /// Would a request of `cost` be admitted now? Spends nothing; the numbers describe the
+    /// key's current level (see [`LeakyBucket::peek`](crate::LeakyBucket::peek)). A peek
+    /// records its time and tier in the key's bucket as the core limiters do, so it inserts a
+    /// new key, and gets the [`FullPolicy`] answer when there is no room.
+    #[inline]
+    pub fn peek(&self, key: Key, tier: usize, now: u64, cost: u64) -> Result<Decision, Error> {
+        self.run(key, tier, now, cost, true)
+    }
+
+    /// How many slots a lookup of `key` reads to find it (1 = the first slot of its home
+    /// group), or `None` if the key is not in the table. For tests and monitoring.
+    pub fn probe_len(&self, key: Key) -> Option<usize> {
+        let home = hash::home(self.secrets, key, self.groups);
+        (0..self.window()).find_map(|pos| {
+            let (w, k) = self.read(home, pos, false);
+            (word::is_member(w) && k == Some(key)).then_some(pos + 1)
+        })
+    }
+
+    /// Puts every slot left mid-insert back in order: busy slots (whose owner stopped, or that
+    /// were copied mid-insert) become empty, inserting copies are settled, killed ones
+    /// emptied. Returns the number of busy slots emptied.
+    ///
+    /// Call it only while **no one else uses the table** (after a crash, before the other
+    /// processes attach again; on a fresh copy). With others deciding it could empty a slot an
+    /// insertion in flight still holds, and that insertion would then write its key into a
+    /// slot that is no longer its own.
+    pub fn recover(&self) -> usize {
+        let mut emptied = 0;
+        let wm = self.counter(H_WATERMARK).load(Ordering::SeqCst);
+        for i in 0..self.capacity() {
+            let (g, s) = (i / GROUP_SLOTS, i % GROUP_SLOTS);
+            let Some(cell) = self.slots.get(g * GROUP_WORDS + s) else {
+                break;
+            };
+            let w = cell.load(Ordering::SeqCst);
+            if word::is_member(w) {
+                continue;
+            }
+            match word::tag(w) {
+                BUSY | KILLED => {
+                    let empty = word::with_tag(w, EMPTY);
+                    if cell
+                        .compare_exchange(w, empty, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                        && word::tag(w) == BUSY
+                    {
+                        emptied += 1;
+                    }
+                }
+                INSERTING => {
+                    let kw = g * GROUP_WORDS + key_at(s);
+                    let (Some(hi), Some(lo)) = (self.slots.get(kw), self.slots.get(kw + 1)) else {
+                        break;
+                    };
+                    let key = Key::new(
+                        (u128::from(hi.load(Ordering::Acquire)) << 64)
+                            | u128::from(lo.load(Ordering::Acquire)),
+                    );
+                    let home = hash::home(self.secrets, key, self.groups);
+                    // Settles every copy of the key (promotes one, kills the rest).
+                    let _ = self.find(key, home, wm, true);
+                    // A copy outside the key's window (damaged memory) is emptied.
+                    let _ = cell.compare_exchange(
+                        w,
+                        word::with_tag(w, EMPTY),
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
+                }
+                _ => {}
+            }
+        }
+        emptied
+    }
+
+    fn word(&self, i: usize) -> u64 {
+        self.mem.get(i).map_or(0, |w| w.load(Ordering::Relaxed))
+    }
+
+    fn counter(&self, i: usize) -> &AtomicU64 {
+        // The header was checked to be in the memory.
+        &self.mem[i]
+    }
+
+    #[inline]
+    fn tier_words(&self, index: usize) -> Option<[u64; 8]> {
+        if index >= self.tier_count {
+            return None;
+        }
+        let at = TIERS_AT + index * TIER_WORDS;
+        let words: &[AtomicU64; TIER_WORDS] = self.mem.get(at..at + TIER_WORDS)?.try_into().ok()?;
+        Some(core::array::from_fn(|i| words[i].load(Ordering::Relaxed)))
+    }
+
+    #[inline]
+    fn tier_of(&self, index: usize) -> Result<(Q, u64), Error> {
+        match self.tier_words(index) {
+            Some(w) => Ok(Q::decode(&w)),
+            None => Err(Error::InvalidArgument),
+        }
+    }
+
+    /// Slots in a key's probe window.
+    fn window(&self) -> usize {
+        self.groups.min(PROBE_GROUPS) * GROUP_SLOTS
+    }
+
+    /// The state word's and key words' indices in `slots` of position `pos` of the window
+    /// starting at group `home`.
+    fn locate(&self, home: usize, pos: usize) -> (usize, usize) {
+        let g = home + pos / GROUP_SLOTS;
+        let g = if g >= self.groups { g - self.groups } else { g };
+        let s = pos % GROUP_SLOTS;
+        (g * GROUP_WORDS + s, g * GROUP_WORDS + key_at(s))
+    }
+
+    #[inline]
+    fn run(
+        &self,
+        key: Key,
+        tier: usize,
+        now: u64,
+        cost: u64,
+        peek: bool,
+    ) -> Result<Decision, Error> {
+        let (quota, span) = self.tier_of(tier)?;
+        if cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        let now = now.saturating_sub(self.epoch);
+        let home = hash::home(self.secrets, key, self.groups);
+        let [hi, lo] = halves(key);
+        // The probe by plain reads: the home group, then the next ones while they are full (a
+        // key is inserted into the first empty slot of its window, so one is rarely found past a
+        // group with an empty slot; when it is, or when the key is absent, the cold path's scan
+        // is the authority).
+        let mut g = home;
+        'probe: for _ in 0..self.groups.min(PROBE_GROUPS) {
+            let start = g * GROUP_WORDS;
+            let Some(group) = self.slots.get(start..start + GROUP_WORDS) else {
+                break;
+            };
+            let mut saw_empty = false;
+            for (s, &k) in KEY_AT.iter().enumerate() {
+                let w = group[s].load(Ordering::SeqCst);
+                if word::is_member(w) {
+                    if group[k].load(Ordering::Acquire) == hi
+                        && group[k + 1].load(Ordering::Acquire) == lo
+                    {
+                        let keys = (&group[k], &group[k + 1]);
+                        if let Some(r) =
+                            self.apply(&group[s], keys, w, key, tier, &quota, span, now, cost, peek)
+                        {
+                            return r;
+                        }
+                        break 'probe;
+                    }
+                } else if word::tag(w) == EMPTY {
+                    saw_empty = true;
+                }
+            }
+            if saw_empty {
+                break;
+            }
+            g = if g + 1 == self.groups { 0 } else { g + 1 };
+        }
+        self.run_cold(key, tier, &quota, span, now, cost, peek, home)
+    }
+
+    /// The decision's compare-and-swap loop on a member slot holding `key` (word `w` read
+    /// before its key). `None`: the slot no longer holds the key; look it up again.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn apply(
+        &self,
+        cell: &AtomicU64,
+        keys: (&AtomicU64, &AtomicU64),
+        mut w: u64,
+        key: Key,
+        tier: usize,
+        quota: &Q,
+        span: u64,
+        now: u64,
+        cost: u64,
+        peek: bool,
+    ) -> Option<Result<Decision, Error>> {
+        let [hi, lo] = halves(key);
+        loop {
+            let state = if word::member_tier(w, self.bits) == tier {
+                word::member_state(w, self.bits)
+            } else {
+                match self.convert(w, quota, now) {
+                    Ok(s) => s,
+                    Err(e) => return Some(Err(e)),
+                }
+            };
+            let (next, decision) = match quota.step(span, state, now, cost, peek) {
+                Ok(r) => r,
+                Err(e) => return Some(Err(e)),
+            };
+            let next = next.unwrap_or(state);
+            if !word::fits(next, self.bits) {
+                return Some(Err(Error::ClockOutOfRange));
+            }
+            let new = word::member(tier, next, self.bits);
+            if new == w {
+                // No store: check the slot did not change hands while its key was read.
+                let again = cell.load(Ordering::SeqCst);
+                if again == w {
+                    return Some(Ok(decision));
+                }
+                w = again;
+            } else {
+                match cell.compare_exchange(w, new, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(_) => return Some(Ok(decision)),
+                    Err(actual) => w = actual,
+                }
+            }
+            // Changed: another decision on the key, or the slot changed hands.
+            if !word::is_member(w)
+                || keys.0.load(Ordering::Acquire) != hi
+                || keys.1.load(Ordering::Acquire) != lo
+            {
+                return None;
+            }
+        }
+    }
+
+    /// The state of member word `w` converted into tier `quota` at `now`.
+    #[cold]
+    #[inline(never)]
+    fn convert(&self, w: u64, quota: &Q, now: u64) -> Result<u64, Error> {
+        // Only a damaged table holds a tier index out of range.
+        let (old, _) = self.tier_of(word::member_tier(w, self.bits))?;
+        old.convert(word::member_state(w, self.bits), quota, now)
+    }
+
+    /// Everything but a hit in the home group: the rest of the window, insertion, settling,
+    /// the full answer.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn run_cold(
+        &self,
+        key: Key,
+        tier: usize,
+        quota: &Q,
+        span: u64,
+        now: u64,
+        cost: u64,
+        peek: bool,
+        home: usize,
+    ) -> Result<Decision, Error> {
+        // What a new bucket answers: checks the arguments before anything is touched.
+        let (_, fresh) = quota.step(span, quota.fresh(now.min(span)), now, cost, peek)?;
+        let mut confirm = false;
+        let mut last_full: Option<u64> = None;
+        loop {
+            match self.find(key, home, now, confirm) {
+                Found::Member(pos, w) => {
+                    let (cell, k) = self.locate(home, pos);
+                    let (Some(cell), Some(k0), Some(k1)) = (
+                        self.slots.get(cell),
+                        self.slots.get(k),
+                        self.slots.get(k + 1),
+                    ) else {
+                        return Err(Error::InvalidArgument);
+                    };
+                    if let Some(r) =
+                        self.apply(cell, (k0, k1), w, key, tier, quota, span, now, cost, peek)
+                    {
+                        return r;
+                    }
+                }
+                Found::Absent {
+                    empty: None,
+                    drained: None,
+                    seen,
+                } if !confirm || last_full != Some(seen) => {
+                    // No room, by plain reads: look again reading the latest words; then until
+                    // two scans in a row read the same slots, so that "no room" was true at one
+                    // moment (between them). Every difference is another thread's progress.
+                    last_full = confirm.then_some(seen);
+                    confirm = true;
+                }
+                Found::Absent { empty, drained, .. } => {
+                    match self.claim(key, home, tier, span, now, empty, drained) {
+                        // The next lookup settles the copy.
+                        Claim::Claimed => {}
+                        // The slot changed since it was read: read the latest words from now on.
+                        Claim::Lost => confirm = true,
+                        Claim::NoRoom => return Ok(self.full(quota, fresh)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The answer when there is no room for the key.
+    fn full(&self, quota: &Q, fresh: Decision) -> Decision {
+        if fresh.verdict == Outcome::Never {
+            return fresh;
+        }
+        self.counter(H_REJECTED).fetch_add(1, Ordering::Relaxed);
+        let mut d = Decision::plain(Outcome::Overloaded, quota.limit(), 0, None, 0);
+        if self.policy == FullPolicy::FailOpen {
+            d.outcome = Outcome::Allowed;
+            d.flags |= Decision::FAIL_OPEN;
+        }
+        d
+    }
+
+    /// The state word at position `pos` of the window from `home`, and the key if the word
+    /// says one is written (member or inserting). The key is read between two loads of the
+    /// word and kept only if the word did not change: by the ABA argument and the unique claim
+    /// versions, an unchanged word means an unchanged holder. With `latest`, the first read is
+    /// a read-modify-write (the latest value, ordered with every change of the word).
+    fn read(&self, home: usize, pos: usize, latest: bool) -> (u64, Option<Key>) {
+        let (c, k) = self.locate(home, pos);
+        let (Some(cell), Some(k0), Some(k1)) =
+            (self.slots.get(c), self.slots.get(k), self.slots.get(k + 1))
+        else {
+            return (0, None);
+        };
+        loop {
+            let first = if latest {
+                cell.fetch_add(0, Ordering::SeqCst)
+            } else {
+                cell.load(Ordering::SeqCst)
+            };
+            if !(word::is_member(first) || word::tag(first) == INSERTING) {
+                return (first, None);
+            }
+            let hi = k0.load(Ordering::Acquire);
+            let lo = k1.load(Ordering::Acquire);
+            if cell.load(Ordering::SeqCst) == first {
+                return (
+                    first,
+                    Some(Key::new((u128::from(hi) << 64) | u128::from(lo))),
+                );
+            }
+        }
+    }
+
+    fn cas(&self, home: usize, pos: usize, current: u64, new: u64) -> Result<u64, u64> {
+        let (c, _) = self.locate(home, pos);
+        match self.slots.get(c) {
+            Some(cell) => cell.compare_exchange(current, new, Ordering::SeqCst, Ordering::SeqCst),
+            None => Err(current),
+        }
+    }
+
+    fn is_reclaimable(&self, w: u64, now: u64) -> bool {
+        word::is_member(w)
+            && self
+                .tier_of(word::member_tier(w, self.bits))
+                .is_ok_and(|(q, _)| q.reclaimable(word::member_state(w, self.bits), now))
+    }
+
+    /// Looks `key` up in its window. Inserting copies of the key (insertions in flight) are
+    /// settled here: the one nearest home is promoted to member once two scans in a row agree
+    /// on it, the others are killed. Killed slots met on the way are emptied.
+    ///
+    /// Why one member: say copies q and s are promoted by threads H and P, q nearer home. H's
+    /// second scan came after its first saw q inserting. If that scan saw s inserting, H killed
+    /// s (or failed to, because P promoted s first, and then H did not promote q): only one
+    /// of the two swaps on s wins. If it saw s not yet inserting, s became inserting after H's
+    /// read, and P's own second scan, later still, sees q inserting and does not promote s. The
+    /// second scan reads by read-modify-write, and every change of a word is a swap, so "after"
+    /// holds in the memory model, not only with sequentially consistent loads.
+    ///
+    /// With `confirm`, every scan reads by read-modify-write, and `seen` fingerprints what the
+    /// last scan read (each slot's control word, or a member's key, tier and drained flag).
+    fn find(&self, key: Key, home: usize, now: u64, confirm: bool) -> Found {
+        let mut candidate: Option<(usize, u64)> = None;
+        loop {
+            let mut member = None;
+            let mut first_inserting: Option<(usize, u64)> = None;
+            let mut empty = None;
+            let mut drained = None;
+            let mut restart = false;
+            let mut seen: u64 = 0;
+            let latest = confirm || candidate.is_some();
+            for pos in 0..self.window() {
+                let (mut w, k) = self.read(home, pos, latest);
+                if word::is_member(w) {
+                    if k == Some(key) {
+                        member = Some((pos, w));
+                        break;
+                    }
+                    let reclaimable = self.is_reclaimable(w, now);
+                    if confirm {
+                        let [hi, lo] = halves(k.unwrap_or(Key::new(0)));
+                        let tier = word::member_tier(w, self.bits) as u64;
+                        seen = fold_seen(
+                            seen,
+                            hi ^ lo.rotate_left(17) ^ (tier << 1) ^ u64::from(reclaimable),
+                        );
+                    }
+                    if reclaimable && drained.is_none() {
+                        drained = Some((pos, w));
+                    }
+                    continue;
+                }
+                if word::tag(w) == KILLED {
+                    let e = word::with_tag(w, EMPTY);
+                    if self.cas(home, pos, w, e).is_ok() {
+                        w = e;
+                    }
+                }
+                if confirm {
+                    seen = fold_seen(seen, w);
+                }
+                match word::tag(w) {
+                    EMPTY if empty.is_none() => empty = Some((pos, w)),
+                    INSERTING if k == Some(key) => {
+                        if first_inserting.is_none() {
+                            first_inserting = Some((pos, w));
+                        } else if candidate == first_inserting {
+                            // A later copy, while settling on the first: kill it. If it was
+                            // promoted meanwhile, it is the member: scan again.
+                            if let Err(actual) = self.cas(home, pos, w, word::with_tag(w, KILLED)) {
+                                if word::is_member(actual) {
+                                    restart = true;
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if restart {
+                candidate = None;
+                continue;
+            }
+            if let Some((pos, w)) = member {
+                return Found::Member(pos, w);
+            }
+            let Some(first) = first_inserting else {
+                return Found::Absent {
+                    empty,
+                    drained,
+                    seen,
+                };
+            };
+            if candidate != Some(first) {
+                // Not yet seen by a whole earlier scan: scan again before promoting it.
+                candidate = Some(first);
+                continue;
+            }
+            let (pos, w) = first;
+            let tier = word::control_tier(w);
+            let promoted = match self.tier_of(tier) {
+                Ok((q, span)) => {
+                    // A new bucket that has seen the watermark: later than any state a
+                    // reclaimed holder of this slot had (the ABA argument).
+                    let wm = self.counter(H_WATERMARK).load(Ordering::SeqCst);
+                    word::member(tier, q.fresh(wm.min(span)), self.bits)
+                }
+                // Only a damaged table holds a tier out of range: drop the copy.
+                Err(_) => word::with_tag(w, KILLED),
+            };
+            // Counted before the swap, so a reclaim of this member (which subtracts one after
+            // its own swap) never finds the counter below zero.
+            self.counter(H_OCCUPIED).fetch_add(1, Ordering::Relaxed);
+            if word::is_member(promoted) && self.cas(home, pos, w, promoted).is_ok() {
+                return Found::Member(pos, promoted);
+            }
+            self.counter(H_OCCUPIED).fetch_sub(1, Ordering::Relaxed);
+            if !word::is_member(promoted) {
+                let _ = self.cas(home, pos, w, promoted);
+            }
+            candidate = None;
+        }
+    }
+
+    /// Claims the first empty slot, else the first reclaimable one, for `key`, writes the key
+    /// and marks it inserting (the caller's next lookup settles it).
+    #[allow(clippy::too_many_arguments)]
+    fn claim(
+        &self,
+        key: Key,
+        home: usize,
+        tier: usize,
+        span: u64,
+        now: u64,
+        empty: Option<(usize, u64)>,
+        drained: Option<(usize, u64)>,
+    ) -> Claim {
+        let (pos, w, reclaim) = match (empty, drained) {
+            (Some((pos, w)), _) => (pos, w, false),
+            (None, Some((pos, w))) => (pos, w, true),
+            (None, None) => return Claim::NoRoom,
+        };
+        if reclaim {
+            // Before the swap: the new holder starts at the watermark, ≥ now (ABA argument).
+            self.counter(H_WATERMARK)
+                .fetch_max(now.min(span), Ordering::SeqCst);
+        }
+        let version = self.counter(H_CLAIMS).fetch_add(1, Ordering::Relaxed);
+        let busy = word::control(BUSY, tier, version);
+        if self.cas(home, pos, w, busy).is_err() {
+            return Claim::Lost;
+        }
+        if reclaim {
+            self.counter(H_OCCUPIED).fetch_sub(1, Ordering::Relaxed);
+            self.counter(H_RECLAIMED).fetch_add(1, Ordering::Relaxed);
+        }
+        let (_, k) = self.locate(home, pos);
+        let [hi, lo] = halves(key);
+        if let (Some(k0), Some(k1)) = (self.slots.get(k), self.slots.get(k + 1)) {
+            k0.store(hi, Ordering::Release);
+            k1.store(lo, Ordering::Release);
+        }
+        // Only the owner changes a busy slot, so this swap cannot fail; a swap (not a store)
+        // so that it orders itself with the settling scans' reads.
+        if self
+            .cas(home, pos, busy, word::with_tag(busy, INSERTING))
+            .is_err()
+        {
+            return Claim::Lost;
+        }
+        Claim::Claimed
+    }
+}
+
+/// The header of a table with these parameters in `n` words.
+fn header_of<Q: TableQuota>(
+    n: usize,
+    tiers: &[Q],
+    seed: &Seed,
+    policy: FullPolicy,
+    epoch: u64,
+) -> Result<TableHeader, Error> {
+    let bits = layout::state_bits(tiers.len());
+    for t in tiers {
+        t.encode(bits)?;
+    }
+    let capacity = capacity_in(n, tiers.len());
+    let size = layout::groups_at(tiers.len()) + capacity / GROUP_SLOTS * GROUP_WORDS;
+    let [s0, s1] = seed.halves();
+    let [h0, h1] = hash::secrets(seed);
+    // Header words 1..12 in order, then the tiers: what `layout::checksum` reads.
+    let params = [
+        LAYOUT_VERSION,
+        size as u64,
+        Q::KIND as u64,
+        capacity as u64,
+        tiers.len() as u64,
+        policy as u64,
+        s0,
+        s1,
+        epoch,
+        h0,
+        h1,
+    ];
+    let tier_words = tiers
+        .iter()
+        .flat_map(|t| t.encode(bits).unwrap_or([0; TIER_WORDS]));
+    Ok(TableHeader {
+        layout_version: LAYOUT_VERSION,
+        words: size,
+        kind: Q::KIND,
+        capacity,
+        tier_count: tiers.len(),
+        policy,
+        epoch,
+        checksum: layout::checksum_of(params.into_iter().chain(tier_words)),
+    })
+}
