@@ -456,22 +456,24 @@ async fn full_table_is_503_or_fail_open_and_tiers_apply() {
     let addr = serve(app).await;
     let c = client();
     let closed = format!("http://{addr}/closed");
-    assert_eq!(
-        get_status(&c, &closed, &[("k", "a")])
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    // A table asked for one slot has one group of five: five keys fill it.
+    for k in ["a", "a2", "a3", "a4", "a5"] {
+        assert_eq!(
+            get_status(&c, &closed, &[("k", k)]).await.status().as_u16(),
+            200
+        );
+    }
     let full = get_status(&c, &closed, &[("k", "b")]).await;
     assert_eq!(full.status().as_u16(), 503);
     assert_eq!(header(&full, "retry-after"), "1");
     assert_eq!(header(&full, "ratelimit-policy"), "\"c\";q=2;w=7200");
     let open = format!("http://{addr}/open");
-    assert_eq!(
-        get_status(&c, &open, &[("k", "a")]).await.status().as_u16(),
-        200
-    );
+    for k in ["a", "a2", "a3", "a4", "a5"] {
+        assert_eq!(
+            get_status(&c, &open, &[("k", k)]).await.status().as_u16(),
+            200
+        );
+    }
     for _ in 0..3 {
         assert_eq!(
             get_status(&c, &open, &[("k", "b")]).await.status().as_u16(),
