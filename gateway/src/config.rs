@@ -20,7 +20,7 @@ use toml::Spanned;
 /// (`docs/gateway.md` shows and explains it).
 pub const VENDORS_TOML: &str = include_str!("../config/vendors.toml");
 
-/// The largest key table accepted: 2²⁶ slots (2 GiB at 32 bytes a slot).
+/// The largest key table accepted: 2²⁶ slots (1.7 GB at 25.6 bytes a slot).
 pub const MAX_TABLE_SLOTS: u64 = 1 << 26;
 /// The most runtime worker threads accepted.
 pub const MAX_THREADS: u64 = 1024;
