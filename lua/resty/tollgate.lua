@@ -309,7 +309,10 @@ local function new_table(kind, opts)
         end
     end
     local memory
-    if opts.shared == false then
+    if opts.memory then
+        -- Caller memory of `size` bytes aligned to TG_TABLE_ALIGN, kept alive by the caller.
+        memory = { ptr = ffi_cast("uint8_t *", opts.memory) }
+    elseif opts.shared == false then
         -- Private memory: over-allocate for the alignment, keep the owner alive.
         local raw = ffi.new("uint8_t[?]", size + K.TG_TABLE_ALIGN)
         local addr = ffi_cast("uintptr_t", raw)
@@ -325,13 +328,27 @@ local function new_table(kind, opts)
     else
         k0, k1 = random_seed()
     end
-    local out = table_pp_t()
-    local init = kind == "bucket" and l.tg_table_init_buckets or l.tg_table_init_windows
-    check(init(memory.ptr, size, capacity, arr, n, policy, k0, k1, out),
-        "tg_table_init_" .. kind .. "s")
+    local ptr
+    if opts.initialized then
+        -- A table initialised earlier in this memory with the same options (see
+        -- resty.tollgate.nginx): checked to be a table of this capacity, then used as it is.
+        ptr = ffi_cast("struct tg_table *", memory.ptr)
+        local s = stats_t()
+        check(l.tg_table_get_stats(ptr, s), "tg_table_get_stats")
+        if tonumber(s[0].capacity) ~= capacity then
+            error("tollgate: the table in this memory has capacity " .. tonumber(s[0].capacity)
+                .. ", not " .. capacity, 3)
+        end
+    else
+        local out = table_pp_t()
+        local init = kind == "bucket" and l.tg_table_init_buckets or l.tg_table_init_windows
+        check(init(memory.ptr, size, capacity, arr, n, policy, k0, k1, out),
+            "tg_table_init_" .. kind .. "s")
+        ptr = out[0]
+    end
     return setmetatable({
         kind = kind,
-        ptr = out[0],
+        ptr = ptr,
         memory = memory,
         size = size,
         capacity = capacity,
@@ -346,7 +363,10 @@ end
 --- A table of leaky buckets. `opts`: `capacity` (slots), `tiers` (a list of
 --- `{burst=, count=, period=}`, referred to by 0-based index), `full` ("fail_closed", the
 --- default, or "fail_open"), `seed` ({k0, k1}; default random), `shared` (default true: in
---- `shared_memory`, one table for the processes forked afterwards; false: private memory).
+--- `shared_memory`, one table for the processes forked afterwards; false: private memory),
+--- `memory` (a pointer to `tg_table_size(capacity, #tiers)` bytes aligned to TG_TABLE_ALIGN
+--- that the caller keeps alive; with `initialized = true`, a table already initialised there
+--- with the same options, which is checked and used as it is).
 function _M.bucket_table(opts)
     return new_table("bucket", opts)
 end
