@@ -18,8 +18,7 @@ local ffi_string = ffi.string
 local ffi_cast = ffi.cast
 local error = error
 local type = type
-local find = string.find
-local sub = string.sub
+local byte = string.byte
 
 local _M = { _VERSION = cdefs.header_version }
 
@@ -150,21 +149,39 @@ local E15 = ffi_cast(u64_t, 1000000000000000)
 
 --- A decimal id (1 to 20 ASCII digits, value at most 2^64 - 1) as a Lua number when below
 --- 10^15, else a uint64_t cdata; nil for anything else (empty, sign, space, too large).
+--- (A byte loop rather than a pattern: LuaJIT compiles it, a pattern would stop the trace.)
 function _M.parse_id(s)
     if type(s) ~= "string" then
         return nil
     end
     local n = #s
-    if n == 0 or n > 20 or find(s, "[^0-9]") then
+    if n == 0 or n > 20 then
         return nil
     end
+    local v = 0
+    local m = n <= 15 and n or n - 15
+    for i = 1, m do
+        local b = byte(s, i)
+        if b < 48 or b > 57 then
+            return nil
+        end
+        v = v * 10 + (b - 48)
+    end
     if n <= 15 then
-        return tonumber(s)
+        return v
+    end
+    local w = 0
+    for i = m + 1, n do
+        local b = byte(s, i)
+        if b < 48 or b > 57 then
+            return nil
+        end
+        w = w * 10 + (b - 48)
     end
     if n == 20 and s > U64_MAX_STR then
         return nil
     end
-    return ffi_cast(u64_t, tonumber(sub(s, 1, n - 15))) * E15 + tonumber(sub(s, n - 14))
+    return ffi_cast(u64_t, v) * E15 + w
 end
 
 local function u64(v)
@@ -533,6 +550,55 @@ end
 function _M.header_ratelimit_policy_window(limit, window, name, tps)
     return header(L().tg_header_ratelimit_policy_window(limit, window, name, #name,
         tps or _M.TICKS_PER_SECOND, hbuf, hbuf_len, hlen), "tg_header_ratelimit_policy_window")
+end
+
+-- Header values repeat (ShopBase: 31 call limits, 31 x 16 RateLimit values), so a gateway keeps
+-- the strings the engine formatted, by the numbers they show: a table lookup instead of an FFI
+-- call and a new Lua string per request. Bounded: numbers beyond CACHE_MAX are formatted each
+-- time. lua/tests/test_binding.lua checks the cached strings against the engine's.
+local CACHE_MAX = 4096
+local ceil = math.ceil
+
+local Values = {}
+Values.__index = Values
+
+--- Cached header values for the RateLimit name `name` on a clock of `tps` ticks per second:
+--- `:call_limit(d)` and `:ratelimit(d)` return what `header_call_limit` and `header_ratelimit`
+--- return.
+function _M.header_values(name, tps)
+    return setmetatable({ name = name, tps = tps or _M.TICKS_PER_SECOND, cl = {}, rl = {} },
+        Values)
+end
+
+function Values:call_limit(d)
+    local used = tonumber(d.used)
+    local limit = tonumber(d.limit)
+    if used > CACHE_MAX or limit > CACHE_MAX then
+        return _M.header_call_limit(d)
+    end
+    local k = used * (CACHE_MAX + 1) + limit
+    local s = self.cl[k]
+    if not s then
+        s = _M.header_call_limit(d)
+        self.cl[k] = s
+    end
+    return s
+end
+
+function Values:ratelimit(d)
+    local r = tonumber(d.remaining)
+    -- The seconds the value shows, ceil(reset_after / tps): the cache key, not the value.
+    local t = ceil(tonumber(d.reset_after) / self.tps)
+    if r > CACHE_MAX or t > CACHE_MAX then
+        return _M.header_ratelimit(d, self.name, self.tps)
+    end
+    local k = r * (CACHE_MAX + 1) + t
+    local s = self.rl[k]
+    if not s then
+        s = _M.header_ratelimit(d, self.name, self.tps)
+        self.rl[k] = s
+    end
+    return s
 end
 
 ----------------------------------------------------------------------------------------------

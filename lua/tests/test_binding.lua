@@ -128,6 +128,28 @@ do
     eq(same, true, "split-key (" .. tostring(tg.split_key_abi) .. ") and by-value agree")
 end
 
+-- Cached header values equal the engine's, for every decision of a long random run.
+do
+    local t = tg.bucket_table { capacity = 64, tiers = { { burst = 30, count = 2, period = SEC } },
+        shared = false }
+    local w = tg.window_table { capacity = 64, tiers = { { limit = 50, window = SEC } },
+        shared = false }
+    local vb, vw = tg.header_values("shopbase"), tg.header_values("tiktok")
+    local same, now = true, 0
+    math.randomseed(7)
+    for _ = 1, 50000 do
+        now = now + math.random(0, 300000)
+        for _, pair in ipairs { { t, vb }, { w, vw } } do
+            local d = pair[1]:decide(1, math.random(1, 3), 0, now, 1)
+            if pair[2]:call_limit(d) ~= tg.header_call_limit(d)
+                or pair[2]:ratelimit(d) ~= tg.header_ratelimit(d, pair[2].name) then
+                same = false
+            end
+        end
+    end
+    eq(same, true, "cached header values are the engine's")
+end
+
 -- Full table: fail-closed answers Overloaded; fail-open passes, flagged.
 for _, mode in ipairs { "fail_closed", "fail_open" } do
     local t = tg.bucket_table { capacity = 4, tiers = { { burst = 30, count = 2, period = SEC } },

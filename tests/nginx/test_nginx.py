@@ -45,7 +45,9 @@ def free_port():
 
 
 class Nginx:
-    def __init__(self):
+    def __init__(self, template="nginx.conf.in", **extra):
+        self.template = template
+        self.extra = extra
         self.prefix = tempfile.mkdtemp(prefix="tollgate-nginx-")
         os.makedirs(os.path.join(self.prefix, "logs"))
         self.port, self.uport = free_port(), free_port()
@@ -53,11 +55,11 @@ class Nginx:
         self.render(capacity=4096)
 
     def render(self, capacity):
-        with open(os.path.join(HERE, "nginx.conf.in"), encoding="utf-8") as f:
+        with open(os.path.join(HERE, self.template), encoding="utf-8") as f:
             text = f.read()
         for k, v in {"MODULES": MODULES, "PREFIX": self.prefix, "LUA": os.path.join(ROOT, "lua"),
                      "LIB": LIB, "PORT": self.port, "UPORT": self.uport,
-                     "CAPACITY": capacity}.items():
+                     "CAPACITY": capacity, **self.extra}.items():
             text = text.replace(f"@{k}@", str(v))
         with open(self.conf, "w", encoding="utf-8") as f:
             f.write(text)

@@ -159,6 +159,8 @@ end
 --- - `name`: the RateLimit policy name (default: the preset's name);
 --- - `max_offset`: the pagination maximum (default 100000; `pagination = false` turns it off);
 --- - `seed`: {k0, k1} for the table's hash (default: random);
+--- - `pass_headers`: false sends the rate-limit headers on refusals only (default true: on
+---   every answer);
 --- - `debug`: add `X-Tollgate-Now` (the decision's clock, microseconds) to every answer, for
 ---   tests that check exactness against the engine's own timeline.
 function _M.policy(name, opts)
@@ -202,6 +204,8 @@ function _M.policy(name, opts)
         call_limit_header = preset.call_limit_header,
         rl_name = rl_name,
         debug = opts.debug and true or false,
+        pass_headers = opts.pass_headers ~= false,
+        values = tg.header_values(rl_name),
     }
     if preset.kind == "bucket" then
         p.policy_header = tg.header_ratelimit_policy_bucket(t:quota(0), rl_name)
@@ -226,9 +230,9 @@ end
 -- The decision's headers: X-Sb-Shop-Api-Call-Limit (ShopBase), RateLimit, RateLimit-Policy.
 local function set_headers(p, d)
     if p.call_limit_header then
-        header["X-Sb-Shop-Api-Call-Limit"] = tg.header_call_limit(d)
+        header["X-Sb-Shop-Api-Call-Limit"] = p.values:call_limit(d)
     end
-    header["RateLimit"] = tg.header_ratelimit(d, p.rl_name)
+    header["RateLimit"] = p.values:ratelimit(d)
     header["RateLimit-Policy"] = p.policy_header
 end
 
@@ -260,8 +264,8 @@ function _M.access(name)
     end
     local shadow_refused = false
     if p.pagination then
-        local args = var.args
-        if args and req_get_method() == "GET" then
+        local args = req_get_method() == "GET" and var.args
+        if args then
             local outcome = tg.pagination_check_query(args, p.max_offset)
             if not outcome then
                 return bad_request("limit, page: decimal, at most 2^64 - 1")
@@ -292,8 +296,10 @@ function _M.access(name)
         end
         header["X-Tollgate-Shadow"] = shadow_refused and "would-limit" or "pass"
     end
-    set_headers(p, d)
     local outcome = d.outcome
+    if outcome ~= ALLOWED or p.pass_headers then
+        set_headers(p, d)
+    end
     if outcome == ALLOWED then
         if band(d.flags, FAIL_OPEN) ~= 0 then
             header["X-Tollgate-Fail-Open"] = "table-full"
