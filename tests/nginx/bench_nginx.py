@@ -33,10 +33,10 @@ def cpu_ns(pids):
     return total
 
 
-def run(ngx, path, keys, shop0, secs, conns=64):
+def run(ngx, path, keys, shop0, secs, conns=64, depth=1):
     pids = ngx.workers()
     c0 = cpu_ns(pids)
-    k, _, summary = T.wrk(ngx, path, keys, 7, shop0, secs, threads=2, conns=conns)
+    k, _, summary = T.wrk(ngx, path, keys, 7, shop0, secs, threads=2, conns=conns, depth=depth)
     c1 = cpu_ns(pids)
     n = summary["requests"]
     statuses = {}
@@ -59,6 +59,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--flood-seconds", type=int, default=10)
+    ap.add_argument("--depth", type=int, default=16, help="requests pipelined per write")
     args = ap.parse_args()
     rlt = os.environ.get("RESTY_LIMIT_TRAFFIC", "")
     have_resty = bool(rlt) and os.path.exists(os.path.join(rlt, "resty", "limit", "req.lua"))
@@ -72,7 +73,8 @@ def main():
         for r in range(args.rounds):
             for v in variants:
                 shop0 += 100_000
-                res = run(ngx, f"/{v}/x", 20000, shop0, args.seconds)
+                res = run(ngx, f"/{v}/x", 20000, shop0, args.seconds, conns=32,
+                          depth=args.depth)
                 results[v].append(res)
                 print(f"round {r + 1} {v:10s} {res['rps']:8.0f} req/s  p50 {res['p50']} us  "
                       f"p99 {res['p99']} us  worker CPU {res['cpu']:.2f} us/req  "
@@ -89,6 +91,23 @@ def main():
             extra = med[v] - med["readkeys"]
             print(f"| `{v}` | {rps:,.0f} | {p50 / 1000:.2f} ms | {p99 / 1000:.2f} ms | "
                   f"{med[v]:.2f} µs | {extra:+.2f} µs |")
+
+        print()
+        print("The access handlers' own CPU time (CLOCK_THREAD_CPUTIME_ID around the same code "
+              "in the worker; the same traffic; minus an empty handler's):")
+        print("| handler | CPU / request | over `readkeys` |")
+        print("|---|---:|---:|")
+        cv = ["empty", "readkeys", "tollgate", "tollgate_nohdr"] + (["resty"] if have_resty else [])
+        for v in cv:
+            shop0 += 100_000
+            run(ngx, f"/cpu/x?v={v}", 20000, shop0, args.seconds, conns=32, depth=args.depth)
+        rep = dict(line.split() for line in
+                   T.curl(ngx, "/cpu_report", None, None)[2].strip().splitlines())
+        per = {v: int(rep[v]) / int(rep[v + "_n"]) / 1000 for v in cv}
+        for v in cv[1:]:
+            print(f"| `{v}` | {per[v] - per['empty']:.2f} µs | "
+                  f"{per[v] - per['readkeys']:+.2f} µs |")
+        print(f"(empty handler: {per['empty']:.2f} µs: two clock reads)")
 
         print()
         print("Admitted for the same traffic (one hot key, "

@@ -1,26 +1,37 @@
 -- wrk script: sends requests for `keys` distinct (app, shop) keys in turn and counts, per key,
 -- the answers by status, with the decisions' own clock (X-Tollgate-Now, microseconds) when
 -- the policy sends it. The server echoes the key in X-Key and its worker in X-Worker.
---   wrk -t2 -c32 -d3s -s tests/nginx/count.lua http://127.0.0.1:PORT -- PATH KEYS APP SHOP0
+--   wrk -t2 -c32 -d3s -s tests/nginx/count.lua http://127.0.0.1:PORT -- PATH KEYS APP SHOP0 [DEPTH]
+-- (DEPTH > 1: that many requests pipelined per write, each for the next key.)
 -- Prints one line per key:  KEY <app:shop> <status>=<n>... first=<us> last=<us> w<k>=<n>...
 -- (w<k>: admitted answers whose clock falls in second k), per worker WORKER <pid> <n> <last>,
 -- and SUMMARY with wrk's totals and latency percentiles.
-local path, nkeys, app, shop0
+local path, nkeys, app, shop0, depth
 
 function init(args)
     path = args[1] or "/shopbase/x"
     nkeys = tonumber(args[2] or "1")
     app = args[3] or "1"
     shop0 = tonumber(args[4] or "1")
+    depth = tonumber(args[5] or "1")
     -- Flat tables of strings and numbers only: wrk's thread:get cannot copy nested tables.
     counts, first, last, windows, workers, wlast = {}, {}, {}, {}, {}, {}
     i = 0
 end
 
-function request()
+local function one()
     i = i + 1
     local shop = shop0 + (i % nkeys)
     return wrk.format("GET", path, { ["X-App-Id"] = app, ["X-Shop-Id"] = tostring(shop) })
+end
+
+function request()
+    if depth == 1 then
+        return one()
+    end
+    local r = {}
+    for k = 1, depth do r[k] = one() end
+    return table.concat(r)
 end
 
 local function h(headers, name)

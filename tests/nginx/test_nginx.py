@@ -154,13 +154,13 @@ def curl_parallel(ngx, path, n, app, shop, parallel=True):
     return rows
 
 
-def wrk(ngx, path, keys, app, shop0, seconds, threads=2, conns=32):
+def wrk(ngx, path, keys, app, shop0, seconds, threads=2, conns=32, depth=1):
     """Runs wrk with tests/nginx/count.lua: ({key: {status: n, first:, last:, windows: {}}},
     {worker: (n, last)}, summary)."""
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s",
          os.path.join(HERE, "count.lua"), ngx.url(""), "--", path, str(keys), str(app),
-         str(shop0)], capture_output=True, text=True, timeout=seconds + 60).stdout
+         str(shop0), str(depth)], capture_output=True, text=True, timeout=seconds + 60).stdout
     return parse_wrk(out)
 
 
@@ -424,12 +424,39 @@ def test_sigkill(ngx):
     check(len(ngx.workers()) == 4 and victim not in ngx.workers(), "the master replaced it")
 
 
+def test_example_config():
+    """examples/nginx/nginx.conf, with its paths pointed here, passes `nginx -t` (which runs its
+    init_by_lua_block: the policies are made)."""
+    prefix = tempfile.mkdtemp(prefix="tollgate-example-")
+    try:
+        os.makedirs(os.path.join(prefix, "logs"))
+        with open(os.path.join(ROOT, "examples", "nginx", "nginx.conf"), encoding="utf-8") as f:
+            text = f.read()
+        text = (text.replace("/opt/tollgate/lua", os.path.join(ROOT, "lua"))
+                .replace("/usr/local/lib/libtollgate.so", LIB)
+                .replace("load_module modules/", f"load_module {MODULES}/")
+                .replace("listen 8080;", f"listen 127.0.0.1:{free_port()};"))
+        conf = os.path.join(prefix, "nginx.conf")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(text)
+        r = subprocess.run(["nginx", "-t", "-p", prefix, "-c", conf, "-e",
+                            os.path.join(prefix, "logs", "error.log"), "-g",
+                            f"pid {prefix}/nginx.pid;"], capture_output=True, text=True,
+                           timeout=30)
+        check(r.returncode == 0 and "test is successful" in r.stderr,
+              "examples/nginx/nginx.conf passes nginx -t:\n" + r.stderr)
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
 def main():
     for tool in ("nginx", "curl", "wrk"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found")
-    ngx = Nginx()
     start = time.time()
+    print("--- example configuration", flush=True)
+    test_example_config()
+    ngx = Nginx()
     results = []
     try:
         ngx.start()
