@@ -275,6 +275,25 @@ function _M.shared_memory(size)
     return ffi.gc(ffi_cast("uint8_t *", p), function(q) C.munmap(q, size) end)
 end
 
+-- Processes share a table only if its atomics are the processor's own instructions. The key
+-- table updates 128-bit words; on x86-64 that needs CMPXCHG16B (the `cx16` flag: every x86-64
+-- processor since about 2008, but a hypervisor can hide it), without which the library falls back
+-- to a lock inside its own, per-process memory: right for threads, wrong across processes.
+-- AArch64's 128-bit atomics need no such flag.
+local function cross_process_atomics()
+    if jit.arch ~= "x64" then
+        return true
+    end
+    local f = io.open("/proc/cpuinfo", "r")
+    if not f then
+        return true -- not Linux: nothing to check here
+    end
+    local info = f:read("*a")
+    f:close()
+    return info:find("%f[%w]cx16%f[%W]") ~= nil
+end
+_M.cross_process_atomics = cross_process_atomics
+
 ----------------------------------------------------------------------------------------------
 -- Key tables
 
@@ -324,6 +343,10 @@ local function new_table(kind, opts)
             arr[i - 1].window = t.window
             arr[i - 1].offset = t.offset or 0
         end
+    end
+    if opts.shared ~= false and not cross_process_atomics() then
+        error("tollgate: this x86-64 processor has no CMPXCHG16B (cx16): a table cannot be "
+            .. "shared between processes here; use shared = false (one table per process)", 3)
     end
     local memory
     if opts.memory then

@@ -200,6 +200,8 @@ do
     eq(admitted, 30 - 21, "three forked children spent 21 of the same 30")
 end
 
+eq(tg.cross_process_atomics(), true, "this processor's 128-bit atomics work across processes")
+
 -- The clock is monotonic microseconds.
 do
     local a = tg.now()
