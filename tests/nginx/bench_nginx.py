@@ -70,6 +70,7 @@ def main():
     shop0 = int(time.time()) % 1000 * 10_000_000
     try:
         ngx.start()
+        cv = ["empty", "readkeys", "tollgate", "tollgate_nohdr"] + (["resty"] if have_resty else [])
         for r in range(args.rounds):
             for v in variants:
                 shop0 += 100_000
@@ -79,6 +80,11 @@ def main():
                 print(f"round {r + 1} {v:10s} {res['rps']:8.0f} req/s  p50 {res['p50']} us  "
                       f"p99 {res['p99']} us  worker CPU {res['cpu']:.2f} us/req  "
                       f"{res['statuses']}", flush=True)
+            # The in-handler measurement, interleaved the same way (sums over all rounds).
+            for v in cv:
+                shop0 += 100_000
+                run(ngx, f"/cpu/x?v={v}", 20000, shop0, max(2, args.seconds // 2), conns=32,
+                    depth=args.depth)
         print()
         print("| location | req/s | p50 | p99 | worker CPU / request | over `readkeys` |")
         print("|---|---:|---:|---:|---:|---:|")
@@ -94,20 +100,17 @@ def main():
 
         print()
         print("The access handlers' own CPU time (CLOCK_THREAD_CPUTIME_ID around the same code "
-              "in the worker; the same traffic; minus an empty handler's):")
+              "in the worker; the same traffic; minus an empty handler's; all rounds):")
         print("| handler | CPU / request | over `readkeys` |")
         print("|---|---:|---:|")
-        cv = ["empty", "readkeys", "tollgate", "tollgate_nohdr"] + (["resty"] if have_resty else [])
-        for v in cv:
-            shop0 += 100_000
-            run(ngx, f"/cpu/x?v={v}", 20000, shop0, args.seconds, conns=32, depth=args.depth)
         rep = dict(line.split() for line in
                    T.curl(ngx, "/cpu_report", None, None)[2].strip().splitlines())
         per = {v: int(rep[v]) / int(rep[v + "_n"]) / 1000 for v in cv}
         for v in cv[1:]:
             print(f"| `{v}` | {per[v] - per['empty']:.2f} µs | "
                   f"{per[v] - per['readkeys']:+.2f} µs |")
-        print(f"(empty handler: {per['empty']:.2f} µs: two clock reads)")
+        print(f"(empty handler: {per['empty']:.2f} µs: two clock reads; "
+              f"{int(rep['tollgate_n']):,} requests per handler)")
 
         print()
         print("Admitted for the same traffic (one hot key, "
