@@ -133,7 +133,10 @@
 
 /**
  * `tg_decision.retry_after` for "never": the request can never pass (`TG_OUTCOME_NEVER`), or
- * no time can be promised (`TG_OUTCOME_OVERLOADED`).
+ * no time can be promised (`TG_OUTCOME_OVERLOADED`). A `TG_OUTCOME_LIMITED` verdict always
+ * carries a real wait, which may itself be `UINT64_MAX` ticks (a window of 2^64 − 1 ticks):
+ * read `retry_after` as "never" only when the verdict is `TG_OUTCOME_NEVER` or
+ * `TG_OUTCOME_OVERLOADED`.
  */
 #define TG_RETRY_NEVER UINT64_MAX
 
@@ -640,7 +643,8 @@ typedef struct tg_decision {
     uint64_t remaining;
     /**
      * Ticks until the same request would pass with no other traffic: 0 when admitted,
-     * `TG_RETRY_NEVER` (`UINT64_MAX`) when it never can.
+     * `TG_RETRY_NEVER` (`UINT64_MAX`) when it never can (verdict `TG_OUTCOME_NEVER`) or no time
+     * can be promised (`TG_OUTCOME_OVERLOADED`); for `TG_OUTCOME_LIMITED` always a real wait.
      */
     uint64_t retry_after;
     /**
@@ -967,6 +971,21 @@ tg_status tg_bucket_decide(struct tg_bucket *bucket,
                            uint64_t now,
                            uint64_t cost,
                            struct tg_decision *out);
+
+/**
+ * The outcome alone of `tg_bucket_decide`: the same state change (an admitted request is
+ * spent, a denial changes nothing), no numbers. Returns the `tg_outcome` (0 to 3) or, on error,
+ * a negative value: the negated `tg_status` (`-TG_STATUS_ZERO_COST`,
+ * `-TG_STATUS_CLOCK_OUT_OF_RANGE`, `-TG_STATUS_NULL_POINTER`, `-TG_STATUS_MISALIGNED`,
+ * `-TG_STATUS_UNINITIALIZED`). Only scalars cross the boundary: the cheapest call for
+ * bindings that ask only "may I?".
+ *
+ * # Safety
+ *
+ * `bucket` is NULL or points to a `tg_bucket` valid for reads and writes (any number of threads
+ * may decide at once).
+ */
+int32_t tg_bucket_check(struct tg_bucket *bucket, uint64_t now, uint64_t cost);
 
 /**
  * Would a request of `cost` be admitted at `now`? Spends nothing; the numbers describe the
@@ -2076,6 +2095,18 @@ tg_status tg_sliding_log_decide(struct tg_sliding_log *log,
                                 struct tg_decision *out);
 
 /**
+ * The outcome alone of `tg_sliding_log_decide`: the same entries recorded, no numbers. Returns
+ * the `tg_outcome` (0 to 3) or, on error, the negated `tg_status` (`-TG_STATUS_ZERO_COST`,
+ * `-TG_STATUS_BUSY`, `-TG_STATUS_NULL_POINTER`, `-TG_STATUS_MISALIGNED`,
+ * `-TG_STATUS_UNINITIALIZED`).
+ *
+ * # Safety
+ *
+ * `log` is NULL or points to a `tg_sliding_log` valid for reads and writes.
+ */
+int32_t tg_sliding_log_check(struct tg_sliding_log *log, uint64_t now, uint64_t cost);
+
+/**
  * Would a request of `cost` be admitted at `now`? Records nothing.
  *
  * Errors: as `tg_sliding_log_decide`.
@@ -2379,6 +2410,17 @@ tg_status tg_window_decide(struct tg_window *window_counter,
                            uint64_t now,
                            uint64_t cost,
                            struct tg_decision *out);
+
+/**
+ * The outcome alone of `tg_window_decide`: the same state change, no numbers. Returns the
+ * `tg_outcome` (0 to 3) or, on error, the negated `tg_status` (as `tg_bucket_check`).
+ *
+ * # Safety
+ *
+ * `window_counter` is NULL or points to a `tg_window` valid for reads and writes (any number of
+ * threads may decide at once).
+ */
+int32_t tg_window_check(struct tg_window *window_counter, uint64_t now, uint64_t cost);
 
 /**
  * Would a request of `cost` be admitted at `now`? Spends nothing.

@@ -7,8 +7,9 @@
 //!   with the same TSC read (`quanta::Clock::raw`, our ticks are CPU cycles) and with
 //!   `tollgate::clock::StdClock` (`Instant`, nanoseconds).
 //!
-//! For ours, `decide(..).is_allowed()` is what governor's `check().is_ok()` answers; `full`
-//! also keeps the whole `Decision` (used, remaining, retry_after, reset_after) alive.
+//! For ours, `check(..)` (the outcome alone) and `decide(..).is_allowed()` answer what governor's
+//! `check().is_ok()` answers; `full` also keeps the whole `Decision` (used, remaining,
+//! retry_after, reset_after) alive.
 //!
 //! Every admitted case uses a quota that admits every request in the batch (a rate of one per
 //! tick or nanosecond and a burst of 2³²; time is moved on between batches), every refused case
@@ -22,7 +23,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use governor::clock::{Clock, FakeRelativeClock};
 use governor::{Quota as GQuota, RateLimiter};
 use tollgate::clock::StdClock;
-use tollgate::{LeakyBucket, Quota};
+use tollgate::{LeakyBucket, Outcome, Quota};
 
 const BURST: u32 = u32::MAX;
 const HOUR_NS: u64 = 3_600_000_000_000;
@@ -69,6 +70,18 @@ fn caller_tick(c: &mut Criterion) {
     });
     let bucket = ours_allowing();
     let mut now = 0u64;
+    g.bench_function("allow/tollgate_check", |b| {
+        b.iter_custom(|iters| {
+            now += 1 << 33;
+            let t = Instant::now();
+            for _ in 0..iters {
+                black_box(bucket.check(black_box(now), 1) == Ok(Outcome::Allowed));
+            }
+            t.elapsed()
+        });
+    });
+    let bucket = ours_allowing();
+    let mut now = 0u64;
     g.bench_function("allow/tollgate_full", |b| {
         b.iter_custom(|iters| {
             now += 1 << 33;
@@ -96,6 +109,9 @@ fn caller_tick(c: &mut Criterion) {
     let bucket = ours_refusing();
     g.bench_function("deny/tollgate", |b| {
         b.iter(|| black_box(bucket.decide(black_box(1), 1).is_ok_and(|d| d.is_allowed())));
+    });
+    g.bench_function("deny/tollgate_check", |b| {
+        b.iter(|| black_box(bucket.check(black_box(1), 1) == Ok(Outcome::Allowed)));
     });
     g.bench_function("deny/tollgate_full", |b| {
         b.iter(|| black_box(bucket.decide(black_box(1), 1)));

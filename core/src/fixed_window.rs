@@ -43,12 +43,16 @@ const fn encode(index: u64, count: u64, quota: &WindowQuota) -> u64 {
     (index << count_bits(quota.limit())) | count
 }
 
-/// The index of the window holding `now`, if representable.
+/// The index of the window holding `now`, if representable: ⌊(now + W − o) / W⌋, computed in
+/// 64 bits (for now ≥ o it is ⌊(now − o) / W⌋ + 1; before the first boundary, 0).
+#[inline]
 fn index_of(quota: &WindowQuota, now: u64) -> Result<u64, Error> {
-    let w = u128::from(quota.window());
-    let idx = (u128::from(now) + w - u128::from(quota.offset())) / w;
-    match u64::try_from(idx) {
-        Ok(i) if i <= max_index(quota) => Ok(i),
+    let idx = match now.checked_sub(quota.offset()) {
+        Some(since) => (since / quota.window()).checked_add(1),
+        None => Some(0),
+    };
+    match idx {
+        Some(i) if i <= max_index(quota) => Ok(i),
         _ => Err(Error::ClockOutOfRange),
     }
 }
@@ -71,28 +75,95 @@ pub(crate) fn step(
     if cost == 0 {
         return Err(Error::ZeroCost);
     }
-    let current = index_of(quota, now)?;
-    let (stored, stored_count) = decode(state, quota);
-    let (window, count, record_time) = if current > stored {
-        (current, 0, Some(encode(current, 0, quota)))
-    } else {
-        (stored, stored_count, None)
-    };
-    let end = u128::from(quota.offset()) + u128::from(window) * u128::from(quota.window());
-    let to_end = u64::try_from(end - u128::from(now)).unwrap_or(u64::MAX);
-    let limit = quota.limit();
-    let report = |verdict, used, retry| Decision::plain(verdict, limit, used, retry, to_end);
-    if cost > limit {
-        return Ok((record_time, report(Outcome::Never, count, None)));
+    let (window, count, record_time) = judged_window(state, quota, now)?;
+    if cost > quota.limit() {
+        return Ok((
+            record_time,
+            report(quota, Outcome::Never, window, count, now),
+        ));
     }
-    let fits = count + cost <= limit;
+    let fits = count + cost <= quota.limit();
     Ok(match (mode, fits) {
         (Mode::Decide, true) => {
             let next = encode(window, count + cost, quota);
-            (Some(next), report(Outcome::Allowed, count + cost, Some(0)))
+            (
+                Some(next),
+                report(quota, Outcome::Allowed, window, count + cost, now),
+            )
         }
-        (Mode::Peek, true) => (record_time, report(Outcome::Allowed, count, Some(0))),
-        (_, false) => (record_time, report(Outcome::Limited, count, Some(to_end))),
+        (Mode::Peek, true) => (
+            record_time,
+            report(quota, Outcome::Allowed, window, count, now),
+        ),
+        (_, false) => (
+            record_time,
+            report(quota, Outcome::Limited, window, count, now),
+        ),
+    })
+}
+
+/// The numbers reported for `count` units in window `window`, at `now`.
+#[inline]
+fn report(quota: &WindowQuota, verdict: Outcome, window: u64, count: u64, now: u64) -> Decision {
+    // The window ends at o + window·W, after `now` (window ≥ now's window); past 64 bits the
+    // distance is computed in 128 and saturated.
+    let to_end = if let Some(end) = end_of(quota, window) {
+        end.saturating_sub(now)
+    } else {
+        let end = u128::from(quota.offset()) + u128::from(window) * u128::from(quota.window());
+        u64::try_from(end - u128::from(now)).unwrap_or(u64::MAX)
+    };
+    let retry = match verdict {
+        Outcome::Allowed => Some(0),
+        Outcome::Never => None,
+        _ => Some(to_end),
+    };
+    Decision::plain(verdict, quota.limit(), count, retry, to_end)
+}
+
+/// The end of window `index`, o + index·W, or `None` past 64 bits.
+#[inline]
+const fn end_of(quota: &WindowQuota, index: u64) -> Option<u64> {
+    match index.checked_mul(quota.window()) {
+        Some(e) => e.checked_add(quota.offset()),
+        None => None,
+    }
+}
+
+/// The window a decision at `now` is judged in, given the stored word: the stored window while
+/// `now` is before its end (an earlier `now` included), else `now`'s own window with a count of
+/// zero, recorded. Only the first decision of a new window divides.
+#[inline]
+fn judged_window(
+    state: u64,
+    quota: &WindowQuota,
+    now: u64,
+) -> Result<(u64, u64, Option<u64>), Error> {
+    let (stored, stored_count) = decode(state, quota);
+    match end_of(quota, stored) {
+        Some(end) if now >= end => {
+            let current = index_of(quota, now)?;
+            Ok((current, 0, Some(encode(current, 0, quota))))
+        }
+        _ => Ok((stored, stored_count, None)),
+    }
+}
+
+/// The outcome-only [`Mode::Decide`] step: exactly the state change [`step`] makes.
+#[inline]
+pub(crate) fn admit(
+    state: u64,
+    quota: &WindowQuota,
+    now: u64,
+    cost: u64,
+) -> Result<(Option<u64>, Outcome), Error> {
+    let (window, count, record_time) = judged_window(state, quota, now)?;
+    Ok(if cost > quota.limit() {
+        (record_time, Outcome::Never)
+    } else if count + cost <= quota.limit() {
+        (Some(encode(window, count + cost, quota)), Outcome::Allowed)
+    } else {
+        (record_time, Outcome::Limited)
     })
 }
 
@@ -171,10 +242,44 @@ impl FixedWindow {
 
     /// Decides on a request of `cost` at `now`: admitted iff the window's count plus `cost` fits
     /// the limit; a denial uses up nothing; a cost above the limit is [`Outcome::Never`].
+    #[inline]
     pub fn decide(&self, now: u64, cost: u64) -> Result<Decision, Error> {
-        update(&self.state, |s| {
-            step(s, &self.quota, now, cost, Mode::Decide)
-        })
+        if cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        let quota = &self.quota;
+        // The CAS loop carries only the outcome and the word it was judged on; the numbers are
+        // computed once, after it. The word is always the judged window: an admission or a
+        // `Never` in a later window writes it, and a denial needs a count above zero, so a
+        // stored window `now` has not left.
+        let (outcome, word) = update(&self.state, |s| {
+            let (new, outcome) = admit(s, quota, now, cost)?;
+            Ok((new, (outcome, new.unwrap_or(s))))
+        })?;
+        let (window, count) = decode(word, quota);
+        Ok(report(quota, outcome, window, count, now))
+    }
+
+    /// The outcome alone of [`decide`](FixedWindow::decide): the same state change and
+    /// [`Outcome`], none of the reported numbers.
+    ///
+    /// ```
+    /// use tollgate::{FixedWindow, Outcome, WindowQuota};
+    /// let window = FixedWindow::new(WindowQuota::new(1, 1_000).unwrap());
+    /// assert_eq!(window.check(0, 1), Ok(Outcome::Allowed));
+    /// assert_eq!(window.check(999, 1), Ok(Outcome::Limited));
+    /// assert_eq!(window.check(1_000, 1), Ok(Outcome::Allowed));
+    /// assert_eq!(window.check(1_000, 2), Ok(Outcome::Never));
+    /// ```
+    ///
+    /// Errors: [`Error::ZeroCost`], [`Error::ClockOutOfRange`].
+    #[inline]
+    pub fn check(&self, now: u64, cost: u64) -> Result<Outcome, Error> {
+        if cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        let quota = &self.quota;
+        update(&self.state, |s| admit(s, quota, now, cost))
     }
 
     /// Would a request of `cost` be admitted at `now`? Spends nothing.

@@ -47,58 +47,123 @@ pub(crate) fn step(
     cost: u64,
     mode: Mode,
 ) -> Result<(Option<u64>, Decision), Error> {
+    let (now_u, need, deadline) = admit_bounds(quota, now, cost)?;
+    Ok(judge(state, quota, now_u, need, deadline, mode))
+}
+
+/// [`step`] after [`admit_bounds`]: the outcome and new word come from [`admit`] (the
+/// outcome-only path), the numbers from [`report`], so the two paths cannot disagree.
+#[inline]
+fn judge(
+    state: u64,
+    quota: &Quota,
+    now_u: u64,
+    need: u64,
+    deadline: u64,
+    mode: Mode,
+) -> (Option<u64>, Decision) {
+    // Recording a later `now` into a drained bucket changes no level (see the module docs).
+    let record_time = if now_u > state { Some(now_u) } else { None };
+    if need == 0 {
+        return (
+            record_time,
+            report(quota, Outcome::Never, state, now_u, None),
+        );
+    }
+    match (admit(state, now_u, need, deadline), mode) {
+        ((Some(next), _), Mode::Decide) => (
+            Some(next),
+            report(quota, Outcome::Allowed, next, now_u, Some(0)),
+        ),
+        ((Some(_), _), Mode::Peek) => (
+            record_time,
+            report(quota, Outcome::Allowed, state, now_u, Some(0)),
+        ),
+        ((None, _), mode) => {
+            let retry = retry_after(quota, state, now_u, need);
+            let new = if mode == Mode::Peek {
+                record_time
+            } else {
+                None
+            };
+            (
+                new,
+                report(quota, Outcome::Limited, state, now_u, Some(retry)),
+            )
+        }
+    }
+}
+
+/// The numbers reported for a bucket whose word is `state`, at `now_u` (in units).
+#[inline]
+fn report(
+    quota: &Quota,
+    verdict: Outcome,
+    state: u64,
+    now_u: u64,
+    retry_after: Option<u64>,
+) -> Decision {
+    let excess = state.saturating_sub(now_u);
+    let limit = quota.burst();
+    // ⌈excess / interval⌉, capped at the burst (a clock that stepped back can leave more).
+    let used = if excess >= quota.tolerance() {
+        limit
+    } else {
+        quota.requests_in(excess)
+    };
+    Decision::plain(
+        verdict,
+        limit,
+        used,
+        retry_after,
+        div_ceil_fast(excess, quota.unit()),
+    )
+}
+
+/// A denied request's `retry_after`: ⌈(L(t) + c − B) · P / C⌉ in ticks, computed in units as
+/// (excess + need − tolerance) / unit = (excess − (tolerance − need)) / unit, where the denial
+/// means excess > tolerance − need (even if `base + need` overflowed) and need ≤ tolerance.
+/// Exact in u64: no 128-bit division on the decision path (800 bytes of code on a Cortex-M).
+#[inline]
+fn retry_after(quota: &Quota, state: u64, now_u: u64, need: u64) -> u64 {
+    let base = if state > now_u { state } else { now_u };
+    let over = (base - now_u) - (quota.tolerance() - need);
+    div_ceil_fast(over, quota.unit())
+}
+
+/// The numbers an outcome-only decision needs: `now` in units, the request's size in units
+/// (0 for a cost above the burst: [`Outcome::Never`]) and the latest admissible end of the
+/// bucket. The same checks, in the same order, as [`step`].
+#[inline]
+pub(crate) fn admit_bounds(quota: &Quota, now: u64, cost: u64) -> Result<(u64, u64, u64), Error> {
     if cost == 0 {
         return Err(Error::ZeroCost);
     }
     if now > quota.exact_span() {
         return Err(Error::ClockOutOfRange);
     }
-    let unit = quota.unit();
-    let interval = quota.interval();
-    let tolerance = quota.tolerance();
     // Fits: now ≤ span = (MAX − tolerance) / unit.
-    let now_u = now * unit;
-    let limit = quota.burst();
-    let report = |verdict, s: u64, retry_after| {
-        let excess = s.saturating_sub(now_u);
-        let used = excess.div_ceil(interval).min(limit);
-        Decision::plain(
-            verdict,
-            limit,
-            used,
-            retry_after,
-            div_ceil_fast(excess, unit),
-        )
-    };
-    // Recording a later `now` into a drained bucket changes no level (see the module docs).
-    let record_time = if now_u > state { Some(now_u) } else { None };
-    if cost > limit {
-        return Ok((record_time, report(Outcome::Never, state, None)));
+    let now_u = now * quota.unit();
+    if cost > quota.burst() {
+        return Ok((now_u, 0, 0));
     }
-    // cost ≤ burst, so cost·interval ≤ tolerance fits.
-    let need = cost * interval;
+    // cost ≤ burst, so cost·interval ≤ tolerance fits, and so does now_u + tolerance.
+    Ok((now_u, cost * quota.interval(), now_u + quota.tolerance()))
+}
+
+/// The outcome-only [`Mode::Decide`] step for a cost within the burst (`need ≥ 1`): the new
+/// word if admitted. Exactly the state change [`step`] makes.
+#[inline]
+pub(crate) const fn admit(
+    state: u64,
+    now_u: u64,
+    need: u64,
+    deadline: u64,
+) -> (Option<u64>, Outcome) {
     let base = if state > now_u { state } else { now_u };
-    let deadline = now_u + tolerance;
-    let fits = match base.checked_add(need) {
-        Some(next) if next <= deadline => Some(next),
-        _ => None,
-    };
-    let retry_after = || {
-        // ⌈(L(t) + c − B) · P / C⌉ in units: (excess + need − tolerance) / unit, computed as
-        // excess − (tolerance − need): only called when denied, where excess > tolerance − need
-        // (even if `base + need` overflowed), and need ≤ tolerance. Exact in u64: no 128-bit
-        // division on the decision path (800 bytes of code on a Cortex-M).
-        let over = (base - now_u) - (tolerance - need);
-        div_ceil_fast(over, unit)
-    };
-    match (mode, fits) {
-        (Mode::Decide, Some(next)) => Ok((Some(next), report(Outcome::Allowed, next, Some(0)))),
-        (Mode::Peek, Some(_)) => Ok((record_time, report(Outcome::Allowed, state, Some(0)))),
-        (Mode::Decide, None) => Ok((None, report(Outcome::Limited, state, Some(retry_after())))),
-        (Mode::Peek, None) => Ok((
-            record_time,
-            report(Outcome::Limited, state, Some(retry_after())),
-        )),
+    match base.checked_add(need) {
+        Some(next) if next <= deadline => (Some(next), Outcome::Allowed),
+        _ => (None, Outcome::Limited),
     }
 }
 
@@ -176,10 +241,56 @@ impl LeakyBucket {
     /// burst; a denial changes nothing; a cost above the burst is [`Outcome::Never`].
     ///
     /// Errors: [`Error::ZeroCost`], [`Error::ClockOutOfRange`].
+    #[inline]
     pub fn decide(&self, now: u64, cost: u64) -> Result<Decision, Error> {
-        update(&self.state, |s| {
-            step(s, &self.quota, now, cost, Mode::Decide)
+        let quota = &self.quota;
+        let (now_u, need, deadline) = admit_bounds(quota, now, cost)?;
+        if need == 0 {
+            return update(&self.state, |s| {
+                Ok(judge(s, quota, now_u, need, deadline, Mode::Decide))
+            });
+        }
+        // The CAS loop carries only the outcome and the word it was judged on; the numbers are
+        // computed once, after it.
+        let (outcome, word) = update(&self.state, |s| {
+            let (new, outcome) = admit(s, now_u, need, deadline);
+            Ok((new, (outcome, new.unwrap_or(s))))
+        })?;
+        Ok(if outcome == Outcome::Allowed {
+            report(quota, outcome, word, now_u, Some(0))
+        } else {
+            let retry = retry_after(quota, word, now_u, need);
+            report(quota, outcome, word, now_u, Some(retry))
         })
+    }
+
+    /// The outcome alone of [`decide`](LeakyBucket::decide): the same state change (an admitted
+    /// request is spent, a denial changes nothing), the same [`Outcome`], but none of the
+    /// reported numbers, so no division and nothing large to return. For callers that only ask
+    /// "may I?".
+    ///
+    /// ```
+    /// use tollgate::{LeakyBucket, Outcome, Quota};
+    /// let bucket = LeakyBucket::new(Quota::new(2, 1, 1_000).unwrap());
+    /// assert_eq!(bucket.check(0, 1), Ok(Outcome::Allowed));
+    /// assert_eq!(bucket.check(0, 1), Ok(Outcome::Allowed));
+    /// assert_eq!(bucket.check(0, 1), Ok(Outcome::Limited));
+    /// assert_eq!(bucket.check(0, 3), Ok(Outcome::Never));
+    /// // The full decision sees the same state: two requests in the bucket.
+    /// assert_eq!(bucket.peek(0, 1).unwrap().used, 2);
+    /// ```
+    ///
+    /// Errors: [`Error::ZeroCost`], [`Error::ClockOutOfRange`].
+    #[inline]
+    pub fn check(&self, now: u64, cost: u64) -> Result<Outcome, Error> {
+        let (now_u, need, deadline) = admit_bounds(&self.quota, now, cost)?;
+        if need == 0 {
+            // Never: record a later `now`, as `decide` does.
+            return update(&self.state, |s| {
+                Ok((if now_u > s { Some(now_u) } else { None }, Outcome::Never))
+            });
+        }
+        update(&self.state, |s| Ok(admit(s, now_u, need, deadline)))
     }
 
     /// Would a request of `cost` be admitted at `now`? Spends nothing; the numbers describe the

@@ -232,6 +232,12 @@ impl Quota {
     pub(crate) const fn tolerance(&self) -> u64 {
         self.tolerance
     }
+
+    /// ⌈units / interval⌉: the requests `units` of backlog hold.
+    #[inline]
+    pub(crate) const fn requests_in(&self, units: u64) -> u64 {
+        units.div_ceil(self.interval)
+    }
 }
 
 /// A window quota: at most `limit` cost units per window of `window` ticks, for the fixed window

@@ -63,6 +63,49 @@ impl<const CAP: usize> SlidingLog<CAP> {
         self.judge(now, cost, true)
     }
 
+    /// The outcome alone of [`decide`](SlidingLog::decide): the same entries recorded and the
+    /// same [`Outcome`], none of the reported numbers (no scan for `retry_after`).
+    ///
+    /// ```
+    /// use tollgate::{Outcome, SlidingLog, WindowQuota};
+    /// let mut log: SlidingLog<2> = SlidingLog::new(WindowQuota::new(2, 10).unwrap()).unwrap();
+    /// assert_eq!(log.check(0, 2), Ok(Outcome::Allowed));
+    /// assert_eq!(log.check(9, 1), Ok(Outcome::Limited));
+    /// assert_eq!(log.check(10, 1), Ok(Outcome::Allowed));
+    /// assert_eq!(log.check(10, 3), Ok(Outcome::Never));
+    /// ```
+    ///
+    /// Errors: [`Error::ZeroCost`].
+    pub fn check(&mut self, now: u64, cost: u64) -> Result<Outcome, Error> {
+        if cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        let t = self.advance(now);
+        if cost > self.quota.limit() {
+            return Ok(Outcome::Never);
+        }
+        if self.used + cost > self.quota.limit() {
+            return Ok(Outcome::Limited);
+        }
+        self.record(t, cost)?;
+        Ok(Outcome::Allowed)
+    }
+
+    /// Records `cost` admitted units at `t` (the latest time seen).
+    fn record(&mut self, t: u64, cost: u64) -> Result<(), Error> {
+        match self.entries.back_mut() {
+            Some(last) if last.0 == t => last.1 += cost,
+            _ => {
+                // At most `limit ≤ CAP` units, each entry at least 1: room is guaranteed.
+                if self.entries.push_back((t, cost)).is_err() {
+                    return Err(Error::CapacityExceeded);
+                }
+            }
+        }
+        self.used += cost;
+        Ok(())
+    }
+
     /// Would a request of `cost` be admitted at `now`? Records nothing.
     pub fn peek(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
         self.judge(now, cost, false)
@@ -135,16 +178,7 @@ impl<const CAP: usize> SlidingLog<CAP> {
                 );
                 return Ok(d);
             }
-            match self.entries.back_mut() {
-                Some(last) if last.0 == t => last.1 += cost,
-                _ => {
-                    // At most `limit ≤ CAP` units, each entry at least 1: room is guaranteed.
-                    if self.entries.push_back((t, cost)).is_err() {
-                        return Err(Error::CapacityExceeded);
-                    }
-                }
-            }
-            self.used += cost;
+            self.record(t, cost)?;
             let d = Decision::plain(
                 Outcome::Allowed,
                 limit,

@@ -164,6 +164,8 @@ fn run(
         return Ok(());
     };
     let engine = FixedWindow::new(quota);
+    // Driven by `check` instead of `decide`: the same outcomes, the same state.
+    let twin = FixedWindow::new(quota);
     prop_assert_eq!(engine.span(), model.span);
     // The SPEC §1 replay: only the admitted requests, at their times raised to the latest seen.
     let mut replay = model.clone();
@@ -173,6 +175,11 @@ fn run(
         t = next_time(t, dt_sel, dt_raw, &model, backward);
         let c = cost(cost_sel, cost_raw, limit);
         let got = call(&engine, peek, t, c);
+        if peek {
+            prop_assert_eq!(twin.peek(t, c), got);
+        } else {
+            prop_assert_eq!(twin.check(t, c), got.map(|d| d.outcome));
+        }
         let want = model_call(&mut model, peek, t, c);
         prop_assert_eq!(got, want, "call {} (peek {}) at {} cost {}", i, peek, t, c);
         let Ok(d) = got else { continue };
@@ -193,6 +200,8 @@ fn run(
         }
         check_times(&model, &d, t, c)?;
     }
+    prop_assert_eq!(engine.is_drained(t), twin.is_drained(t));
+    prop_assert_eq!(engine.peek(t, 1), twin.peek(t, 1));
     Ok(())
 }
 

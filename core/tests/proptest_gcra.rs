@@ -104,6 +104,30 @@ fn call(bucket: &LeakyBucket, peek: bool, now: u64, cost: u64) -> Result<Decisio
     }
 }
 
+/// The same call through the outcome-only path (`check` for a decision; a peek stays a peek):
+/// it must give the same outcome or error and leave the same state as `call` on a twin.
+fn twin_call(
+    twin: &LeakyBucket,
+    peek: bool,
+    now: u64,
+    cost: u64,
+    got: Result<Decision, Error>,
+) -> Result<(), TestCaseError> {
+    if peek {
+        prop_assert_eq!(twin.peek(now, cost), got);
+    } else {
+        prop_assert_eq!(twin.check(now, cost), got.map(|d| d.outcome));
+    }
+    Ok(())
+}
+
+/// After a run, the bucket and its `check`-driven twin are in the same state.
+fn same_state(bucket: &LeakyBucket, twin: &LeakyBucket, t: u64) -> Result<(), TestCaseError> {
+    prop_assert_eq!(bucket.is_drained(t), twin.is_drained(t));
+    prop_assert_eq!(bucket.peek(t, 1), twin.peek(t, 1));
+    Ok(())
+}
+
 fn model_call(model: &mut Model, peek: bool, now: u64, cost: u64) -> Result<Decision, Error> {
     if peek {
         model.peek(now, cost)
@@ -163,12 +187,14 @@ fn run_forward(
     };
     let mut model = Model::new(burst, count, period).expect("the engine accepted it");
     let bucket = LeakyBucket::new(quota);
+    let twin = LeakyBucket::new(quota);
     let s = scale(burst, count, period);
     let mut t = start_time(start_sel, start_raw, s, model.span);
     for (i, &(peek, cost_sel, cost_raw, dt_sel, dt_raw)) in ops.iter().enumerate() {
         t = next_time(t, dt_sel, dt_raw, s, false);
         let c = cost(cost_sel, cost_raw, burst);
         let got = call(&bucket, peek, t, c);
+        twin_call(&twin, peek, t, c, got)?;
         let want = model_call(&mut model, peek, t, c);
         prop_assert_eq!(got, want, "call {} (peek {}) at {} cost {}", i, peek, t, c);
         if let Ok(d) = got {
@@ -182,7 +208,7 @@ fn run_forward(
             check_times(&model, &d, t, c)?;
         }
     }
-    Ok(())
+    same_state(&bucket, &twin, t)
 }
 
 fn run_backward(
@@ -195,6 +221,7 @@ fn run_backward(
     };
     let mut model = Model::new(burst, count, period).expect("the engine accepted it");
     let bucket = LeakyBucket::new(quota);
+    let twin = LeakyBucket::new(quota);
     let s = scale(burst, count, period);
     let mut t = start_time(start_sel, start_raw, s, model.span);
     // The latest `now` of any successful call (decide or peek) so far.
@@ -203,6 +230,7 @@ fn run_backward(
         t = next_time(t, dt_sel, dt_raw, s, true);
         let c = cost(cost_sel, cost_raw, burst);
         let got = call(&bucket, peek, t, c);
+        twin_call(&twin, peek, t, c, got)?;
         let raised = latest.map_or(t, |l| l.max(t));
         let d = match got {
             Err(e) => {
@@ -247,7 +275,7 @@ fn run_backward(
         }
         latest = Some(raised);
     }
-    Ok(())
+    same_state(&bucket, &twin, t)
 }
 
 proptest! {

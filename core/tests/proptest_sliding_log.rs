@@ -130,6 +130,8 @@ fn run<const CAP: usize>(
 ) -> Result<(), TestCaseError> {
     let quota = WindowQuota::new(limit, window).expect("a valid quota");
     let mut log: SlidingLog<CAP> = SlidingLog::new(quota).expect("limit ≤ CAP");
+    // Driven by `check` instead of `decide`: the same outcomes, the same entries.
+    let mut twin = log.clone();
     let mut model = Model::new(limit, window).expect("a valid quota");
     let mut replay = model.clone();
     let mut latest: Option<u64> = None;
@@ -145,6 +147,7 @@ fn run<const CAP: usize>(
         match kind {
             2 => {
                 prop_assert_eq!(log.used(t), model.used(t), "used at {}", t);
+                prop_assert_eq!(twin.used(t), model.used(t));
                 continue;
             }
             3 => {
@@ -153,6 +156,7 @@ fn run<const CAP: usize>(
                     .ok()
                     .and_then(|d| t.checked_add(d.retry_after?));
                 prop_assert_eq!(log.next_admit_time(t, c), want, "next admit time at {}", t);
+                prop_assert_eq!(twin.next_admit_time(t, c), want);
                 continue;
             }
             _ => {}
@@ -169,6 +173,11 @@ fn run<const CAP: usize>(
             model.decide(t, c)
         };
         prop_assert_eq!(got, want, "call {} (peek {}) at {} cost {}", i, peek, t, c);
+        if peek {
+            prop_assert_eq!(twin.peek(t, c), got);
+        } else {
+            prop_assert_eq!(twin.check(t, c), got.map(|d| d.outcome));
+        }
         let Ok(d) = got else {
             prop_assert_eq!(c, 0);
             continue;
@@ -185,6 +194,7 @@ fn run<const CAP: usize>(
             );
         }
     }
+    prop_assert_eq!(log.peek(t, 1), twin.peek(t, 1));
     Ok(())
 }
 

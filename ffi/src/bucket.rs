@@ -3,7 +3,7 @@
 use tollgate::{LeakyBucket, Quota};
 
 use crate::boundary::{self, guard, init_target, object, object_mut, Out, Stored};
-use crate::decision::{decide_on, tg_decision};
+use crate::decision::{check_on, decide_on, tg_decision};
 use crate::quota::{self, tg_quota};
 use crate::status::tg_status;
 
@@ -105,6 +105,23 @@ pub unsafe extern "C" fn tg_bucket_decide(
 ) -> tg_status {
     // SAFETY: forwarded contract.
     unsafe { decide_on::<LeakyBucket>(bucket, out, |b| b.decide(now, cost)) }
+}
+
+/// The outcome alone of `tg_bucket_decide`: the same state change (an admitted request is
+/// spent, a denial changes nothing), no numbers. Returns the `tg_outcome` (0 to 3) or, on error,
+/// a negative value: the negated `tg_status` (`-TG_STATUS_ZERO_COST`,
+/// `-TG_STATUS_CLOCK_OUT_OF_RANGE`, `-TG_STATUS_NULL_POINTER`, `-TG_STATUS_MISALIGNED`,
+/// `-TG_STATUS_UNINITIALIZED`). Only scalars cross the boundary: the cheapest call for
+/// bindings that ask only "may I?".
+///
+/// # Safety
+///
+/// `bucket` is NULL or points to a `tg_bucket` valid for reads and writes (any number of threads
+/// may decide at once).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_bucket_check(bucket: *mut tg_bucket, now: u64, cost: u64) -> i32 {
+    // SAFETY: forwarded contract.
+    unsafe { check_on::<LeakyBucket>(bucket, |b| b.check(now, cost)) }
 }
 
 /// Would a request of `cost` be admitted at `now`? Spends nothing; the numbers describe the

@@ -52,7 +52,10 @@ pub const TG_DECISION_SHADOW: u32 = 1;
 /// request.
 pub const TG_DECISION_FAIL_OPEN: u32 = 2;
 /// `tg_decision.retry_after` for "never": the request can never pass (`TG_OUTCOME_NEVER`), or
-/// no time can be promised (`TG_OUTCOME_OVERLOADED`).
+/// no time can be promised (`TG_OUTCOME_OVERLOADED`). A `TG_OUTCOME_LIMITED` verdict always
+/// carries a real wait, which may itself be `UINT64_MAX` ticks (a window of 2^64 − 1 ticks):
+/// read `retry_after` as "never" only when the verdict is `TG_OUTCOME_NEVER` or
+/// `TG_OUTCOME_OVERLOADED`.
 pub const TG_RETRY_NEVER: u64 = u64::MAX;
 
 /// A decision and the numbers that describe the limiter after it. Times are in the caller's
@@ -77,7 +80,8 @@ pub struct tg_decision {
     /// `limit - used`: how many cost-1 requests would pass back to back now.
     pub remaining: u64,
     /// Ticks until the same request would pass with no other traffic: 0 when admitted,
-    /// `TG_RETRY_NEVER` (`UINT64_MAX`) when it never can.
+    /// `TG_RETRY_NEVER` (`UINT64_MAX`) when it never can (verdict `TG_OUTCOME_NEVER`) or no time
+    /// can be promised (`TG_OUTCOME_OVERLOADED`); for `TG_OUTCOME_LIMITED` always a real wait.
     pub retry_after: u64,
     /// Ticks until the limiter is empty again (a bucket drained, a window over).
     pub reset_after: u64,
@@ -99,6 +103,19 @@ impl From<Decision> for tg_decision {
     }
 }
 
+/// `retry_after` as C carries it: `TG_RETRY_NEVER` means "never" only for a verdict that has
+/// no time to promise (`TG_OUTCOME_NEVER`, `TG_OUTCOME_OVERLOADED`); for `TG_OUTCOME_LIMITED` it
+/// is a real wait of 2^64 − 1 ticks (a window that long), which Rust reports as
+/// `Some(u64::MAX)`.
+fn retry_from_c(verdict: u32, retry_after: u64) -> Option<u64> {
+    let no_time = verdict == tg_outcome::Never as u32 || verdict == tg_outcome::Overloaded as u32;
+    if retry_after == TG_RETRY_NEVER && no_time {
+        None
+    } else {
+        Some(retry_after)
+    }
+}
+
 impl tg_decision {
     /// The engine's decision for a `tg_decision` received from C, checked: unknown outcomes or
     /// flags are `TG_STATUS_INVALID_ARGUMENT`.
@@ -113,10 +130,7 @@ impl tg_decision {
             limit: self.limit,
             used: self.used,
             remaining: self.remaining,
-            retry_after: match self.retry_after {
-                TG_RETRY_NEVER => None,
-                t => Some(t),
-            },
+            retry_after: retry_from_c(self.verdict, self.retry_after),
             reset_after: self.reset_after,
             flags,
         })
@@ -166,6 +180,37 @@ pub unsafe extern "C" fn tg_outcome_http_status(
         let out = unsafe { Out::new(out_http_status) }?;
         out.set(tg_outcome::from_u32(outcome)?.http_status().unwrap_or(0));
         Ok(())
+    })
+}
+
+/// The value an outcome-only `_check` function returns for a status: the negated
+/// `tg_status` (every status is below 2^31, and `TG_STATUS_OK` never stands for an error).
+pub(crate) fn check_error(status: tg_status) -> i32 {
+    // Statuses are small explicit values (at most a few hundred): no truncation.
+    #[allow(clippy::cast_possible_wrap)]
+    let code = status as u32 as i32;
+    -code
+}
+
+/// The common body of every outcome-only `_check`: checks the object, decides, and returns the
+/// `tg_outcome` (≥ 0) or a negated `tg_status` (< 0).
+///
+/// # Safety
+///
+/// `obj` is as for [`crate::boundary::object`].
+pub(crate) unsafe fn check_on<T: crate::boundary::Stored>(
+    obj: *const T::C,
+    f: impl FnOnce(&T) -> Result<tollgate::Outcome, tollgate::Error>,
+) -> i32 {
+    crate::boundary::guard_value(check_error(tg_status::Panic), || {
+        // SAFETY: forwarded contract.
+        match unsafe { crate::boundary::object::<T>(obj) } {
+            Ok(target) => match f(target) {
+                Ok(outcome) => tg_outcome::from(outcome) as i32,
+                Err(e) => check_error(tg_status::from(e)),
+            },
+            Err(status) => check_error(status),
+        }
     })
 }
 

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use tollgate::{Decision, SlidingLog, WindowQuota};
 
 use crate::boundary::{self, guard, init_target, object, Out, Stored};
-use crate::decision::tg_decision;
+use crate::decision::{check_error, tg_decision, tg_outcome};
 use crate::status::tg_status;
 
 /// The most entries a `tg_sliding_log` holds: its largest limit.
@@ -165,6 +165,30 @@ pub unsafe extern "C" fn tg_sliding_log_decide(
 ) -> tg_status {
     // SAFETY: forwarded contract.
     unsafe { judge(log, out, |l| l.decide(now, cost)) }
+}
+
+/// The outcome alone of `tg_sliding_log_decide`: the same entries recorded, no numbers. Returns
+/// the `tg_outcome` (0 to 3) or, on error, the negated `tg_status` (`-TG_STATUS_ZERO_COST`,
+/// `-TG_STATUS_BUSY`, `-TG_STATUS_NULL_POINTER`, `-TG_STATUS_MISALIGNED`,
+/// `-TG_STATUS_UNINITIALIZED`).
+///
+/// # Safety
+///
+/// `log` is NULL or points to a `tg_sliding_log` valid for reads and writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_sliding_log_check(
+    log: *mut tg_sliding_log,
+    now: u64,
+    cost: u64,
+) -> i32 {
+    crate::boundary::guard_value(check_error(tg_status::Panic), || {
+        // SAFETY: forwarded contract.
+        match unsafe { with_log(log, |l| Ok(l.check(now, cost))) } {
+            Ok(Ok(outcome)) => tg_outcome::from(outcome) as i32,
+            Ok(Err(e)) => check_error(tg_status::from(e)),
+            Err(status) => check_error(status),
+        }
+    })
 }
 
 /// Would a request of `cost` be admitted at `now`? Records nothing.

@@ -3,7 +3,7 @@
 use tollgate::{FixedWindow, WindowQuota};
 
 use crate::boundary::{self, guard, init_target, object, object_mut, Out, Stored};
-use crate::decision::{decide_on, tg_decision};
+use crate::decision::{check_on, decide_on, tg_decision};
 use crate::status::tg_status;
 
 /// Words (`uint64_t`) in a `tg_window`.
@@ -90,6 +90,23 @@ pub unsafe extern "C" fn tg_window_decide(
 ) -> tg_status {
     // SAFETY: forwarded contract.
     unsafe { decide_on::<FixedWindow>(window_counter, out, |w| w.decide(now, cost)) }
+}
+
+/// The outcome alone of `tg_window_decide`: the same state change, no numbers. Returns the
+/// `tg_outcome` (0 to 3) or, on error, the negated `tg_status` (as `tg_bucket_check`).
+///
+/// # Safety
+///
+/// `window_counter` is NULL or points to a `tg_window` valid for reads and writes (any number of
+/// threads may decide at once).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_window_check(
+    window_counter: *mut tg_window,
+    now: u64,
+    cost: u64,
+) -> i32 {
+    // SAFETY: forwarded contract.
+    unsafe { check_on::<FixedWindow>(window_counter, |w| w.check(now, cost)) }
 }
 
 /// Would a request of `cost` be admitted at `now`? Spends nothing.

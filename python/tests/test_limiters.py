@@ -423,3 +423,64 @@ def test_allow_is_decide_as_a_bool() -> None:
         shadow = make(shadow=True)
         assert all(shadow.allow(now=0) for _ in range(3))
         assert shadow.peek(now=0).used == 2
+
+
+def test_allow_matches_decide_on_a_twin() -> None:
+    import random
+
+    rng = random.Random(7)
+    for make in (
+        lambda: tg.LeakyBucket(5, 2, 100),
+        lambda: tg.FixedWindow(5, 100),
+        lambda: tg.SlidingLog(5, 100),
+    ):
+        fast, full = make(), make()
+        now = 0
+        for _ in range(500):
+            now += rng.choice([0, 0, 1, 7, 40, 150])
+            cost = rng.choice([1, 1, 1, 2, 6])
+            assert fast.allow(cost, now=now) == full.decide(cost, now=now).allowed
+        assert fast.peek(now=now) == full.peek(now=now)
+
+
+def test_lying_int_subclasses_are_checked_as_their_real_value() -> None:
+    class Liar(int):
+        """An int whose comparisons always pass a range check."""
+
+        def __le__(self, other: object) -> bool:
+            return True
+
+        def __ge__(self, other: object) -> bool:
+            return True
+
+        def __lt__(self, other: object) -> bool:
+            return False
+
+        def __gt__(self, other: object) -> bool:
+            return False
+
+    bucket = tg.LeakyBucket(5, 1, 1)
+    for bad in (Liar(-1), Liar(2**64), Liar(2**70)):
+        with pytest.raises(tg.InvalidArgumentError, match="now"):
+            bucket.decide(now=bad)
+        with pytest.raises(tg.InvalidArgumentError, match="now"):
+            bucket.allow(now=bad)
+        with pytest.raises(tg.InvalidArgumentError, match="cost"):
+            bucket.decide(bad, now=0)
+        with pytest.raises(tg.InvalidArgumentError):
+            tg.Quota(bad, 1, 1)
+    # A well-behaved subclass still works, and reaches C as its value.
+    assert bucket.allow(Liar(5), now=0)
+    assert bucket.peek(now=0).used == 5
+
+
+def test_a_limited_wait_of_two_to_the_64_minus_one_ticks_is_not_never() -> None:
+    window = tg.FixedWindow(1, 2**64 - 1)
+    assert window.decide(now=0).allowed
+    d = window.decide(now=0)
+    assert d.outcome is Outcome.LIMITED
+    assert d.retry_after == 2**64 - 1
+    assert window.headers(d, ticks_per_second=1)["Retry-After"] == str(2**64 - 1)
+    never = window.decide(2, now=0)
+    assert never.outcome is Outcome.NEVER and never.retry_after is None
+    assert "Retry-After" not in window.headers(never, ticks_per_second=1)

@@ -16,6 +16,7 @@ from ctypes import (
     Structure,
     c_bool,
     c_char_p,
+    c_int32,
     c_size_t,
     c_uint16,
     c_uint32,
@@ -228,6 +229,7 @@ CALLBACKS = {"tg_read_counter": TgReadCounter}
 
 _status = c_uint32  # tg_status: uint32_t in C before C23
 _outcome = c_uint32  # tg_outcome
+_check = c_int32  # a tg_outcome (>= 0) or a negated tg_status (< 0)
 _u64 = c_uint64
 _u32 = c_uint32
 _P = POINTER
@@ -250,6 +252,7 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
     "tg_bucket_init": (_status, [_P(TgBucket), _u64, _u64, _u64]),
     "tg_bucket_init_quota": (_status, [_P(TgBucket), _P(TgQuota)]),
     "tg_bucket_decide": (_status, [_P(TgBucket), _u64, _u64, _P(TgDecision)]),
+    "tg_bucket_check": (_check, [_P(TgBucket), _u64, _u64]),
     "tg_bucket_peek": (_status, [_P(TgBucket), _u64, _u64, _P(TgDecision)]),
     "tg_bucket_is_drained": (_status, [_P(TgBucket), _u64, _P(c_bool)]),
     "tg_bucket_reset": (_status, [_P(TgBucket)]),
@@ -258,6 +261,7 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
     # fixed window
     "tg_window_init": (_status, [_P(TgWindow), _u64, _u64, _u64]),
     "tg_window_decide": (_status, [_P(TgWindow), _u64, _u64, _P(TgDecision)]),
+    "tg_window_check": (_check, [_P(TgWindow), _u64, _u64]),
     "tg_window_peek": (_status, [_P(TgWindow), _u64, _u64, _P(TgDecision)]),
     "tg_window_is_drained": (_status, [_P(TgWindow), _u64, _P(c_bool)]),
     "tg_window_span": (_status, [_P(TgWindow), _P(_u64)]),
@@ -267,6 +271,7 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
     # sliding log
     "tg_sliding_log_init": (_status, [_P(TgSlidingLog), _u64, _u64]),
     "tg_sliding_log_decide": (_status, [_P(TgSlidingLog), _u64, _u64, _P(TgDecision)]),
+    "tg_sliding_log_check": (_check, [_P(TgSlidingLog), _u64, _u64]),
     "tg_sliding_log_peek": (_status, [_P(TgSlidingLog), _u64, _u64, _P(TgDecision)]),
     "tg_sliding_log_next_admit_time": (_status, [_P(TgSlidingLog), _u64, _u64, _P(_u64)]),
     "tg_sliding_log_used": (_status, [_P(TgSlidingLog), _u64, _P(_u64)]),

@@ -22,29 +22,42 @@ def bad_int(name: str, value: object, maximum: int, minimum: int = 0) -> NoRetur
     raise InvalidArgumentError(f"{name} must be at most {maximum}, got {value}")
 
 
+def _exact_int(value: object) -> int | None:
+    """``value`` as a plain int, or None if it is not an int (bool excluded).
+
+    An ``int`` subclass is converted with ``int.__index__`` (the stored value, whatever the
+    subclass's own ``__int__``, ``__index__`` or comparisons say) *before* any range check, so
+    a subclass cannot pass a check with one value and reach C with another.
+    """
+    if type(value) is int:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int.__index__(value)
+    return None
+
+
 def u64(name: str, value: object) -> int:
     """``value`` if it is an int in 0..2**64-1, else the matching error."""
-    if type(value) is int and 0 <= value <= U64_MAX:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= U64_MAX:
-        return int(value)
-    bad_int(name, value, U64_MAX)
+    v = _exact_int(value)
+    if v is not None and 0 <= v <= U64_MAX:
+        return v
+    bad_int(name, value if v is None else v, U64_MAX)
 
 
 def positive_u64(name: str, value: object) -> int:
     """``value`` if it is an int in 1..2**64-1."""
-    if type(value) is int and 0 < value <= U64_MAX:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= U64_MAX:
-        return int(value)
-    bad_int(name, value, U64_MAX, 1)
+    v = _exact_int(value)
+    if v is not None and 0 < v <= U64_MAX:
+        return v
+    bad_int(name, value if v is None else v, U64_MAX, 1)
 
 
 def u32(name: str, value: object) -> int:
     """``value`` if it is an int in 0..2**32-1."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= U32_MAX:
-        return int(value)
-    bad_int(name, value, U32_MAX)
+    v = _exact_int(value)
+    if v is not None and 0 <= v <= U32_MAX:
+        return v
+    bad_int(name, value if v is None else v, U32_MAX)
 
 
 def check(status: int, func: str) -> None:

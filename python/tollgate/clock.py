@@ -39,6 +39,8 @@ class WrappingClock:
             value = self._read()
             if type(value) is bool or not isinstance(value, int):
                 raise ArgumentTypeError(f"read() must return an int, not {type(value).__name__}")
+            # The stored value of an int subclass, checked as it will reach C.
+            value = int.__index__(value)
             if not 0 <= value <= U32_MAX:
                 raise InvalidArgumentError(f"read() must return a u32, got {value}")
             return value

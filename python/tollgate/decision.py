@@ -109,6 +109,11 @@ _unpack = struct.Struct("=IIIIQQQQQ").unpack_from
 _new = tuple.__new__
 
 
+# Verdicts whose retry_after of UINT64_MAX means "never" (no time to promise). A Limited
+# verdict always carries a real wait, which may itself be 2**64 - 1 ticks.
+_NO_TIME = frozenset((3, 2))  # TG_OUTCOME_NEVER, TG_OUTCOME_OVERLOADED
+
+
 def from_c(raw: TgDecision) -> Decision:
     """A :class:`Decision` from a filled ``tg_decision``."""
     outcome, verdict, flags, _, limit, used, remaining, retry, reset = _unpack(raw)
@@ -120,7 +125,7 @@ def from_c(raw: TgDecision) -> Decision:
             limit,
             used,
             remaining,
-            None if retry == U64_MAX else retry,
+            None if retry == U64_MAX and verdict in _NO_TIME else retry,
             reset,
             flags,
         ),

@@ -247,7 +247,9 @@ def _allower(func_name: str) -> Callable[..., bool]:
     def allow(self: _Limiter, cost: int = 1, now: int | None = None, _max: int = U64_MAX) -> bool:
         """Decides like ``decide`` and answers only whether to let the request through.
 
-        The fast path: no :class:`~tollgate.Decision` is built. In shadow mode always True.
+        The fast path: one C call that passes and returns only integers (the library's
+        outcome-only ``tg_*_check``), and no :class:`~tollgate.Decision` is built. In shadow mode
+        always True.
         """
         if now is None:
             now = self._clock()
@@ -255,11 +257,10 @@ def _allower(func_name: str) -> Callable[..., bool]:
             now = u64("now", now)
         if type(cost) is not int or not 0 <= cost <= _max:
             cost = u64("cost", cost)
-        raw = TgDecision()
-        status = func(self._raw, now, cost, raw)
-        if status:
-            check(status, func_name)
-        return self.shadow or raw.outcome == 0
+        outcome = func(self._raw, now, cost)
+        if outcome < 0:
+            check(-outcome, func_name)
+        return self.shadow or outcome == 0
 
     return allow
 
@@ -312,7 +313,7 @@ class LeakyBucket(_Limiter):
         return cls(Quota(burst, per_second, tps), clock=clock, ticks_per_second=tps, **kw)  # type: ignore[arg-type]
 
     decide = _decider("tg_bucket_decide")
-    allow = _allower("tg_bucket_decide")
+    allow = _allower("tg_bucket_check")
     decide.__doc__ = """Decides on a request of ``cost`` at ``now`` (default: the clock)."""
     peek = _decider("tg_bucket_peek")
     peek.__doc__ = """Would ``cost`` pass at ``now``? Spends nothing; numbers describe the level."""
@@ -378,7 +379,7 @@ class FixedWindow(_Limiter):
         check(status, "tg_window_init")
 
     decide = _decider("tg_window_decide")
-    allow = _allower("tg_window_decide")
+    allow = _allower("tg_window_check")
     decide.__doc__ = """Decides on a request of ``cost`` at ``now`` (default: the clock)."""
     peek = _decider("tg_window_peek")
     peek.__doc__ = """Would ``cost`` pass at ``now``? Spends nothing."""
@@ -459,7 +460,7 @@ class SlidingLog(_Limiter):
         self._window = (limit, window)
 
     _decide = _decider("tg_sliding_log_decide")
-    _allow = _allower("tg_sliding_log_decide")
+    _allow = _allower("tg_sliding_log_check")
     _peek = _decider("tg_sliding_log_peek")
 
     def decide(self, cost: int = 1, now: int | None = None) -> Decision:

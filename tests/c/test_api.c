@@ -503,6 +503,69 @@ static void test_sliding_log(void) {
     CHECK_STATUS(tg_sliding_log_reset(&zero_log), TG_STATUS_UNINITIALIZED);
 }
 
+/* The outcome-only calls: the same answers and state changes as _decide, scalars only, errors as
+ * negated statuses. */
+static void test_check(void) {
+    tg_bucket b = TG_BUCKET_INIT, twin = TG_BUCKET_INIT;
+    tg_window w = TG_WINDOW_INIT, huge = TG_WINDOW_INIT;
+    tg_sliding_log *log = &client_log;
+    tg_decision d, e;
+    uint64_t seconds;
+    int i;
+
+    CHECK_OK(tg_bucket_init(&b, 30, 2, MS));
+    CHECK_OK(tg_bucket_init(&twin, 30, 2, MS));
+    for (i = 0; i < 31; i++) {
+        int32_t got = tg_bucket_check(&b, 0, 1);
+        CHECK_OK(tg_bucket_decide(&twin, 0, 1, &d));
+        CHECK(got == (int32_t)d.outcome);
+    }
+    CHECK(tg_bucket_check(&b, 0, 1) == TG_OUTCOME_LIMITED);
+    CHECK(tg_bucket_check(&b, 0, 31) == TG_OUTCOME_NEVER);
+    CHECK_OK(tg_bucket_peek(&b, 500, 1, &d));
+    CHECK_OK(tg_bucket_peek(&twin, 500, 1, &e));
+    CHECK(d.used == e.used && d.used == 29 && d.outcome == TG_OUTCOME_ALLOWED);
+    CHECK(tg_bucket_check(&b, 0, 0) == -(int32_t)TG_STATUS_ZERO_COST);
+    CHECK(tg_bucket_check(&b, UINT64_MAX, 1) == -(int32_t)TG_STATUS_CLOCK_OUT_OF_RANGE);
+    CHECK(tg_bucket_check(NULL, 0, 1) == -(int32_t)TG_STATUS_NULL_POINTER);
+    CHECK(tg_bucket_check(MISALIGNED(tg_bucket), 0, 1) == -(int32_t)TG_STATUS_MISALIGNED);
+    CHECK(tg_bucket_check(&zero_bucket, 0, 1) == -(int32_t)TG_STATUS_UNINITIALIZED);
+
+    CHECK_OK(tg_window_init(&w, 2, MS, 0));
+    CHECK(tg_window_check(&w, 0, 1) == TG_OUTCOME_ALLOWED);
+    CHECK(tg_window_check(&w, 999, 1) == TG_OUTCOME_ALLOWED);
+    CHECK(tg_window_check(&w, 999, 1) == TG_OUTCOME_LIMITED);
+    CHECK(tg_window_check(&w, 1000, 3) == TG_OUTCOME_NEVER);
+    CHECK(tg_window_check(&w, 1000, 2) == TG_OUTCOME_ALLOWED);
+    CHECK(tg_window_check(&w, 1000, 0) == -(int32_t)TG_STATUS_ZERO_COST);
+    CHECK(tg_window_check(NULL, 0, 1) == -(int32_t)TG_STATUS_NULL_POINTER);
+    CHECK(tg_window_check(MISALIGNED(tg_window), 0, 1) == -(int32_t)TG_STATUS_MISALIGNED);
+    CHECK(tg_window_check(&zero_window, 0, 1) == -(int32_t)TG_STATUS_UNINITIALIZED);
+
+    CHECK_OK(tg_sliding_log_init(log, 2, 10));
+    CHECK(tg_sliding_log_check(log, 0, 2) == TG_OUTCOME_ALLOWED);
+    CHECK(tg_sliding_log_check(log, 9, 1) == TG_OUTCOME_LIMITED);
+    CHECK(tg_sliding_log_check(log, 10, 1) == TG_OUTCOME_ALLOWED);
+    CHECK(tg_sliding_log_check(log, 10, 3) == TG_OUTCOME_NEVER);
+    CHECK(tg_sliding_log_check(log, 10, 0) == -(int32_t)TG_STATUS_ZERO_COST);
+    CHECK(tg_sliding_log_check(NULL, 0, 1) == -(int32_t)TG_STATUS_NULL_POINTER);
+    CHECK(tg_sliding_log_check(MISALIGNED(tg_sliding_log), 0, 1) == -(int32_t)TG_STATUS_MISALIGNED);
+    CHECK(tg_sliding_log_check(&zero_log, 0, 1) == -(int32_t)TG_STATUS_UNINITIALIZED);
+
+    /* A limited decision that truly waits 2^64 - 1 ticks is not "never": a window of
+     * 2^64 - 1 ticks, full at 0, frees up at its end. */
+    CHECK_OK(tg_window_init(&huge, 1, UINT64_MAX, 0));
+    CHECK_OK(tg_window_decide(&huge, 0, 1, &d));
+    CHECK_OK(tg_window_decide(&huge, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_LIMITED && d.retry_after == UINT64_MAX);
+    CHECK_OK(tg_header_retry_after_seconds(&d, 1, &seconds));
+    CHECK(seconds == UINT64_MAX);
+    CHECK_OK(tg_window_decide(&huge, 0, 2, &d));
+    CHECK(d.outcome == TG_OUTCOME_NEVER && d.retry_after == TG_RETRY_NEVER);
+    CHECK_OK(tg_header_retry_after_seconds(&d, 1, &seconds));
+    CHECK(seconds == 0);
+}
+
 static void test_concurrency(void) {
     tg_concurrency c = TG_CONCURRENCY_INIT;
     tg_decision d;
@@ -1122,6 +1185,7 @@ int main(void) {
     test_decision();
     test_window();
     test_sliding_log();
+    test_check();
     test_concurrency();
     test_header();
     test_pagination();
