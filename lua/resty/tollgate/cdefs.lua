@@ -174,6 +174,7 @@ tg_status tg_bucket_decide(struct tg_bucket *bucket,
                            uint64_t now,
                            uint64_t cost,
                            struct tg_decision *out);
+int32_t tg_bucket_check(struct tg_bucket *bucket, uint64_t now, uint64_t cost);
 tg_status tg_bucket_peek(struct tg_bucket *bucket,
                          uint64_t now,
                          uint64_t cost,
@@ -386,6 +387,7 @@ tg_status tg_sliding_log_decide(struct tg_sliding_log *log,
                                 uint64_t now,
                                 uint64_t cost,
                                 struct tg_decision *out);
+int32_t tg_sliding_log_check(struct tg_sliding_log *log, uint64_t now, uint64_t cost);
 tg_status tg_sliding_log_peek(struct tg_sliding_log *log,
                               uint64_t now,
                               uint64_t cost,
@@ -456,6 +458,7 @@ tg_status tg_window_decide(struct tg_window *window_counter,
                            uint64_t now,
                            uint64_t cost,
                            struct tg_decision *out);
+int32_t tg_window_check(struct tg_window *window_counter, uint64_t now, uint64_t cost);
 tg_status tg_window_peek(struct tg_window *window_counter,
                          uint64_t now,
                          uint64_t cost,
