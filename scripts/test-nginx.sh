@@ -32,6 +32,14 @@ lib="${CARGO_TARGET_DIR:-$PWD/target}/release/libtollgate.so"
 
 echo "--- lua/resty/tollgate/cdefs.lua is generated from include/tollgate.h"
 python3 lua/tools/gen_cdefs.py --check
+# ...and the check fails when the header changes: one more declaration is drift.
+drifted="$(mktemp)"
+sed 's/^uint32_t tg_version_number(void);$/&\nuint32_t tg_drift_probe(void);/' include/tollgate.h > "$drifted"
+if python3 lua/tools/gen_cdefs.py --check --header "$drifted" 2>/dev/null; then
+  rm -f "$drifted"; echo "FAILED: gen_cdefs.py --check did not notice a changed header"; exit 1
+fi
+rm -f "$drifted"
+echo "a changed header is detected"
 
 echo "--- binding unit tests (LuaJIT)"
 TOLLGATE_LIB="$lib" luajit lua/tests/test_binding.lua

@@ -84,8 +84,9 @@ def render(text):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
+    parser.add_argument("--header", default=HEADER, help="the C header (include/tollgate.h)")
     args = parser.parse_args()
-    with open(HEADER, encoding="utf-8") as f:
+    with open(args.header, encoding="utf-8") as f:
         text = f.read()
     generated = render(text)
     if args.check:
