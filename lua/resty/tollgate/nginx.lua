@@ -53,7 +53,8 @@ end
 -- process (msync), the size matches and the token in memory is the token in the environment.
 -- The parameters are part of the environment value's check too (the signature below): a policy
 -- whose parameters changed gets a new, empty table.
-local PREFIX = 64 -- bytes before the table: token (16) and signature hash; keeps 16-alignment
+-- Bytes before the table: the token (64 hex digits); a multiple of the table's alignment.
+local PREFIX = math.max(64, tg.constants.TG_TABLE_ALIGN)
 local MS_ASYNC = 1
 
 local function random_hex(n)
