@@ -314,6 +314,11 @@ local function random_seed()
     return v[0], v[1]
 end
 
+-- Is `name` declared and exported? (A declaration missing from cdefs.lua raises on access.)
+local function has_symbol(l, name)
+    return (pcall(function() return l[name] end))
+end
+
 local function new_table(kind, opts)
     local capacity = assert(opts.capacity, "tollgate: table needs capacity")
     local tiers = assert(opts.tiers, "tollgate: table needs tiers")
@@ -371,11 +376,19 @@ local function new_table(kind, opts)
     local ptr
     if opts.initialized then
         -- A table initialised earlier in this memory with the same options (see
-        -- resty.tollgate.nginx): checked to be a table of this capacity, then used as it is.
-        ptr = ffi_cast("struct tg_table *", memory.ptr)
+        -- resty.tollgate.nginx): checked — by tg_table_attach where the library has it (magic,
+        -- layout version, size, tiers, checksum), else by its counters — and used as it is.
+        if has_symbol(l, "tg_table_attach") then
+            local out = table_pp_t()
+            check(l.tg_table_attach(memory.ptr, size, out), "tg_table_attach")
+            ptr = out[0]
+        else
+            ptr = ffi_cast("struct tg_table *", memory.ptr)
+        end
         local s = stats_t()
         check(l.tg_table_get_stats(ptr, s), "tg_table_get_stats")
-        if tonumber(s[0].capacity) ~= capacity then
+        -- (A library may round the capacity up, e.g. to whole groups of slots.)
+        if tonumber(s[0].capacity) < capacity then
             error("tollgate: the table in this memory has capacity " .. tonumber(s[0].capacity)
                 .. ", not " .. capacity, 3)
         end

@@ -1,6 +1,6 @@
 -- Unit tests of lua/resty/tollgate.lua under plain LuaJIT (no nginx):
 --   TOLLGATE_LIB=target/release/libtollgate.so luajit lua/tests/test_binding.lua
-package.path = "lua/?.lua;" .. package.path
+package.path = (os.getenv("TOLLGATE_LUA_PATH") or "") .. "lua/?.lua;" .. package.path
 local ffi = require "ffi"
 local tg = require "resty.tollgate"
 local cdefs = require "resty.tollgate.cdefs"

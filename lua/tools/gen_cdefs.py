@@ -85,23 +85,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
     parser.add_argument("--header", default=HEADER, help="the C header (include/tollgate.h)")
+    parser.add_argument("--output", default=OUTPUT, help="the Lua file (cdefs.lua)")
     args = parser.parse_args()
     with open(args.header, encoding="utf-8") as f:
         text = f.read()
     generated = render(text)
     if args.check:
         try:
-            with open(OUTPUT, encoding="utf-8") as f:
+            with open(args.output, encoding="utf-8") as f:
                 current = f.read()
         except FileNotFoundError:
             current = ""
         if current != generated:
-            print(f"{os.path.relpath(OUTPUT, ROOT)} is stale: run python3 lua/tools/gen_cdefs.py",
-                  file=sys.stderr)
+            print(f"{os.path.relpath(args.output, ROOT)} is stale: run python3 "
+                  "lua/tools/gen_cdefs.py", file=sys.stderr)
             return 1
-        print(f"{os.path.relpath(OUTPUT, ROOT)} matches include/tollgate.h")
+        print(f"{os.path.relpath(args.output, ROOT)} matches {os.path.relpath(args.header, ROOT)}")
         return 0
-    with open(OUTPUT, "w", encoding="utf-8") as f:
+    with open(args.output, "w", encoding="utf-8") as f:
         f.write(generated)
     return 0
 
