@@ -188,6 +188,33 @@ def parse_wrk(out):
     return keys, workers, summary
 
 
+def server_log(ngx):
+    """nginx's own account of every answer (TEST_LOG in nginx.conf.in): {(location, key):
+    {status: n, "first200": us, "last200": us, "windows": {second: admitted}}}. Unlike wrk's
+    view, it has every answer whose request completed, whether or not wrk read it before its
+    time was up."""
+    out = {}
+    for line in curl(ngx, "/testlog", None, None)[2].splitlines():
+        f = line.split()
+        if len(f) == 4:
+            loc, key, what, v = f
+            e = out.setdefault((loc, key), {"windows": {}})
+            v = int(float(v))
+            if what.isdigit():
+                e[int(what)] = e.get(int(what), 0) + v
+            elif what.startswith("w"):
+                e["windows"][int(what[1:])] = v
+        elif len(f) == 5:  # per worker: loc key pid first200|last200 value
+            loc, key, _pid, what, v = f
+            e = out.setdefault((loc, key), {"windows": {}})
+            v = int(float(v))
+            if what == "first200":
+                e[what] = min(e.get(what, v), v)
+            else:
+                e[what] = max(e.get(what, v), v)
+    return out
+
+
 def shopbase_bound(first, last, burst=30, rate=2):
     """The most a (30, 2/s) bucket admits to decisions whose clocks lie in [first, last]."""
     return burst + (rate * (last - first)) // US
@@ -275,13 +302,13 @@ def test_burst_then_rate(ngx):
     check(len(workers) >= 2, f"the burst was answered by several workers: {workers}")
     check(all(r[3] == "1" for r in rows if r[0] == 429), "every 429 says Retry-After: 1")
 
-    keys, workers, summary = wrk(ngx, "/shopbase/rate", 1, 10, shop, 4)
-    k = keys.get(f"10:{shop}", {})
-    first, last = min(min(stamps), k["first"]), k["last"]
-    total = admitted + k.get(200, 0)
+    _, workers, summary = wrk(ngx, "/shopbase/rate", 1, 10, shop, 4)
+    k = server_log(ngx).get(("shopbase", f"10:{shop}"), {})
+    first, last = k["first200"], k["last200"]
+    total = k.get(200, 0)
     bound = shopbase_bound(first, last)
-    print(f"  then wrk {summary['requests']} requests over {(last - first) / US:.2f} s: "
-          f"{total} admitted in all (exact: {bound}), {len(workers)} workers")
+    print(f"  then wrk {summary['requests']} requests: {total} admitted in all, the last "
+          f"{(last - first) / US:.2f} s after the first (exact: {bound}), {len(workers)} workers")
     check(total <= bound, f"never more than 30 + 2/s: {total} > {bound}")
     check(total >= bound - 1, f"and no fewer (bucket kept full): {total} < {bound - 1}")
     check(len(workers) >= 2, f"several workers answered: {len(workers)}")
@@ -289,9 +316,8 @@ def test_burst_then_rate(ngx):
 
 def test_tiktok_windows(ngx):
     shop = uniq()
-    keys, workers, summary = wrk(ngx, "/tiktok/order/list", 1, 20, shop, 3)
-    k = keys.get(f"20:{shop}", {})
-    wins = k.get("windows", {})
+    _, workers, summary = wrk(ngx, "/tiktok/order/list", 1, 20, shop, 3)
+    wins = server_log(ngx).get(("tiktok", f"20:{shop}"), {}).get("windows", {})
     inner = [w for w in wins if min(wins) < w < max(wins)]
     print(f"  tiktok: {summary['requests']} requests, admitted per second: "
           f"{[wins[w] for w in sorted(wins)]}, {len(workers)} workers")
@@ -328,7 +354,11 @@ def test_flood(ngx, results):
                        ("/limit_req_small/f", "limit_req (32 KiB zone)"),
                        ("/small_open/f", "tollgate fail-open (64 slots)")]:
         base += 1000
-        keys, _, summary = wrk(ngx, path, nkeys, 40, base, secs)
+        _, _, summary = wrk(ngx, path, nkeys, 40, base, secs)
+        loc = path.split("/")[1]
+        keys = {key: e for (l, key), e in server_log(ngx).items()
+                if l == loc and key.startswith("40:")
+                and base <= int(key.split(":")[1]) < base + nkeys}
         admitted = [k.get(200, 0) for k in keys.values()]
         s503 = sum(k.get(503, 0) for k in keys.values())
         due = 30 + 2 * secs
@@ -339,8 +369,8 @@ def test_flood(ngx, results):
               f"{sum(admitted)} admitted, max {max(admitted)} per key (due <= {due}), "
               f"503: {s503}, keys over: {len(over)}")
         if path == "/small/f":
-            exact = all(k.get(200, 0) <= shopbase_bound(k["first"], k["last"])
-                        for k in keys.values() if "first" in k)
+            exact = all(k.get(200, 0) <= shopbase_bound(k["first200"], k["last200"])
+                        for k in keys.values() if k.get(200, 0))
             check(exact, "fail-closed flood: every key within 30 + 2/s of its own span")
             check(s503 > 0, "fail-closed flood: the keys that find no room get 503")
             st = curl(ngx, "/stats?policy=small", None, None)[2]
@@ -414,9 +444,15 @@ def test_sigkill(ngx):
     kill_at = time.monotonic_ns() // 1000
     os.kill(victim, signal.SIGKILL)
     out, _ = proc.communicate(timeout=secs + 60)
-    keys, workers, summary = parse_wrk(out)
-    exact = [k.get(200, 0) <= shopbase_bound(k["first"], k["last"]) for k in keys.values()]
-    tight = [k.get(200, 0) >= shopbase_bound(k["first"], k["last"]) - 1 for k in keys.values()]
+    _, workers, summary = parse_wrk(out)
+    keys = {key: e for (l, key), e in server_log(ngx).items()
+            if l == "shopbase" and key.startswith("60:")
+            and base <= int(key.split(":")[1]) < base + nkeys}
+    bounds = {key: shopbase_bound(k["first200"], k["last200"]) for key, k in keys.items()}
+    exact = [k.get(200, 0) <= bounds[key] for key, k in keys.items()]
+    # Requests the killed worker had admitted but not yet logged are missing from nginx's
+    # account: a key may show up to 2 fewer than its due (never more than it).
+    tight = [k.get(200, 0) >= bounds[key] - 2 for key, k in keys.items()]
     after = {pid: last for pid, (_, last) in workers.items() if last > kill_at}
     print(f"  SIGKILL worker {victim} at 2 s of {secs}: {summary['requests']} requests, "
           f"{sum(k.get(200, 0) for k in keys.values())} admitted over {len(keys)} keys, "
