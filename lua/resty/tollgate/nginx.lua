@@ -51,8 +51,9 @@ end
 -- TOLLGATE_NGX_<NAME>=<address>:<size>:<token>, with the same random token written at the start
 -- of the mapping. A later init adopts the mapping only if the address is mapped in this
 -- process (msync), the size matches and the token in memory is the token in the environment.
--- The parameters are part of the environment value's check too (the signature below): a policy
--- whose parameters changed gets a new, empty table.
+-- The token begins with a hash of the policy's parameters: a policy whose parameters changed
+-- gets a new, empty table (and the master unmaps the old one; workers of the old configuration
+-- still finishing their requests keep their own mapping of it).
 -- Bytes before the table: the token (64 hex digits); a multiple of the table's alignment.
 local PREFIX = math.max(64, tg.constants.TG_TABLE_ALIGN)
 local MS_ASYNC = 1
@@ -68,14 +69,16 @@ local function env_name(name)
     return "TOLLGATE_NGX_" .. name:upper():gsub("[^A-Z0-9]", "_")
 end
 
-local function adopt(name, size)
+-- The mapping this master made for policy `name` under an earlier configuration, if it is
+-- still mapped here and carries the token the environment names: its address and size.
+local function adopt(name)
     local v = os.getenv(env_name(name))
     if not v then
         return nil
     end
     local addr, sz, token = v:match("^(%d+):(%d+):(%x+)$")
     addr, sz = tonumber(addr), tonumber(sz)
-    if not addr or sz ~= size + PREFIX or #token ~= 64 then
+    if not addr or #token ~= 64 then
         return nil
     end
     local p = ffi.cast("uint8_t *", ffi.cast("uintptr_t", addr))
@@ -85,7 +88,7 @@ local function adopt(name, size)
     if ffi.string(p, 64) ~= token then
         return nil
     end
-    return p
+    return p, sz
 end
 
 local function remember(name, p, size, token)
@@ -101,9 +104,12 @@ local function table_memory(name, size, signature)
     -- The token is random per mapping and bound to the signature: 32 bytes of hash of the
     -- signature (hex) followed by 32 random hex digits.
     local sig = ngx.md5(signature) -- 32 hex digits
-    local p = adopt(name, size)
-    if p and ffi.string(p, 32) == sig then
+    local p, mapped = adopt(name)
+    if p and mapped == size + PREFIX and ffi.string(p, 32) == sig then
         return p + PREFIX, true
+    end
+    if p then
+        ffi.C.munmap(p, mapped)
     end
     local m = tg.shared_memory(size + PREFIX)
     ffi.gc(m, nil) -- kept for the life of the master (and inherited by every worker)
