@@ -80,10 +80,12 @@ build_rust() { # package target features elf-suffix bins...
 # Each deliberately wrong build first: the right one then overwrites cargo's output names.
 cm=tollgate-firmware-cortex-m
 build_rust $cm thumbv7m-none-eabi atomics-single-core,wrong-expectation m3-wrong selftest
-build_rust $cm thumbv7m-none-eabi atomics-single-core m3 selftest footprint footprint-baseline
+build_rust $cm thumbv7m-none-eabi atomics-single-core m3 selftest footprint footprint-check \
+  footprint-baseline
 step "Rust firmware, Cortex-M3 (atomics: unsafe-assume-single-core)"
 build_rust $cm thumbv6m-none-eabi atomics-critical-section,wrong-expectation m0-wrong selftest
-build_rust $cm thumbv6m-none-eabi atomics-critical-section m0 selftest footprint footprint-baseline
+build_rust $cm thumbv6m-none-eabi atomics-critical-section m0 selftest footprint footprint-check \
+  footprint-baseline
 step "Rust firmware, Cortex-M0 (atomics: critical-section)"
 rv=tollgate-firmware-riscv
 build_rust $rv riscv32imac-unknown-none-elf atomics-single-core,wrong-expectation rv-wrong selftest
@@ -155,18 +157,22 @@ run c-m3-wrong-expectation fail "$out/selftest-c-m3-wrong.elf" "${m3[@]}"
 step "QEMU runs"
 
 # ---- footprint --------------------------------------------------------------------------------
-# One leaky-bucket decision: `footprint` (a bucket in a static, one decide) minus
-# `footprint-baseline` (the same firmware without it), per section.
-echo "footprint of one leaky-bucket decision (bytes; footprint minus baseline, opt-level s, LTO):"
-printf '    %-44s %6s %6s %6s\n' target .text .data .bss
+# One leaky-bucket decision: `footprint` (a bucket in a static, one full decide) and
+# `footprint-check` (the outcome-only check) minus `footprint-baseline` (the same firmware
+# without it), per section.
+echo "footprint of one leaky-bucket decision (bytes; probe minus baseline, opt-level s, LTO):"
+printf '    %-40s %-22s %6s %6s %6s\n' target decision .text .data .bss
 for pair in "m3:thumbv7m (unsafe-assume-single-core)" "m0:thumbv6m (critical-section)"; do
   suffix=${pair%%:*}
-  read -r ft fd fb _ < <(arm-none-eabi-size "$out/footprint-$suffix.elf" | awk 'NR==2')
   read -r bt bd bb _ < <(arm-none-eabi-size "$out/footprint-baseline-$suffix.elf" | awk 'NR==2')
-  printf '    %-44s %6d %6d %6d\n' "${pair#*:}" $((ft - bt)) $((fd - bd)) $((fb - bb))
-  if [ $((ft - bt)) -gt 2048 ]; then
-    echo "    warning: above the 2 KiB goal for one decision (docs/firmware.md)"
-  fi
+  for probe in "footprint:full (decide)" "footprint-check:outcome-only (check)"; do
+    read -r ft fd fb _ < <(arm-none-eabi-size "$out/${probe%%:*}-$suffix.elf" | awk 'NR==2')
+    printf '    %-40s %-22s %6d %6d %6d\n' "${pair#*:}" "${probe#*:}" $((ft - bt)) $((fd - bd)) \
+      $((fb - bb))
+    if [ $((ft - bt)) -gt 2048 ]; then
+      echo "    warning: above the 2 KiB goal for one decision (docs/firmware.md)"
+    fi
+  done
 done
 step "footprint"
 

@@ -246,9 +246,15 @@ impl LeakyBucket {
         let quota = &self.quota;
         let (now_u, need, deadline) = admit_bounds(quota, now, cost)?;
         if need == 0 {
-            return update(&self.state, |s| {
-                Ok(judge(s, quota, now_u, need, deadline, Mode::Decide))
-            });
+            // Never: record a later `now` (as `step` does) and report the unchanged level.
+            let word = update(&self.state, |s| {
+                Ok(if now_u > s {
+                    (Some(now_u), now_u)
+                } else {
+                    (None, s)
+                })
+            })?;
+            return Ok(report(quota, Outcome::Never, word, now_u, None));
         }
         // The CAS loop carries only the outcome and the word it was judged on; the numbers are
         // computed once, after it.

@@ -78,7 +78,28 @@ def inner(n: int) -> None:
 
         results["one key"][name] = best_ns_per_op(run, n)
 
+    def ctypes_floor():
+        """The bare ctypes call under LeakyBucket.allow: tg_bucket_check on a raw address with
+        integers already converted, no checks, no clock read (the binding's floor)."""
+        import ctypes
+
+        from tollgate._ffi import lib
+
+        bucket = tg.LeakyBucket(RATE, RATE, SECOND)
+        func = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)(
+            ctypes.cast(lib.tg_bucket_check, ctypes.c_void_p).value
+        )
+        address = ctypes.addressof(bucket._raw)
+        now = time.monotonic_ns()
+        return lambda: func(address, now, 1)
+
+    def clock_and_allow():
+        bucket = tg.LeakyBucket(RATE, RATE, SECOND)
+        return lambda: bucket.allow(1, time.monotonic_ns())
+
+    one("ctypes floor (tg_bucket_check)", ctypes_floor)
     one("tollgate LeakyBucket.allow", lambda: tg.LeakyBucket(RATE, RATE, SECOND).allow)
+    one("tollgate LeakyBucket.allow(1, now)", clock_and_allow)
     one("tollgate LeakyBucket.decide", lambda: tg.LeakyBucket(RATE, RATE, SECOND).decide)
     one("tollgate FixedWindow.allow", lambda: tg.FixedWindow(RATE, SECOND).allow)
     one("tollgate SlidingLog.allow", lambda: tg.SlidingLog(RATE, SECOND).allow)
