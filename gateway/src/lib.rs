@@ -1,21 +1,28 @@
-//! # tollgate-gateway — the demo
+//! # tollgate-gateway — a rate-limiting HTTP reverse proxy
 //!
-//! An HTTP gateway enforcing two vendors' published rate limits with `tollgate`, and a load
-//! program whose clients stay under them (or, deliberately, do not):
+//! An HTTP/1.1 reverse proxy that enforces rate limits with `tollgate` in front of real
+//! upstreams, configured by a TOML file (`docs/gateway.md`):
 //!
-//! - [`server`]: the gateway. Per (app, shop) from the `X-App-Id` and `X-Shop-Id` headers:
-//!   ShopBase on `/shopbase/...` (leaky bucket 30 @ 2/s, `X-Sb-Shop-Api-Call-Limit`, 429 with
-//!   `Retry-After`, the deep-pagination rule on GET), TikTok Shop on `/tiktok/{api}` (50 per
-//!   second per (app, shop, api)), a concurrency cap that sheds with 503, shadow mode, per-shop
-//!   tiers, key tables sized by a flag whose counters are printed on exit.
-//! - [`load`]: the load program — a client built on `tollgate::client` (pacing, header sync,
-//!   backoff with jitter, retry budget), a naive client and bursts — and its summary.
-//! - [`client`]: the small HTTP client both use (hyper, one keep-alive connection).
-//! - [`config`]: the gateway's flags and config file.
+//! - [`config`]: the config file and the flags, validated with errors that name the line;
+//! - [`server`]: the request pipeline (path normalisation, routes, keys, the pagination rule,
+//!   concurrency caps, rate decisions, proxying), the connection cap and deadlines, SIGHUP
+//!   reload;
+//! - [`limits`]: where decisions are made — in-process key tables or Redis (shared or hybrid),
+//!   behind one small trait;
+//! - [`path`]: one normal form per path, and the decoded query the pagination rule reads;
+//! - [`conn`]: per-connection idle and write deadlines;
+//! - [`observe`]: Prometheus metrics and the JSON access log;
+//! - [`upstream`]: the demo's stand-in upstream;
+//! - [`load`] and [`client`]: the demo's load program and its small HTTP client.
 //!
-//! Run it: `bash scripts/demo.sh`; see `docs/demo.md`.
+//! Run the demo: `bash scripts/demo.sh` (`docs/demo.md`).
 
 pub mod client;
 pub mod config;
+pub mod conn;
+pub mod limits;
 pub mod load;
+pub mod observe;
+pub mod path;
 pub mod server;
+pub mod upstream;

@@ -27,7 +27,8 @@ use tollgate::presets::{shopbase, tiktok_shop};
 use tollgate::{LeakyBucket, SlidingLog};
 
 use crate::client::{Client, Reply};
-use crate::server::TPS;
+/// Ticks per second of the load program's clock ([`tollgate::clock::StdClock`], nanoseconds).
+pub const TPS: u64 = tollgate::clock::StdClock::TICKS_PER_SECOND;
 
 /// App id of the toolkit client.
 pub const TOOLKIT_APP: u64 = 1001;
@@ -397,7 +398,9 @@ async fn burst_client(run: Arc<Run>, lane: Arc<Lane>, n: u64) {
         for (i, mut c) in clients.drain(..).enumerate() {
             let lane = Arc::clone(&lane);
             tasks.push(tokio::spawn(async move {
-                let r = c.get("/tiktok/burst", BURST_APP, 10_000 + i as u64).await;
+                let r = c
+                    .get("/tiktok/product/detail", BURST_APP, 10_000 + i as u64)
+                    .await;
                 lane.record(&r);
                 c
             }));

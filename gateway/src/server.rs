@@ -1,564 +1,1235 @@
-//! The gateway: per-request policy decisions in front of a stand-in upstream.
+//! The gateway: per request, in order (see `docs/gateway.md`):
 //!
-//! Per request, in order (see `docs/demo.md`):
-//! 1. a request head over `--max-header-bytes` or with more than 100 headers → **400**;
-//! 2. the route: `/shopbase/...` (ShopBase) or `/tiktok/API` (TikTok Shop, API = the rest of the
-//!    path), anything else **404** (`/healthz` answers 200, unlimited);
-//! 3. the caller: `X-App-Id` and `X-Shop-Id`, decimal u64 ids, missing or malformed → **400**;
-//! 4. ShopBase GET: the deep-pagination rule on the query (`limit × page` > 100 000 → **429**,
-//!    no `Retry-After`; a non-numeric `limit`/`page` → **400**);
-//! 5. the concurrency cap in front of the upstream: none free → **503** `Retry-After: 1`;
-//! 6. the key table of the policy decides for the key (ShopBase: (app, shop); TikTok Shop:
-//!    (app, shop, API)) on the shop's tier: refused → **429** with `Retry-After` (or **503** for
-//!    a full table, fail-closed);
-//! 7. the upstream answers 200 after its latency.
+//! 1. hyper refuses a request head over `max_header_bytes` or `max_headers` (431) and closes;
+//! 2. the path is normalised ([`crate::path`]) or refused with **400**;
+//! 3. `/healthz` and `/metrics` (on the admin listener if there is one);
+//! 4. the route: the longest matching prefix (**404** for none), its methods (**405**);
+//! 5. the key, from the route's key parts: **400** for a missing or malformed part, **401** for
+//!    a missing API key, **404** for an API not in the route's list;
+//! 6. the deep-pagination rule on GET and HEAD, after decoding the query: **429** without
+//!    `Retry-After` (**400** for a malformed `limit` or `page`);
+//! 7. the upstream's concurrency cap: **503** `Retry-After: 1`;
+//! 8. for keys with caller-chosen parts, the cap on new keys per owner: **429**;
+//! 9. the rate decision: **429** with `Retry-After` (**503** for a full table, fail-closed, or
+//!    Redis down, fail-closed);
+//! 10. the request is proxied; the upstream unreachable → **502**, too slow → **504**.
 //!
-//! Every ShopBase 200, 429 and 503 carries `X-Sb-Shop-Api-Call-Limit`, and every 200, 429 and
-//! 503 of either policy `RateLimit` (its numbers) and `RateLimit-Policy`. In shadow mode steps 4 and 6 only report:
-//! `X-Tollgate-Shadow: would-limit` marks a request enforcement would have refused.
+//! Steps 2–7 spend nothing and insert no key (their headers come from a peek at a key already
+//! held, or a new bucket's numbers). Every answer on a route with a policy carries
+//! `RateLimit-Policy`, and where a decision or peek exists `RateLimit` (and, for a bucket policy
+//! with `call_limit_header`, `X-Sb-Shop-Api-Call-Limit`) — 502 and 504 included. In shadow mode
+//! steps 6, 8 and 9 only report: `X-Tollgate-Shadow: would-limit` or `pass`.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::hash::BuildHasher;
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{self as h, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
-use tollgate::clock::StdClock;
-use tollgate::key::{Key, Seed};
-use tollgate::table::{BucketTable, FullPolicy, Slot, TableStats, WindowTable};
-use tollgate::{
-    header, pagination, ConcurrencyLimit, Decision, Outcome, Permit, Quota, WindowQuota,
+use tollgate::key::Seed;
+use tollgate::{header, ConcurrencyLimit, Decision, Outcome};
+
+use crate::config::{Cli, KeyPart, Route, Settings};
+use crate::conn::{Busy, BusyGuard, Deadlines};
+use crate::limits::{Backend, BackendSlot, Built, KeyId, NewKeys, RedisReport, TableReport};
+use crate::observe::{
+    DecisionLabels, Entry, Log, Metrics, ResponseLabels, Source, UpstreamErrorLabels,
+    UpstreamLabels,
 };
+use crate::path;
 
-use crate::config::Config;
-
-/// Ticks per second of the gateway's clock ([`StdClock`], nanoseconds).
-pub const TPS: u64 = StdClock::TICKS_PER_SECOND;
-
-/// The request header naming the app.
-pub const APP_HEADER: &str = "x-app-id";
-/// The request header naming the shop.
-pub const SHOP_HEADER: &str = "x-shop-id";
 /// The response header marking a shadow-mode decision: `would-limit` or `pass`.
 pub const SHADOW_HEADER: &str = "x-tollgate-shadow";
 
-/// hyper's own read buffer per connection: a request head beyond it is refused by hyper's parser
-/// (431) before the gateway sees it. Above the gateway's own limit, so that a merely large head
-/// gets the gateway's 400.
-const HYPER_MAX_BUF: usize = 256 * 1024;
-/// hyper's own header count limit (431 beyond); the gateway's limit is `Config::max_headers`.
-const HYPER_MAX_HEADERS: usize = 256;
+/// Errors of a body on its way through the gateway.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body of every response the gateway sends.
+pub type GatewayBody = BoxBody<Bytes, BoxError>;
 
-/// Responses by status, counted as they are sent.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// 200 from the upstream.
-    pub ok: AtomicU64,
-    /// 400 malformed.
-    pub bad_request: AtomicU64,
-    /// 404 unknown route.
-    pub not_found: AtomicU64,
-    /// 429 rate limited (or too deep a page).
-    pub limited: AtomicU64,
-    /// 503 shed by the concurrency cap or a full table.
-    pub overloaded: AtomicU64,
-    /// Shadow mode: requests that enforcement would have refused.
-    pub would_limit: AtomicU64,
-}
+/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction; nor is any header
+/// a `Connection` header names.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
 
-/// The gateway's state, shared by every connection.
-pub struct Gateway {
-    clock: StdClock,
-    shopbase: BucketTable<'static>,
-    tiktok: WindowTable<'static>,
+/// A fixed, public seed for the key text's hash of API keys sent to Redis: every node must
+/// agree on it; it keeps credentials out of Redis's key names.
+const API_KEY_SEED: Seed = Seed::new(0x746f_6c6c_6761_7465, 0x6170_692d_6b65_7973);
+
+/// An upstream at run time: its client pool and its concurrency cap.
+pub struct UpstreamRt {
+    settings: crate::config::Upstream,
+    client: Client<HttpConnector, Incoming>,
     cap: ConcurrencyLimit,
-    shadow: bool,
-    shop_tiers: HashMap<u64, usize>,
-    latency: Duration,
-    max_header_bytes: usize,
-    max_headers: usize,
-    started: Instant,
-    /// Responses by status.
-    pub counters: Counters,
 }
 
-impl std::fmt::Debug for Gateway {
+impl UpstreamRt {
+    fn new(u: &crate::config::Upstream) -> UpstreamRt {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(u.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_max_idle_per_host(u.max_idle_connections)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        UpstreamRt {
+            settings: u.clone(),
+            client,
+            cap: ConcurrencyLimit::new(u.max_in_flight),
+        }
+    }
+}
+
+/// Everything one configuration generation needs; replaced whole on reload.
+pub struct State {
+    /// The validated settings.
+    pub settings: Settings,
+    slot: BackendSlot,
+    backend: Arc<dyn Backend>,
+    new_keys: Arc<NewKeys>,
+    upstreams: Vec<Arc<UpstreamRt>>,
+    /// Seeds the 128-bit keys of the in-process tables from the key text.
+    seed: Seed,
+}
+
+impl State {
+    /// Builds a generation; from `old`, tables, the new-key cap, upstream pools and caps are
+    /// kept where unchanged.
+    pub fn new(settings: Settings, old: Option<&State>) -> Result<State, String> {
+        let slot = BackendSlot::build(&settings, old.map(|o| &o.slot))?;
+        let backend = slot.get();
+        let new_keys = NewKeys::new(&settings.limits, old.map(|o| &o.new_keys))?;
+        let upstreams = settings
+            .upstreams
+            .iter()
+            .map(|u| {
+                old.and_then(|o| o.upstreams.iter().find(|x| x.settings == *u))
+                    .map_or_else(|| Arc::new(UpstreamRt::new(u)), Arc::clone)
+            })
+            .collect();
+        Ok(State {
+            settings,
+            slot,
+            backend,
+            new_keys,
+            upstreams,
+            seed: old.map_or_else(crate::limits::random_seed, |o| o.seed),
+        })
+    }
+
+    fn tables(&self) -> Vec<TableReport> {
+        let mut t = self.backend.tables();
+        if self.settings.routes.iter().any(has_caller_chosen) {
+            t.extend(self.new_keys.tables());
+        }
+        t
+    }
+}
+
+fn has_caller_chosen(r: &Route) -> bool {
+    r.key.iter().any(|k| k.caller_chosen(r.apis.is_some()))
+}
+
+/// The running configuration, swapped whole on reload.
+#[derive(Debug)]
+pub struct Current(RwLock<Arc<State>>);
+
+impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway")
-            .field("shopbase", &self.shopbase)
-            .field("tiktok", &self.tiktok)
-            .field("cap", &self.cap)
-            .field("shadow", &self.shadow)
+        f.debug_struct("State")
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-/// A random 128-bit table seed from std's randomly keyed `RandomState` (seeded by the OS).
-fn random_seed() -> Seed {
-    let a = std::collections::hash_map::RandomState::new();
-    let b = std::collections::hash_map::RandomState::new();
-    Seed::new(a.hash_one(0x7467_u64), b.hash_one(0x6774_u64))
-}
-
-/// Slots for a table: allocated once at start, never freed (the gateway lives as long as the
-/// process), so the table can be shared as `'static`.
-fn leak_slots(n: usize) -> &'static [Slot] {
-    let slots: Vec<Slot> = (0..n).map(|_| Slot::new()).collect();
-    Box::leak(slots.into_boxed_slice())
-}
-
-impl Gateway {
-    /// Builds the tables and the cap from `config`.
-    pub fn new(config: &Config) -> Result<Gateway, tollgate::Error> {
-        let mut sb = Vec::with_capacity(config.tiers.len());
-        let mut tt = Vec::with_capacity(config.tiers.len());
-        for t in &config.tiers {
-            sb.push(Quota::per_second(
-                t.shopbase_burst,
-                t.shopbase_per_second,
-                TPS,
-            )?);
-            tt.push(WindowQuota::new(t.tiktok_per_second, TPS)?);
-        }
-        let policy = if config.fail_open {
-            FullPolicy::FailOpen
-        } else {
-            FullPolicy::FailClosed
-        };
-        let sb: &'static [Quota] = Box::leak(sb.into_boxed_slice());
-        let tt: &'static [WindowQuota] = Box::leak(tt.into_boxed_slice());
-        Ok(Gateway {
-            clock: StdClock::new(),
-            shopbase: BucketTable::new(leak_slots(config.slots), sb, random_seed())?
-                .with_policy(policy),
-            tiktok: WindowTable::new(leak_slots(config.slots), tt, random_seed())?
-                .with_policy(policy),
-            cap: ConcurrencyLimit::new(config.max_in_flight),
-            shadow: config.shadow,
-            shop_tiers: config.shop_tiers.clone(),
-            latency: config.upstream_latency,
-            max_header_bytes: config.max_header_bytes,
-            max_headers: config.max_headers,
-            started: Instant::now(),
-            counters: Counters::default(),
-        })
+impl Current {
+    /// The running generation.
+    pub fn get(&self) -> Arc<State> {
+        Arc::clone(
+            &self
+                .0
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
-    /// The ShopBase table's counters.
-    pub fn shopbase_stats(&self) -> TableStats {
-        self.shopbase.stats()
-    }
-
-    /// The TikTok Shop table's counters.
-    pub fn tiktok_stats(&self) -> TableStats {
-        self.tiktok.stats()
-    }
-
-    /// The closing report: responses by status and each table's counters.
-    pub fn report(&self) -> String {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let total = get(&c.ok)
-            + get(&c.bad_request)
-            + get(&c.not_found)
-            + get(&c.limited)
-            + get(&c.overloaded);
-        let table = |name: &str, s: TableStats| {
-            format!(
-                "{name} table: {} slots, occupied {}, reclaimed {}, rejected {}\n",
-                s.capacity, s.occupied, s.reclaimed, s.rejected
-            )
-        };
-        let mut out = format!(
-            "gateway: {:.1} s, {total} responses: 200 {}, 400 {}, 404 {}, 429 {}, 503 {}",
-            self.started.elapsed().as_secs_f64(),
-            get(&c.ok),
-            get(&c.bad_request),
-            get(&c.not_found),
-            get(&c.limited),
-            get(&c.overloaded),
-        );
-        if self.shadow {
-            let _ = write!(
-                out,
-                " (shadow mode: {} would have been limited)",
-                get(&c.would_limit)
-            );
-        }
-        out.push('\n');
-        out += &table("shopbase", self.shopbase.stats());
-        out += &table("tiktok", self.tiktok.stats());
-        out
-    }
-
-    fn tier_of(&self, shop: u64) -> usize {
-        self.shop_tiers.get(&shop).copied().unwrap_or(0)
-    }
-
-    fn count(&self, status: StatusCode) {
-        let c = &self.counters;
-        let counter = match status.as_u16() {
-            200 => &c.ok,
-            400 => &c.bad_request,
-            404 => &c.not_found,
-            429 => &c.limited,
-            _ => &c.overloaded,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Answers one request.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let resp = match self.caller(&req).and_then(|call| self.admit(&req, call)) {
-            Ok(plan) => self.serve(plan).await,
-            Err(refusal) => *refusal,
-        };
-        self.count(resp.status());
-        resp
-    }
-
-    /// Steps 1–3 (see the module docs): who is calling, on which policy.
-    fn caller<B>(&self, req: &Request<B>) -> Result<Call, Refusal> {
-        let head_bytes = req.uri().to_string().len()
-            + req
-                .headers()
-                .iter()
-                .map(|(n, v)| n.as_str().len() + v.len() + 4)
-                .sum::<usize>();
-        if head_bytes > self.max_header_bytes || req.headers().len() > self.max_headers {
-            return Err(plain(
-                StatusCode::BAD_REQUEST,
-                "request headers too large\n",
-            ));
-        }
-        let path = req.uri().path();
-        let route = if path == "/healthz" {
-            return Err(plain(StatusCode::OK, "ok\n"));
-        } else if path == "/shopbase" || path.starts_with("/shopbase/") {
-            Route::ShopBase
-        } else if let Some(api) = path.strip_prefix("/tiktok/") {
-            if api.is_empty() {
-                return Err(plain(
-                    StatusCode::BAD_REQUEST,
-                    "no API named: /tiktok/{api}\n",
-                ));
-            }
-            Route::TikTok(api.as_bytes().to_vec())
-        } else {
-            return Err(plain(
-                StatusCode::NOT_FOUND,
-                "routes: /shopbase/..., /tiktok/{api}\n",
-            ));
-        };
-        let app = id(req, APP_HEADER)
-            .ok_or_else(|| plain(StatusCode::BAD_REQUEST, "X-App-Id: a decimal u64 id\n"))?;
-        let shop = id(req, SHOP_HEADER)
-            .ok_or_else(|| plain(StatusCode::BAD_REQUEST, "X-Shop-Id: a decimal u64 id\n"))?;
-        let key = match &route {
-            Route::ShopBase => Key::pair(app, shop),
-            Route::TikTok(api) => {
-                // (app, shop, API): fixed-width ids, then the API's bytes — an injective
-                // encoding, folded by the table's seeded SipHash-2-4-128.
-                let mut bytes = Vec::with_capacity(16 + api.len());
-                bytes.extend_from_slice(&app.to_le_bytes());
-                bytes.extend_from_slice(&shop.to_le_bytes());
-                bytes.extend_from_slice(api);
-                self.tiktok.seed().key_bytes(&bytes)
-            }
-        };
-        Ok(Call {
-            route,
-            app,
-            shop,
-            tier: self.tier_of(shop),
-            key,
-        })
-    }
-
-    /// Steps 4–6: pagination, the concurrency cap, the rate limit.
-    fn admit<B>(&self, req: &Request<B>, call: Call) -> Result<Plan<'_>, Refusal> {
-        let now = self.clock.now();
-        let mut shadow_refused = false;
-        if call.route == Route::ShopBase && req.method() == Method::GET {
-            let query = req.uri().query().unwrap_or("");
-            match pagination::check_query(query.as_bytes(), pagination::DEFAULT_MAX_OFFSET) {
-                Err(_) => {
-                    return Err(plain(StatusCode::BAD_REQUEST, "limit, page: decimal u64\n"));
-                }
-                Ok(Outcome::Never) if self.shadow => shadow_refused = true,
-                Ok(Outcome::Never) => {
-                    let mut resp = plain(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "page too deep: limit x page must not exceed 100000\n",
-                    );
-                    let d = self.peek(&call, now);
-                    self.policy_headers(resp.headers_mut(), &call, d.as_ref());
-                    return Err(resp);
-                }
-                Ok(_) => {}
-            }
-        }
-        // Held until the upstream has answered (`serve`); a refusal below drops it at once.
-        let Ok(permit) = self.cap.acquire() else {
-            let mut resp = plain(StatusCode::SERVICE_UNAVAILABLE, "upstream busy, retry\n");
-            set(resp.headers_mut(), header::RETRY_AFTER, "1");
-            let d = self.peek(&call, now);
-            self.policy_headers(resp.headers_mut(), &call, d.as_ref());
-            return Err(resp);
-        };
-        let decided = match &call.route {
-            Route::ShopBase => self.shopbase.decide(call.key, call.tier, now, 1),
-            Route::TikTok(_) => self.tiktok.decide(call.key, call.tier, now, 1),
-        };
-        let Ok(mut d) = decided else {
-            return Err(plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "clock out of range\n",
-            ));
-        };
-        if self.shadow {
-            d = d.shadow();
-            shadow_refused |= d.would_limit();
-        }
-        let mut headers = HeaderMap::new();
-        self.policy_headers(&mut headers, &call, Some(&d));
-        if self.shadow {
-            if shadow_refused {
-                self.counters.would_limit.fetch_add(1, Ordering::Relaxed);
-            }
-            let v = if shadow_refused {
-                "would-limit"
-            } else {
-                "pass"
-            };
-            set(&mut headers, SHADOW_HEADER, v);
-        }
-        if !d.is_allowed() {
-            let mut resp = if d.outcome == Outcome::Overloaded {
-                plain(StatusCode::SERVICE_UNAVAILABLE, "key table full\n")
-            } else {
-                plain(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded\n")
-            };
-            resp.headers_mut().extend(headers);
-            if let Ok(Some(s)) = header::retry_after_seconds(&d, TPS) {
-                set(resp.headers_mut(), header::RETRY_AFTER, &s.to_string());
-            }
-            return Err(resp);
-        }
-        Ok(Plan {
-            permit,
-            call,
-            headers,
-        })
-    }
-
-    /// Step 7: the stand-in upstream. The concurrency permit is released when `plan` is
-    /// dropped: after the answer, or when the connection goes away mid-await.
-    async fn serve(&self, plan: Plan<'_>) -> Response<Full<Bytes>> {
-        tokio::time::sleep(self.latency).await;
-        let what = match &plan.call.route {
-            Route::ShopBase => "shopbase".to_owned(),
-            Route::TikTok(api) => format!("tiktok {}", String::from_utf8_lossy(api)),
-        };
-        let body = format!(
-            "{{\"ok\":true,\"upstream\":\"{what}\",\"app\":{},\"shop\":{}}}\n",
-            plan.call.app, plan.call.shop
-        );
-        let mut resp = Response::new(Full::new(Bytes::from(body)));
-        resp.headers_mut().extend(plan.headers);
-        set(resp.headers_mut(), "content-type", "application/json");
-        drop(plan.permit);
-        resp
-    }
-
-    /// The key's numbers for the headers of a refusal that spends nothing.
-    fn peek(&self, call: &Call, now: u64) -> Option<Decision> {
-        match call.route {
-            Route::ShopBase => self.shopbase.peek(call.key, call.tier, now, 1).ok(),
-            Route::TikTok(_) => self.tiktok.peek(call.key, call.tier, now, 1).ok(),
-        }
-    }
-
-    /// `X-Sb-Shop-Api-Call-Limit` (ShopBase), `RateLimit` (with a decision) and
-    /// `RateLimit-Policy` (the shop's tier).
-    fn policy_headers(&self, headers: &mut HeaderMap, call: &Call, d: Option<&Decision>) {
-        let (resp, tier) = (headers, call.tier);
-        match call.route {
-            Route::ShopBase => {
-                if let Some(d) = d {
-                    put(resp, header::SHOP_API_CALL_LIMIT, |b| {
-                        header::write_shop_api_call_limit(d, b)
-                    });
-                    put(resp, header::RATELIMIT, |b| {
-                        header::write_ratelimit("shopbase", d, TPS, b)
-                    });
-                }
-                let q = &self.shopbase.tiers()[tier];
-                put(resp, header::RATELIMIT_POLICY, |b| {
-                    header::write_ratelimit_policy_bucket("shopbase", q, TPS, b)
-                });
-            }
-            Route::TikTok(_) => {
-                if let Some(d) = d {
-                    put(resp, header::RATELIMIT, |b| {
-                        header::write_ratelimit("tiktok", d, TPS, b)
-                    });
-                }
-                let q = &self.tiktok.tiers()[tier];
-                put(resp, header::RATELIMIT_POLICY, |b| {
-                    header::write_ratelimit_policy_window("tiktok", q, TPS, b)
-                });
-            }
-        }
+    fn set(&self, s: Arc<State>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = s;
     }
 }
 
-/// Sets header `name` to what `write` formats (tollgate's allocation-free header writers).
+impl Source for Current {
+    fn tables(&self) -> Vec<TableReport> {
+        self.get().tables()
+    }
+
+    fn redis(&self) -> Option<RedisReport> {
+        self.get().backend.redis()
+    }
+}
+
+/// Responses by status class, for the exit report.
+#[derive(Debug, Default)]
+pub struct Counters {
+    by_status: [AtomicU64; 6],
+    would_limit: AtomicU64,
+}
+
+const REPORTED: [u16; 6] = [200, 400, 404, 429, 503, 0];
+
+/// The gateway: the running configuration and what outlives it.
+#[derive(Debug)]
+pub struct Gateway {
+    current: Arc<Current>,
+    /// The metrics.
+    pub metrics: Metrics,
+    log: Log,
+    counters: Counters,
+    started: Instant,
+    conns: Arc<Semaphore>,
+    /// The admin listener's own cap, so that scrapes work while clients fill the main one.
+    admin_conns: Arc<Semaphore>,
+    max_connections: usize,
+}
+
+/// Connections the admin listener (`/metrics`, `/healthz`) serves at once.
+pub const ADMIN_CONNECTIONS: usize = 16;
+
+/// A caller's key on a route, once extracted.
+struct Call {
+    policy: usize,
+    key: KeyId,
+    tier: usize,
+    caller_chosen: bool,
+}
+
+/// What the pipeline knows about a request, for the log and the metrics.
+#[derive(Default)]
+struct Note {
+    route: Option<String>,
+    decision: Option<&'static str>,
+    tier: Option<String>,
+    upstream_ms: Option<f64>,
+    reason: Option<&'static str>,
+    would_limit: bool,
+}
+
+/// Guards released when a response body is finished or dropped.
+#[derive(Default)]
+struct Guards {
+    _busy: Option<BusyGuard>,
+    permit: Option<InFlight>,
+}
+
+/// A permit of an upstream's cap, and its gauge.
+struct InFlight {
+    upstream: Arc<UpstreamRt>,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let _ = self.upstream.cap.release();
+        self.gauge.dec();
+    }
+}
+
+/// A body that holds its guards until it is finished or dropped.
+struct Guarded {
+    inner: GatewayBody,
+    guards: Option<Guards>,
+}
+
+impl Body for Guarded {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(r, Poll::Ready(None | Some(Err(_)))) {
+            self.guards = None;
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn full(body: impl Into<Bytes>) -> GatewayBody {
+    Full::new(body.into()).map_err(|e| match e {}).boxed()
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<GatewayBody> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(h::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    resp
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// Formats a header with one of tollgate's allocation-free writers.
 fn put(
-    resp: &mut HeaderMap,
-    name: &str,
+    headers: &mut HeaderMap,
+    name: &'static str,
     write: impl FnOnce(&mut [u8]) -> Result<usize, tollgate::Error>,
 ) {
-    let mut buf = [0u8; 96];
+    let mut buf = [0u8; 128];
     if let Ok(n) = write(&mut buf) {
-        if let Ok(v) = std::str::from_utf8(&buf[..n]) {
-            set(resp, name, v);
+        if let Ok(v) = HeaderValue::from_bytes(&buf[..n]) {
+            headers.insert(name, v);
         }
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Route {
-    ShopBase,
-    TikTok(Vec<u8>),
+fn outcome_label(d: &Decision) -> &'static str {
+    if d.would_limit() {
+        "would_limit"
+    } else if d.is_fail_open() {
+        "fail_open"
+    } else {
+        match d.outcome {
+            Outcome::Allowed => "allowed",
+            Outcome::Limited => "limited",
+            Outcome::Overloaded => "overloaded",
+            Outcome::Never => "never",
+        }
+    }
 }
 
-/// Who is calling, on which policy.
-struct Call {
-    route: Route,
-    app: u64,
-    shop: u64,
-    tier: usize,
-    key: Key,
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// An admitted request on its way to the upstream.
-struct Plan<'a> {
-    /// The concurrency permit, held until the upstream answered.
-    permit: Permit<'a>,
-    call: Call,
-    /// The policy headers to add to the upstream's answer.
-    headers: HeaderMap,
-}
-
-/// A decimal u64 id in header `name`: digits only, exactly one such header.
-fn id<B>(req: &Request<B>, name: &str) -> Option<u64> {
-    let mut values = req.headers().get_all(name).iter();
-    let v = values.next()?;
-    if values.next().is_some() {
+/// The value of `name`, exactly once, visible ASCII, at most [`crate::config::MAX_KEY_PART_BYTES`].
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    let mut all = headers.get_all(name).iter();
+    let v = all.next()?;
+    if all.next().is_some() {
         return None;
     }
     let s = v.to_str().ok()?;
+    (!s.is_empty()
+        && s.len() <= crate::config::MAX_KEY_PART_BYTES
+        && s.bytes().all(|b| b.is_ascii_graphic()))
+    .then_some(s)
+}
+
+/// A decimal u64: digits only, no sign, at most 20 digits, no overflow.
+fn decimal(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()
 }
 
-fn set(headers: &mut HeaderMap, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (
-        HeaderName::from_bytes(name.as_bytes()),
-        HeaderValue::from_str(value),
-    ) {
-        headers.insert(n, v);
+impl Gateway {
+    /// A gateway running `settings`, serving at most `max_connections` client connections at
+    /// once (`settings.server.max_connections`, or fewer if the open-file limit requires).
+    pub fn new(settings: Settings, max_connections: usize) -> Result<Gateway, String> {
+        let log = Log::new(&settings.server.access_log).map_err(|e| format!("access_log: {e}"))?;
+        let state = State::new(settings, None)?;
+        let current = Arc::new(Current(RwLock::new(Arc::new(state))));
+        let metrics = Metrics::new(Arc::clone(&current) as Arc<dyn Source>);
+        Ok(Gateway {
+            current,
+            metrics,
+            log,
+            counters: Counters::default(),
+            started: Instant::now(),
+            conns: Arc::new(Semaphore::new(max_connections)),
+            admin_conns: Arc::new(Semaphore::new(ADMIN_CONNECTIONS)),
+            max_connections,
+        })
+    }
+
+    /// The running configuration.
+    pub fn state(&self) -> Arc<State> {
+        self.current.get()
+    }
+
+    /// Replaces the running configuration with `settings`: tables whose quota is unchanged
+    /// keep their state. Listen addresses, the connection cap, threads and the access log are
+    /// fixed at start (a change is refused). Returns the policies whose state was kept.
+    pub fn reload(&self, settings: Settings) -> Result<Vec<String>, String> {
+        let old = self.state();
+        let (a, b) = (&old.settings.server, &settings.server);
+        if a.listen != b.listen
+            || a.admin_listen != b.admin_listen
+            || a.max_connections != b.max_connections
+            || a.threads != b.threads
+            || a.access_log != b.access_log
+        {
+            return Err(
+                "listen, admin_listen, max_connections, threads and access_log take a restart"
+                    .into(),
+            );
+        }
+        let new = State::new(settings, Some(&old))?;
+        let kept = new.slot.kept_from(&old.slot, &new.settings);
+        self.current.set(Arc::new(new));
+        Ok(kept)
+    }
+
+    /// The closing report: responses by status and each table's counters.
+    pub fn report(&self) -> String {
+        let get = |i: usize| self.counters.by_status[i].load(Ordering::Relaxed);
+        let total: u64 = (0..REPORTED.len()).map(get).sum();
+        let mut out = format!(
+            "gateway: {:.1} s, {total} responses: 200 {}, 400 {}, 404 {}, 429 {}, 503 {}, other {}",
+            self.started.elapsed().as_secs_f64(),
+            get(0),
+            get(1),
+            get(2),
+            get(3),
+            get(4),
+            get(5),
+        );
+        let shadow = self.counters.would_limit.load(Ordering::Relaxed);
+        if shadow > 0 {
+            let _ = write!(out, " (shadow mode: {shadow} would have been limited)");
+        }
+        out.push('\n');
+        let state = self.state();
+        for t in state.tables() {
+            let s = t.stats;
+            let _ = writeln!(
+                out,
+                "{} table: {} slots, occupied {}, reclaimed {}, rejected {}",
+                t.name, s.capacity, s.occupied, s.reclaimed, s.rejected
+            );
+        }
+        if let Some(r) = state.backend.redis() {
+            let _ = writeln!(
+                out,
+                "redis: {} round trips, {} failures, {} answered by the failure policy, {} local denials",
+                r.round_trips, r.failures, r.policy_answers, r.local_denials
+            );
+        }
+        out
+    }
+
+    fn count(&self, status: StatusCode) {
+        let i = REPORTED
+            .iter()
+            .position(|&s| s == status.as_u16())
+            .unwrap_or(REPORTED.len() - 1);
+        self.counters.by_status[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Answers one request from `peer`. `admin`: the admin listener (only `/metrics` and
+    /// `/healthz`).
+    pub async fn handle(
+        self: &Arc<Gateway>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        admin: bool,
+        busy: BusyGuard,
+    ) -> Response<GatewayBody> {
+        let start = Instant::now();
+        let state = self.state();
+        let method = req.method().clone();
+        let raw_path = req.uri().path().to_owned();
+        let mut note = Note::default();
+        let mut guards = Guards {
+            _busy: Some(busy),
+            permit: None,
+        };
+        let (resp, path) = self
+            .pipeline(&state, req, peer, admin, &mut note, &mut guards)
+            .await;
+        let status = resp.status();
+        self.count(status);
+        if note.would_limit {
+            self.counters.would_limit.fetch_add(1, Ordering::Relaxed);
+        }
+        self.metrics
+            .responses
+            .get_or_create(&ResponseLabels {
+                route: note.route.clone().unwrap_or_else(|| "-".into()),
+                status: status.as_u16(),
+            })
+            .inc();
+        if self.log.enabled() {
+            let entry = Entry {
+                ts_ms: unix_ms(),
+                client: peer.to_string(),
+                method: method.to_string(),
+                path: path.unwrap_or(raw_path),
+                route: note.route,
+                status: status.as_u16(),
+                decision: note.decision,
+                tier: note.tier,
+                upstream_ms: note.upstream_ms,
+                total_ms: start.elapsed().as_secs_f64() * 1e3,
+                reason: note.reason,
+            };
+            if !self.log.write(&entry) {
+                self.metrics.log_dropped.inc();
+            }
+        }
+        let (parts, body) = resp.into_parts();
+        Response::from_parts(
+            parts,
+            Guarded {
+                inner: body,
+                guards: Some(guards),
+            }
+            .boxed(),
+        )
+    }
+
+    /// Steps 2–10; the response and the normalised path.
+    #[allow(clippy::too_many_lines)] // the steps of the module docs, in order
+    async fn pipeline(
+        &self,
+        state: &Arc<State>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        admin: bool,
+        note: &mut Note,
+        guards: &mut Guards,
+    ) -> (Response<GatewayBody>, Option<String>) {
+        // 2. the path
+        let npath = match path::normalize(req.uri().path()) {
+            Ok(p) => p,
+            Err(e) => {
+                note.reason = Some("path");
+                let mut r = plain(StatusCode::BAD_REQUEST, "malformed path\n");
+                *r.body_mut() = full(format!("malformed path: {e}\n"));
+                return (r, None);
+            }
+        };
+        // 3. health and metrics
+        let admin_here = admin || state.settings.server.admin_listen.is_none();
+        if admin_here && npath == "/healthz" {
+            return (plain(StatusCode::OK, "ok\n"), Some(npath));
+        }
+        if admin_here && npath == "/metrics" {
+            let mut r = Response::new(full(self.metrics.encode()));
+            r.headers_mut().insert(
+                h::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return (r, Some(npath));
+        }
+        if admin {
+            return (
+                plain(StatusCode::NOT_FOUND, "admin: /metrics, /healthz\n"),
+                Some(npath),
+            );
+        }
+        // 4. the route
+        let Some(route) = state
+            .settings
+            .routes
+            .iter()
+            .filter(|r| {
+                r.prefix.is_empty()
+                    || npath == r.prefix
+                    || npath
+                        .strip_prefix(r.prefix.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+            .max_by_key(|r| r.prefix.len())
+        else {
+            note.reason = Some("no route");
+            return (plain(StatusCode::NOT_FOUND, "no route\n"), Some(npath));
+        };
+        note.route = Some(route.name.clone());
+        if let Some(ms) = &route.methods {
+            if !ms.contains(req.method()) {
+                note.reason = Some("method");
+                return (
+                    plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+                    Some(npath),
+                );
+            }
+        }
+        // 5. the key
+        let call = match route.policy {
+            None => None,
+            Some(policy) => match key(state, route, policy, &req, peer, &npath) {
+                Ok(c) => Some(c),
+                Err(r) => {
+                    note.reason = Some("key");
+                    return (*r, Some(npath));
+                }
+            },
+        };
+        if let Some(c) = &call {
+            note.tier = Some(state.settings.tiers[c.tier].clone());
+        }
+        let backend = &state.backend;
+        let tps = backend.ticks_per_second();
+        let now = backend.now();
+        let mut shadow_refused = false;
+        // 6. pagination
+        if let (Some(c), true) = (&call, matches!(*req.method(), Method::GET | Method::HEAD)) {
+            if let Some(max) = state.settings.policies[c.policy].max_offset {
+                match path::deep_page(req.uri().query().unwrap_or(""), max) {
+                    Err(path::MalformedPage) => {
+                        note.reason = Some("pagination parameters");
+                        return (
+                            plain(StatusCode::BAD_REQUEST, "limit, page: decimal u64\n"),
+                            Some(npath),
+                        );
+                    }
+                    Ok(true) if route.shadow => shadow_refused = true,
+                    Ok(true) => {
+                        note.decision = Some("never");
+                        self.decided(route, "never");
+                        let mut r = plain(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "page too deep: limit x page is over the maximum\n",
+                        );
+                        let d = backend.peek_known(c.policy, &c.key, c.tier, now);
+                        policy_headers(r.headers_mut(), state, c, d.as_ref(), tps);
+                        return (r, Some(npath));
+                    }
+                    Ok(false) => {}
+                }
+            }
+        }
+        // 7. the upstream's cap
+        let upstream = Arc::clone(&state.upstreams[route.upstream]);
+        if upstream.cap.acquire().map(std::mem::forget).is_err() {
+            note.reason = Some("concurrency cap");
+            if call.is_some() {
+                note.decision = Some("overloaded");
+                self.decided(route, "overloaded");
+            }
+            let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "upstream busy, retry\n");
+            set(r.headers_mut(), "retry-after", "1");
+            if let Some(c) = &call {
+                let d = backend.peek_known(c.policy, &c.key, c.tier, now);
+                policy_headers(r.headers_mut(), state, c, d.as_ref(), tps);
+            }
+            return (r, Some(npath));
+        }
+        let gauge = self
+            .metrics
+            .in_flight
+            .get_or_create(&UpstreamLabels {
+                upstream: upstream.settings.name.clone(),
+            })
+            .clone();
+        gauge.inc();
+        guards.permit = Some(InFlight {
+            upstream: Arc::clone(&upstream),
+            gauge,
+        });
+        // 8. new keys per owner, 9. the rate decision
+        let mut limiter_headers = HeaderMap::new();
+        if let Some(c) = &call {
+            if c.caller_chosen {
+                if let Err(d) = state.new_keys.admit(&c.key, route.shadow) {
+                    guards.permit = None;
+                    note.reason = Some("new keys per owner");
+                    note.decision = Some("new_key_limited");
+                    self.decided(route, "new_key_limited");
+                    let mut r = plain(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too many new keys for this caller\n",
+                    );
+                    let s = header::retry_after_seconds(&d, 1_000_000_000)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(1);
+                    set(r.headers_mut(), "retry-after", &s.to_string());
+                    return (r, Some(npath));
+                }
+            }
+            let decided = backend.decide(c.policy, &c.key, c.tier, now).await;
+            let Ok(mut d) = decided else {
+                guards.permit = None;
+                note.reason = Some("limiter error");
+                note.decision = Some("overloaded");
+                self.decided(route, "overloaded");
+                let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "limiter unavailable\n");
+                set(r.headers_mut(), "retry-after", "1");
+                return (r, Some(npath));
+            };
+            if route.shadow {
+                d = d.shadow();
+                shadow_refused |= d.would_limit();
+                set(
+                    &mut limiter_headers,
+                    SHADOW_HEADER,
+                    if shadow_refused {
+                        "would-limit"
+                    } else {
+                        "pass"
+                    },
+                );
+                note.would_limit = shadow_refused;
+            }
+            let label = if shadow_refused {
+                "would_limit"
+            } else {
+                outcome_label(&d)
+            };
+            note.decision = Some(label);
+            self.decided(route, label);
+            policy_headers(&mut limiter_headers, state, c, Some(&d), tps);
+            if !d.is_allowed() {
+                guards.permit = None;
+                let mut r = if d.outcome == Outcome::Overloaded {
+                    note.reason = Some("limiter overloaded");
+                    plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "rate limiter overloaded, retry\n",
+                    )
+                } else {
+                    note.reason = Some("rate limit");
+                    plain(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded\n")
+                };
+                r.headers_mut().extend(limiter_headers);
+                let s = header::retry_after_seconds(&d, tps)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(1);
+                set(r.headers_mut(), "retry-after", &s.to_string());
+                return (r, Some(npath));
+            }
+        }
+        // 10. proxy
+        let resp = self
+            .forward(&upstream, route, req, peer, &npath, limiter_headers, note)
+            .await;
+        (resp, Some(npath))
+    }
+
+    fn decided(&self, route: &Route, outcome: &'static str) {
+        self.metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                route: route.name.clone(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Step 10: proxies `req` to `upstream`, streaming both bodies.
+    #[allow(clippy::too_many_arguments, clippy::too_many_lines)] // one request's journey
+    async fn forward(
+        &self,
+        upstream: &Arc<UpstreamRt>,
+        route: &Route,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        npath: &str,
+        limiter_headers: HeaderMap,
+        note: &mut Note,
+    ) -> Response<GatewayBody> {
+        let u = &upstream.settings;
+        let (mut parts, body) = req.into_parts();
+        let rest = if route.strip_prefix {
+            let r = npath.strip_prefix(route.prefix.as_str()).unwrap_or(npath);
+            if r.is_empty() {
+                "/"
+            } else {
+                r
+            }
+        } else {
+            npath
+        };
+        let base = u.url.path().trim_end_matches('/');
+        let mut pq = String::with_capacity(base.len() + rest.len() + 32);
+        pq.push_str(base);
+        pq.push_str(rest);
+        if let Some(q) = parts.uri.query() {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(u.url.authority().map_or("", |a| a.as_str()))
+            .path_and_query(pq)
+            .build();
+        let Ok(uri) = uri else {
+            note.reason = Some("upstream uri");
+            let mut r = plain(StatusCode::BAD_GATEWAY, "bad upstream URI\n");
+            r.headers_mut().extend(limiter_headers);
+            return r;
+        };
+        let host = parts.headers.get(h::HOST).cloned();
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(h::HOST);
+        let ip = peer.ip().to_string();
+        let xff = match parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prev) => format!("{prev}, {ip}"),
+            None => ip,
+        };
+        set(&mut parts.headers, "x-forwarded-for", &xff);
+        set(&mut parts.headers, "x-forwarded-proto", "http");
+        if let Some(host) = host {
+            parts.headers.insert("x-forwarded-host", host);
+        }
+        parts.uri = uri;
+        parts.version = hyper::Version::HTTP_11;
+        let up_req = Request::from_parts(parts, body);
+        let sent = Instant::now();
+        let labels = UpstreamLabels {
+            upstream: u.name.clone(),
+        };
+        let result =
+            tokio::time::timeout(u.response_timeout, upstream.client.request(up_req)).await;
+        let elapsed = sent.elapsed().as_secs_f64();
+        let fail = |status: StatusCode, kind: &'static str, body: &'static str| {
+            self.metrics
+                .upstream_errors
+                .get_or_create(&UpstreamErrorLabels {
+                    upstream: u.name.clone(),
+                    kind,
+                })
+                .inc();
+            let mut r = plain(status, body);
+            r.headers_mut().extend(limiter_headers.clone());
+            r
+        };
+        match result {
+            Err(_) => {
+                note.reason = Some("upstream timeout");
+                fail(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "timeout",
+                    "upstream timed out\n",
+                )
+            }
+            Ok(Err(e)) if e.is_connect() => {
+                note.reason = Some("upstream unreachable");
+                fail(StatusCode::BAD_GATEWAY, "connect", "upstream unreachable\n")
+            }
+            Ok(Err(_)) => {
+                note.reason = Some("upstream error");
+                fail(StatusCode::BAD_GATEWAY, "other", "upstream failed\n")
+            }
+            Ok(Ok(answer)) => {
+                self.metrics
+                    .upstream_latency
+                    .get_or_create(&labels)
+                    .observe(elapsed);
+                note.upstream_ms = Some(elapsed * 1e3);
+                let (mut parts, body) = answer.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                parts.headers.extend(limiter_headers);
+                Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed())
+            }
+        }
     }
 }
 
-/// A refusal: a whole response, boxed (it is large next to a [`Plan`]).
-type Refusal = Box<Response<Full<Bytes>>>;
-
-fn plain(status: StatusCode, body: &'static str) -> Refusal {
-    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *resp.status_mut() = status;
-    set(resp.headers_mut(), "content-type", "text/plain");
-    Box::new(resp)
+/// Step 5: the key of `req` on `route`; a refusal is boxed (it is large next to a [`Call`]).
+fn key(
+    state: &State,
+    route: &Route,
+    policy: usize,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+    npath: &str,
+) -> Result<Call, Box<Response<GatewayBody>>> {
+    let headers = req.headers();
+    let mut text = String::with_capacity(64);
+    let mut owner = String::with_capacity(32);
+    text.push_str(&state.settings.policies[policy].name);
+    text.push(':');
+    owner.push_str(&route.name);
+    owner.push(':');
+    let mut tier_value: Option<String> = None;
+    let mut caller_chosen = false;
+    let has_list = route.apis.is_some();
+    for part in &route.key {
+        let value: String = match part {
+            KeyPart::Id(name) => {
+                let Some(n) = single(headers, name).and_then(decimal) else {
+                    let mut r = plain(StatusCode::BAD_REQUEST, "");
+                    *r.body_mut() = full(format!("{name}: a decimal u64 id, exactly once\n"));
+                    return Err(Box::new(r));
+                };
+                n.to_string()
+            }
+            KeyPart::Header(name) => {
+                let Some(v) = single(headers, name) else {
+                    let mut r = plain(StatusCode::BAD_REQUEST, "");
+                    *r.body_mut() = full(format!(
+                        "{name}: exactly once, printable, at most {} bytes\n",
+                        crate::config::MAX_KEY_PART_BYTES
+                    ));
+                    return Err(Box::new(r));
+                };
+                v.to_owned()
+            }
+            KeyPart::ApiKey(name) => {
+                let Some(v) = single(headers, name) else {
+                    let mut r = plain(StatusCode::UNAUTHORIZED, "");
+                    *r.body_mut() = full(format!("{name}: an API key is required\n"));
+                    return Err(Box::new(r));
+                };
+                format!("{:032x}", API_KEY_SEED.key_bytes(v.as_bytes()).get())
+            }
+            KeyPart::ClientIp => peer.ip().to_string(),
+            KeyPart::Api => {
+                let rest = npath
+                    .strip_prefix(route.prefix.as_str())
+                    .unwrap_or(npath)
+                    .trim_start_matches('/');
+                let api = path::trimmed(rest).trim_end_matches('/');
+                if api.is_empty() {
+                    return Err(Box::new(plain(StatusCode::NOT_FOUND, "no API named\n")));
+                }
+                if let Some(list) = &route.apis {
+                    if !list.iter().any(|a| a == api) {
+                        return Err(Box::new(plain(StatusCode::NOT_FOUND, "unknown API\n")));
+                    }
+                }
+                api.to_owned()
+            }
+            KeyPart::Path => path::trimmed(npath).to_owned(),
+        };
+        let chosen = part.caller_chosen(has_list);
+        caller_chosen |= chosen;
+        let _ = write!(text, "{}:{value}", value.len());
+        if !chosen {
+            let _ = write!(owner, "{}:{value}", value.len());
+        }
+        if route.tier.as_ref() == Some(part) {
+            tier_value = Some(value);
+        }
+    }
+    let tier = tier_value
+        .and_then(|v| state.settings.tier_members.get(&v).copied())
+        .unwrap_or(0);
+    let key = KeyId {
+        key: state.seed.key_bytes(text.as_bytes()),
+        owner: state.seed.key_bytes(owner.as_bytes()),
+        text,
+    };
+    Ok(Call {
+        policy,
+        key,
+        tier,
+        caller_chosen,
+    })
 }
 
-/// Serves `listener` with `gateway` until the task is dropped. Accept errors (out of file
-/// descriptors under load) pause the loop briefly; a failing connection ends only itself.
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) {
+/// Removes the hop-by-hop headers and those the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(h::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        headers.remove(n);
+    }
+}
+
+/// `X-Sb-Shop-Api-Call-Limit` (bucket policies that ask for it), `RateLimit` (with a decision)
+/// and `RateLimit-Policy` (the caller's tier).
+fn policy_headers(
+    headers: &mut HeaderMap,
+    state: &State,
+    call: &Call,
+    d: Option<&Decision>,
+    tps: u64,
+) {
+    let policy = &state.settings.policies[call.policy];
+    let name = policy.name.as_str();
+    if let Some(d) = d {
+        if policy.call_limit_header {
+            put(headers, "x-sb-shop-api-call-limit", |b| {
+                header::write_shop_api_call_limit(d, b)
+            });
+        }
+        put(headers, "ratelimit", |b| {
+            header::write_ratelimit(name, d, tps, b)
+        });
+    }
+    match state.backend.quotas(call.policy).get(call.tier) {
+        Some(Built::Bucket(q)) => put(headers, "ratelimit-policy", |b| {
+            header::write_ratelimit_policy_bucket(name, q, tps, b)
+        }),
+        Some(Built::Window(q)) => put(headers, "ratelimit-policy", |b| {
+            header::write_ratelimit_policy_window(name, q, tps, b)
+        }),
+        None => {}
+    }
+}
+
+/// The answer to a connection over the cap: written without waiting, then closed.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 21\r\n\r\ntoo many connections\n";
+
+/// Serves one listener until the task is dropped: the connection cap, then hyper with the
+/// deadlines. Accept errors (out of file descriptors) pause the loop briefly.
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, admin: bool) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
-        let _ = stream.set_nodelay(true);
+        let cap = if admin {
+            &gateway.admin_conns
+        } else {
+            &gateway.conns
+        };
+        let Ok(permit) = Arc::clone(cap).try_acquire_owned() else {
+            gateway.metrics.connections_refused.inc();
+            let _ = stream.try_write(REFUSED);
+            drop(stream);
+            continue;
+        };
         let gw = Arc::clone(&gateway);
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let gw = Arc::clone(&gw);
-                async move { Ok::<_, Infallible>(gw.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .max_buf_size(HYPER_MAX_BUF)
-                .max_headers(HYPER_MAX_HEADERS)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            gw.metrics.connections.inc();
+            let timed_out = connection(&gw, stream, peer, admin).await;
+            if timed_out {
+                gw.metrics.connections_timed_out.inc();
+            }
+            gw.metrics.connections.dec();
+            drop(permit);
         });
     }
 }
 
-/// Binds 127.0.0.1 on the configured port.
-pub fn bind(config: &Config) -> std::io::Result<std::net::TcpListener> {
-    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
+/// Serves one connection; `true` if a deadline closed it.
+async fn connection(gw: &Arc<Gateway>, stream: TcpStream, peer: SocketAddr, admin: bool) -> bool {
+    let _ = stream.set_nodelay(true);
+    let server = gw.state().settings.server.clone();
+    let busy = Busy::default();
+    let io = Deadlines::new(
+        stream,
+        busy.clone(),
+        server.idle_timeout,
+        server.write_timeout,
+    );
+    let gw2 = Arc::clone(gw);
+    let service = hyper::service::service_fn(move |req| {
+        let gw = Arc::clone(&gw2);
+        let guard = busy.enter();
+        async move { Ok::<_, Infallible>(gw.handle(req, peer, admin, guard).await) }
+    });
+    let result = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(server.header_timeout)
+        .max_buf_size(server.max_header_bytes.max(8192))
+        .max_headers(server.max_headers)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+    match result {
+        Err(e) => {
+            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = src {
+                if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                    return io.kind() == std::io::ErrorKind::TimedOut;
+                }
+                src = s.source();
+            }
+            e.is_timeout()
+        }
+        Ok(()) => false,
+    }
 }
 
-/// The gateway program: binds, prints `listening on 127.0.0.1:PORT`, serves until SIGINT,
-/// SIGTERM or `--duration`, then prints the counters.
-pub fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let gateway = Arc::new(Gateway::new(config)?);
-    let listener = bind(config)?;
-    let addr = listener.local_addr()?;
+/// Raises the soft limit of open files to the hard limit; the limit after.
+fn raise_fd_limit() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
+}
+
+/// The gateway program: binds, prints `listening on ADDR` (one line per listener, the admin
+/// listener's as `admin on ADDR`), serves until SIGINT, SIGTERM or `--duration`, reloads the
+/// config on SIGHUP, then prints the counters.
+pub fn run(cli: &Cli, settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let nofile = raise_fd_limit();
+    // Each client connection may hold one upstream connection; keep 64 for the rest, and the
+    // admin listener's own. A cap the limit cannot hold is lowered to fit, and said so.
+    let configured = settings.server.max_connections;
+    let reserve = 64 + ADMIN_CONNECTIONS as u64;
+    let fits = if nofile == 0 {
+        configured
+    } else {
+        usize::try_from(nofile.saturating_sub(reserve) / 2).unwrap_or(usize::MAX)
+    };
+    if fits == 0 {
+        return Err(format!(
+            "the open-file limit ({nofile}) leaves no room for client connections: raise it (ulimit -n)"
+        )
+        .into());
+    }
+    let cap = configured.min(fits);
+    let cap_note = if cap < configured {
+        format!(" (max_connections {configured} lowered to fit {nofile} open files)")
+    } else {
+        String::new()
+    };
+    let listeners = settings
+        .server
+        .listen
+        .iter()
+        .map(|a| {
+            let l = std::net::TcpListener::bind(a).map_err(|e| format!("listen {a}: {e}"))?;
+            l.set_nonblocking(true)?;
+            Ok::<_, Box<dyn std::error::Error>>(l)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let admin = match settings.server.admin_listen {
+        Some(a) => {
+            let l = std::net::TcpListener::bind(a).map_err(|e| format!("admin_listen {a}: {e}"))?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
+        None => None,
+    };
+    let threads = settings.server.threads;
+    let gateway = Arc::new(Gateway::new(settings, cap)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.threads)
+        .worker_threads(threads)
         .enable_all()
         .build()?;
     let stop = rt.block_on(async {
-        let listener = TcpListener::from_std(listener)?;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {addr}")?;
+        for l in &listeners {
+            writeln!(out, "listening on {}", l.local_addr()?)?;
+        }
+        if let Some(l) = &admin {
+            writeln!(out, "admin on {}", l.local_addr()?)?;
+        }
+        let state = gateway.state();
         writeln!(
             out,
-            "policies: ShopBase bucket 30 @ 2/s per (app, shop) on /shopbase/..., TikTok Shop 50/s per (app, shop, api) on /tiktok/{{api}}; cap {} in flight; {} slots per table{}",
-            config.max_in_flight,
-            config.slots,
-            if config.shadow { "; SHADOW MODE" } else { "" }
+            "routes: {}; limits: {}; connections: at most {}{cap_note}; open files: {nofile}",
+            state
+                .settings
+                .routes
+                .iter()
+                .map(|r| format!(
+                    "{} {} -> {}{}",
+                    r.name,
+                    if r.prefix.is_empty() { "/" } else { &r.prefix },
+                    state.settings.upstreams[r.upstream].url,
+                    if r.shadow { " (shadow)" } else { "" }
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            state.backend.describe(),
+            gateway.max_connections,
         )?;
         out.flush()?;
         drop(out);
-        tokio::spawn(serve(listener, Arc::clone(&gateway)));
-        Ok::<_, std::io::Error>(stop_signal(config.duration).await)
+        for l in listeners {
+            tokio::spawn(serve(
+                TcpListener::from_std(l)?,
+                Arc::clone(&gateway),
+                false,
+            ));
+        }
+        if let Some(l) = admin {
+            tokio::spawn(serve(TcpListener::from_std(l)?, Arc::clone(&gateway), true));
+        }
+        spawn_reloader(cli.clone(), Arc::clone(&gateway));
+        Ok::<_, std::io::Error>(stop_signal(cli.duration).await)
     })?;
     rt.shutdown_timeout(Duration::from_millis(200));
     println!("stopping ({stop})");
     print!("{}", gateway.report());
     Ok(())
+}
+
+/// Reloads the config file on SIGHUP; a failed reload keeps the running config.
+fn spawn_reloader(cli: Cli, gateway: Arc<Gateway>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let cli = cli.clone();
+            let gw = Arc::clone(&gateway);
+            // Reading the file and allocating tables is blocking work.
+            let result = tokio::task::spawn_blocking(move || {
+                let settings = cli.settings().map_err(|e| e.to_string())?;
+                gw.reload(settings)
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            let label = match &result {
+                Ok(kept) => {
+                    println!(
+                        "reload: ok (state kept for: {})",
+                        if kept.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            kept.join(", ")
+                        }
+                    );
+                    "ok"
+                }
+                Err(e) => {
+                    println!("reload: failed, the running config is unchanged: {e}");
+                    "failed"
+                }
+            };
+            let _ = std::io::stdout().flush();
+            gateway
+                .metrics
+                .reloads
+                .get_or_create(&vec![("result".to_owned(), label.to_owned())])
+                .inc();
+        }
+    });
 }
 
 /// Waits for SIGINT, SIGTERM or the duration; says which.

@@ -114,6 +114,8 @@ pub(crate) struct ScriptArgs {
     pub(crate) now_units: u64,
     pub(crate) need: u64,
     pub(crate) threshold: u64,
+    /// `now·D + B·I`: a full bucket at `now`, what the script repairs a corrupt key to.
+    pub(crate) full: u64,
 }
 
 /// Validates a request and prepares the script's arguments.
@@ -131,12 +133,14 @@ pub(crate) fn script_args(
     }
     // now ≤ span = (MAX − B·I) / D, so now·D + B·I fits; cost ≤ B makes c·I ≤ B·I.
     let now_units = now * p.unit;
+    let full = now_units + p.tolerance;
     if mode == Mode::Peek || cost > p.burst {
         return Ok(ScriptArgs {
             decide: false,
             now_units,
             need: 0,
             threshold: 0,
+            full,
         });
     }
     let need = cost * p.interval;
@@ -144,8 +148,17 @@ pub(crate) fn script_args(
         decide: true,
         now_units,
         need,
-        threshold: now_units + p.tolerance - need,
+        threshold: full - need,
+        full,
     })
+}
+
+/// A full bucket at `now` (`now·D + B·I`): what a state of unknown meaning is taken to be.
+pub(crate) fn full(p: &Params, now: u64) -> Result<u64, Error> {
+    if now > p.span {
+        return Err(Error::ClockOutOfRange);
+    }
+    Ok(now * p.unit + p.tolerance)
 }
 
 /// One decision on the state `state` the script decided on: the state after it (`None`:

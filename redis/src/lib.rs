@@ -19,7 +19,18 @@
 //!   admits more than the shared limit.
 //! - Redis down or slower than the timeout: the [`FailurePolicy`] answers (fail-open, or
 //!   fail-closed with [`Outcome::Overloaded`](tollgate::Outcome::Overloaded), HTTP 503); the node
-//!   keeps serving and resumes when Redis is back.
+//!   keeps serving and resumes when Redis is back. [`Config::timeout`] bounds every call,
+//!   connecting included (the blocking client arms its socket with the time left before each
+//!   read and write).
+//! - One bad key never fails the node: a command Redis refuses for one request (`NOPERM`, `OOM`,
+//!   a script error) is answered by the policy for that request alone, with the connection and
+//!   the circuit untouched; a key holding another type or an unreadable state is repaired as a
+//!   full bucket or window (never a fresh one, never unlimited). [`Stats`] counts both.
+//! - Redis Cluster ([`Config::cluster`]): each key to its slot's primary, a circuit per primary.
+//! - An async front end for tokio (feature `tokio`): `AsyncRedisLimiter`; TLS (`rediss://`) with
+//!   the feature `tls` (rustls).
+//! - The Lua scripts are shared with the Python package (`tollgate.redis`), which decides
+//!   identically on the same keys.
 //!
 //! ```no_run
 //! use tollgate::{Outcome, Quota};
@@ -32,10 +43,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
+mod conn;
 mod fixed_window;
 mod gcra;
 mod hybrid;
 mod limiter;
+mod node;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncRedisLimiter;
 pub use hybrid::HybridLimiter;
 pub use limiter::{Config, FailurePolicy, Limit, RedisLimiter, Request, Stats};

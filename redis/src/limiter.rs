@@ -1,18 +1,21 @@
 //! The shared limiter: requests, the pipelined round trip, quota changes and the failure policy.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::{Connection, ErrorKind, RedisError, RedisResult, Script, Value};
+use redis::{ErrorKind, RedisError, Script, Value};
 use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
 
+use crate::conn::Target;
 use crate::fixed_window;
 use crate::gcra::{self, Mode};
+use crate::node::{Counters, Topology};
 
-const GCRA_LUA: &str = include_str!("../lua/gcra.lua");
-const WINDOW_LUA: &str = include_str!("../lua/fixed_window.lua");
+// The one copy of the scripts, shipped with the Python package too (its `tollgate.redis` module
+// runs the same files).
+pub(crate) const GCRA_LUA: &str = include_str!("../../python/tollgate/lua/gcra.lua");
+pub(crate) const WINDOW_LUA: &str = include_str!("../../python/tollgate/lua/fixed_window.lua");
 
 /// Compare-and-set rounds for a key whose quota changed while other nodes write it.
 const CONVERSION_ROUNDS: usize = 4;
@@ -32,7 +35,10 @@ pub enum FailurePolicy {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
-    /// The Redis URL, e.g. `redis://127.0.0.1:6379/`.
+    /// The Redis URL, e.g. `redis://127.0.0.1:6379/` (`redis://[user:password@]host:port[/db]`;
+    /// `rediss://` for TLS with the `tls` feature, certificates always checked; Unix sockets are
+    /// refused by [`RedisLimiter::new`]). With [`Config::cluster`], one or more seed nodes
+    /// separated by commas.
     pub url: String,
     /// Prefix of every key this limiter writes (default `tg:`); buckets live under
     /// `{prefix}b:{key}`, windows under `{prefix}w:{key}`.
@@ -56,6 +62,13 @@ pub struct Config {
     /// Shadow (dry-run) mode: decisions are computed and the state updated as if enforced, but
     /// every outcome is Allowed, with [`Decision::SHADOW`] set (SPEC §7).
     pub shadow: bool,
+    /// Redis Cluster (default `false`): `url` then lists one or more seed nodes separated by
+    /// commas; the primaries are found with `CLUSTER SLOTS`, each key is sent to the primary of
+    /// its slot, and each primary has its own connections and circuit (docs/redis.md).
+    pub cluster: bool,
+    /// With the `tls` feature and a `rediss://` URL: a PEM file of certificate authorities to
+    /// trust besides Mozilla's root store (default none), e.g. a private CA's.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -71,6 +84,8 @@ impl Config {
             grace: Duration::from_secs(1),
             connections: 4,
             shadow: false,
+            cluster: false,
+            tls_ca_file: None,
         }
     }
 }
@@ -158,8 +173,16 @@ pub struct Stats {
     pub round_trips: u64,
     /// Round trips that failed (error, timeout, refused connection).
     pub failures: u64,
-    /// Requests answered by the failure policy.
+    /// Requests answered by the failure policy (every cause: Redis down or late, a server
+    /// error on the request's own command, a malformed reply).
     pub policy_answers: u64,
+    /// Requests whose own command failed in Redis while the round trip succeeded (for example
+    /// `NOPERM`, `OOM`, a script error), or whose reply was malformed: each answered by the
+    /// policy alone, with the connection kept and the other requests decided.
+    pub server_errors: u64,
+    /// Keys found holding no valid state (another type, a malformed or out-of-range field, a
+    /// fingerprint this crate did not write) and repaired as full (docs/redis.md).
+    pub repaired: u64,
 }
 
 /// A key's state as Redis holds it, after a decision: what the hybrid mode caches.
@@ -178,6 +201,20 @@ struct Job {
     /// A window's converted index, when it is later than `now`'s (the key must live to its end).
     converted_window: Option<u64>,
     result: Option<Result<(Decision, Option<Known>), Error>>,
+    /// Answered by the policy for this request alone (its own command failed in Redis).
+    by_policy: bool,
+}
+
+/// Why one reply did not decide its request.
+enum ReplyError {
+    /// The command failed in Redis (`ServerError`), with the server's message.
+    Server(String),
+    /// `NOSCRIPT`: the server lost the scripts; load them and send the command again.
+    NoScript,
+    /// `MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`: the cluster changed; look again, send again.
+    Moved,
+    /// Not the shape the script returns.
+    Malformed,
 }
 
 enum Kind {
@@ -193,17 +230,13 @@ enum Kind {
 /// argument; the conformance tests check it field by field).
 pub struct RedisLimiter {
     config: Config,
-    client: redis::Client,
+    topology: Topology,
     gcra: Script,
     window: Script,
-    slots: Vec<Mutex<Option<Connection>>>,
-    next_slot: AtomicUsize,
-    epoch: Instant,
-    /// Nanoseconds since `epoch` before which Redis is not tried again.
-    down_until: AtomicU64,
-    round_trips: AtomicU64,
-    failures: AtomicU64,
+    counters: Counters,
     policy_answers: AtomicU64,
+    server_errors: AtomicU64,
+    repaired: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisLimiter {
@@ -215,15 +248,13 @@ impl std::fmt::Debug for RedisLimiter {
     }
 }
 
-fn duration_nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 impl RedisLimiter {
     /// A limiter on the Redis at `config.url`. Connects lazily: a Redis that is down now is
     /// not an error here (the failure policy answers until it is up).
     ///
-    /// Errors: an invalid URL, `ticks_per_second == 0` or `connections == 0`.
+    /// Errors: an invalid URL, a Unix socket, `rediss://` without the `tls` feature (or with
+    /// `#insecure`, or an unreadable [`Config::tls_ca_file`]), `ticks_per_second == 0` or
+    /// `connections == 0`.
     pub fn new(config: Config) -> Result<RedisLimiter, RedisError> {
         if config.ticks_per_second == 0 || config.connections == 0 {
             return Err(RedisError::from((
@@ -231,19 +262,27 @@ impl RedisLimiter {
                 "ticks_per_second and connections must be at least 1",
             )));
         }
-        let client = redis::Client::open(config.url.as_str())?;
-        let slots = (0..config.connections).map(|_| Mutex::new(None)).collect();
+        let topology = if config.cluster {
+            let seeds = config
+                .url
+                .split(',')
+                .map(|u| Target::parse(u.trim(), config.tls_ca_file.as_deref()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Topology::cluster(seeds, config.connections)
+        } else {
+            Topology::single(
+                Target::parse(&config.url, config.tls_ca_file.as_deref())?,
+                config.connections,
+            )
+        };
         Ok(RedisLimiter {
-            client,
+            topology,
             gcra: Script::new(GCRA_LUA),
             window: Script::new(WINDOW_LUA),
-            slots,
-            next_slot: AtomicUsize::new(0),
-            epoch: Instant::now(),
-            down_until: AtomicU64::new(0),
-            round_trips: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
+            counters: Counters::default(),
             policy_answers: AtomicU64::new(0),
+            server_errors: AtomicU64::new(0),
+            repaired: AtomicU64::new(0),
             config,
         })
     }
@@ -256,9 +295,11 @@ impl RedisLimiter {
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         Stats {
-            round_trips: self.round_trips.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
+            round_trips: self.counters.round_trips.load(Ordering::Relaxed),
+            failures: self.counters.failures.load(Ordering::Relaxed),
             policy_answers: self.policy_answers.load(Ordering::Relaxed),
+            server_errors: self.server_errors.load(Ordering::Relaxed),
+            repaired: self.repaired.load(Ordering::Relaxed),
         }
     }
 
@@ -377,6 +418,7 @@ impl RedisLimiter {
             conversion: Vec::new(),
             converted_window: None,
             result: None,
+            by_policy: false,
         })
     }
 
@@ -394,7 +436,8 @@ impl RedisLimiter {
                     .arg(a.need.to_string())
                     .arg(a.threshold.to_string())
                     .arg(format!("{:e}", p.ms_per_unit(self.config.ticks_per_second)))
-                    .arg(grace.to_string());
+                    .arg(grace.to_string())
+                    .arg(a.full.to_string());
             }
             Kind::Window(p, index) => {
                 let decide = !r.peek && r.cost <= p.limit;
@@ -431,17 +474,41 @@ impl RedisLimiter {
         u64::try_from(ms.min(10u128.pow(15))).unwrap_or(u64::MAX)
     }
 
-    /// Reads one script reply; returns `true` when the job needs another (conversion) round.
-    /// Only the first of a segment's jobs on a key converts: the later ones run after it, so
-    /// they find the key converted (or, if that conversion failed, convert at their own `now`).
-    fn absorb(job: &mut Job, r: &Request<'_>, reply: &Value, first: bool) -> Result<bool, ()> {
-        let fields = strings(reply).ok_or(())?;
+    /// Reads one script reply; returns `true` when the job needs another (conversion) round, and
+    /// whether the script repaired the key. Only the first of a segment's jobs on a key
+    /// converts: the later ones run after it, so they find the key converted (or, if that
+    /// conversion failed, convert at their own `now`).
+    fn absorb(
+        job: &mut Job,
+        r: &Request<'_>,
+        reply: &Value,
+        first: bool,
+    ) -> Result<(bool, bool), ReplyError> {
+        if let Value::ServerError(e) = reply {
+            match e.code() {
+                "NOSCRIPT" => return Err(ReplyError::NoScript),
+                "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN" => return Err(ReplyError::Moved),
+                _ => {}
+            }
+            return Err(ReplyError::Server(format!(
+                "{} {}",
+                e.code(),
+                e.details().unwrap_or("")
+            )));
+        }
+        let fields = strings(reply).ok_or(ReplyError::Malformed)?;
         if !first && fields.first().map(String::as_str) == Some("0") {
             job.conversion.clear();
             job.converted_window = None;
-            return Ok(true);
+            return Ok((true, false));
         }
-        let num = |i: usize| fields.get(i).and_then(|s| s.parse::<u64>().ok()).ok_or(());
+        let num = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(ReplyError::Malformed)
+        };
+        let repaired = |i: usize| fields.get(i).map(String::as_str) == Some("repaired");
         match (&job.kind, fields.first().map(String::as_str)) {
             (Kind::Bucket(p, _), Some("1")) => {
                 let state = num(1)?;
@@ -449,24 +516,25 @@ impl RedisLimiter {
                     gcra::step(state, p, r.now, r.cost, r.mode())
                         .map(|(next, d)| (d, Some(Known::Bucket(*p, next.unwrap_or(state))))),
                 );
-                Ok(false)
+                Ok((false, repaired(2)))
             }
             (Kind::Bucket(p, _), Some("0")) => {
                 let state = num(1)?;
-                let old_fp = fields.get(2).ok_or(())?;
-                // A fingerprint this crate did not write converts from an empty bucket.
-                let converted = match gcra::Params::parse(old_fp) {
-                    Some(old) => gcra::convert(state, &old, p, r.now),
-                    None => gcra::convert(0, p, p, r.now),
+                let old_fp = fields.get(2).ok_or(ReplyError::Malformed)?;
+                // A fingerprint this crate did not write: the state's meaning is unknown, so
+                // the key is taken as a full bucket at now (never a fresh one: no free burst).
+                let (converted, foreign) = match gcra::Params::parse(old_fp) {
+                    Some(old) => (gcra::convert(state, &old, p, r.now), false),
+                    None => (gcra::full(p, r.now), true),
                 };
                 match converted {
                     Ok(s) => {
                         job.conversion = vec![fields[1].clone(), old_fp.clone(), s.to_string()];
-                        Ok(true)
+                        Ok((true, foreign))
                     }
                     Err(e) => {
                         job.result = Some(Err(e));
-                        Ok(false)
+                        Ok((false, false))
                     }
                 }
             }
@@ -476,14 +544,15 @@ impl RedisLimiter {
                     fixed_window::step(state, p, r.now, r.cost, r.mode())
                         .map(|(next, d)| (d, Some(Known::Window(*p, next.unwrap_or(state))))),
                 );
-                Ok(false)
+                Ok((false, repaired(3)))
             }
             (Kind::Window(p, _), Some("0")) => {
                 let state = (num(1)?, num(2)?);
-                let old_fp = fields.get(3).ok_or(())?;
-                let converted = match fixed_window::Params::parse(old_fp) {
-                    Some(old) => fixed_window::convert(state, &old, p, r.now),
-                    None => p.index_of(r.now).map(|i| (i, 0)),
+                let old_fp = fields.get(3).ok_or(ReplyError::Malformed)?;
+                // A foreign fingerprint: a full window (the later of the stored one and now's).
+                let (converted, foreign) = match fixed_window::Params::parse(old_fp) {
+                    Some(old) => (fixed_window::convert(state, &old, p, r.now), false),
+                    None => (p.index_of(r.now).map(|i| (i.max(state.0), p.limit)), true),
                 };
                 match converted {
                     Ok((i, c)) => {
@@ -495,15 +564,15 @@ impl RedisLimiter {
                             i.to_string(),
                             c.to_string(),
                         ];
-                        Ok(true)
+                        Ok((true, foreign))
                     }
                     Err(e) => {
                         job.result = Some(Err(e));
-                        Ok(false)
+                        Ok((false, false))
                     }
                 }
             }
-            _ => Err(()),
+            _ => Err(ReplyError::Malformed),
         }
     }
 
@@ -558,125 +627,72 @@ impl RedisLimiter {
             let pending: Vec<usize> = jobs
                 .iter()
                 .enumerate()
-                .filter(|(_, j)| matches!(j, Ok(job) if job.result.is_none()))
+                .filter(|(_, j)| matches!(j, Ok(job) if job.result.is_none() && !job.by_policy))
                 .map(|(i, _)| i)
                 .collect();
             if pending.is_empty() {
                 return;
             }
-            let mut pipe = redis::pipe();
-            for &i in &pending {
-                if let Ok(job) = &jobs[i] {
-                    pipe.add_command(self.invocation(job, &requests[i]));
-                }
-            }
-            let Some(replies) = self.round_trip(&pipe, deadline) else {
-                return;
-            };
-            let mut malformed = replies.len() != pending.len();
+            let commands: Vec<(redis::Cmd, &str)> = pending
+                .iter()
+                .filter_map(|&i| match &jobs[i] {
+                    Ok(job) => Some((self.invocation(job, &requests[i]), job.redis_key.as_str())),
+                    Err(_) => None,
+                })
+                .collect();
+            let replies = self.topology.exchange(
+                &commands,
+                deadline,
+                self.config.retry_interval,
+                &self.counters,
+            );
+            drop(commands);
             let mut converting: Vec<String> = Vec::new();
             for (&i, reply) in pending.iter().zip(&replies) {
-                if let Ok(job) = &mut jobs[i] {
-                    let first = !converting.contains(&job.redis_key);
-                    match Self::absorb(job, &requests[i], reply, first) {
-                        Ok(true) => converting.push(job.redis_key.clone()),
-                        Ok(false) => {}
-                        Err(()) => malformed = true,
+                let Ok(job) = &mut jobs[i] else { continue };
+                let Some((reply, node)) = reply else {
+                    // Its node is down or late: the policy answers it (counted at the end).
+                    job.by_policy = true;
+                    continue;
+                };
+                let first = !converting.contains(&job.redis_key);
+                match Self::absorb(job, &requests[i], reply, first) {
+                    Ok((again, repaired)) => {
+                        if repaired {
+                            self.repaired.fetch_add(1, Ordering::Relaxed);
+                            log::warn!(
+                                "tollgate-redis: key {} held no valid state; repaired as full",
+                                job.redis_key
+                            );
+                        }
+                        if again {
+                            converting.push(job.redis_key.clone());
+                        }
+                    }
+                    // Sent again next round, after the scripts are loaded.
+                    Err(ReplyError::NoScript) => self.topology.reload_scripts(node.as_ref()),
+                    // The key's slot moved: rediscover the cluster, send it again next round.
+                    Err(ReplyError::Moved) => self.topology.topology_changed(),
+                    Err(ReplyError::Server(message)) => {
+                        self.answer_by_policy(job, &message);
+                    }
+                    Err(ReplyError::Malformed) => {
+                        self.answer_by_policy(job, "malformed reply");
                     }
                 }
             }
-            if malformed {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
         }
     }
 
-    /// A free connection slot, waiting for one at most until `deadline` (every slot may be held
-    /// by a call that waits on a slow Redis).
-    fn slot(&self, deadline: Instant) -> Option<MutexGuard<'_, Option<Connection>>> {
-        let n = self.slots.len();
-        let start = self.next_slot.fetch_add(1, Ordering::Relaxed);
-        let mut pause = Duration::from_micros(10);
-        loop {
-            for i in 0..n {
-                match self.slots[(start + i) % n].try_lock() {
-                    Ok(guard) => return Some(guard),
-                    Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
-                    Err(TryLockError::WouldBlock) => {}
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            std::thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(Duration::from_millis(1));
-        }
-    }
-
-    /// One pipelined round trip within `deadline`, or `None` (failure recorded, circuit open).
-    fn round_trip(&self, pipe: &redis::Pipeline, deadline: Instant) -> Option<Vec<Value>> {
-        let elapsed = duration_nanos(self.epoch.elapsed());
-        if elapsed < self.down_until.load(Ordering::Relaxed) {
-            return None;
-        }
-        let Some(mut slot) = self.slot(deadline) else {
-            // Every connection is busy past the deadline: answer by the policy, but this says
-            // nothing about Redis, so the circuit stays closed.
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            return None;
-        };
-        if let Ok(v) = self.try_round_trip(&mut slot, pipe, deadline) {
-            self.round_trips.fetch_add(1, Ordering::Relaxed);
-            return Some(v);
-        }
-        // Whatever state the connection is in (a late reply may still come), it goes.
-        *slot = None;
-        self.failures.fetch_add(1, Ordering::Relaxed);
-        let until = duration_nanos(self.epoch.elapsed())
-            .saturating_add(duration_nanos(self.config.retry_interval));
-        self.down_until.store(until, Ordering::Relaxed);
-        None
-    }
-
-    fn try_round_trip(
-        &self,
-        slot: &mut Option<Connection>,
-        pipe: &redis::Pipeline,
-        deadline: Instant,
-    ) -> RedisResult<Vec<Value>> {
-        let remaining = || {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                Err(RedisError::from((ErrorKind::IoError, "timed out")))
-            } else {
-                Ok(left)
-            }
-        };
-        if slot.is_none() {
-            let conn = self.client.get_connection_with_timeout(remaining()?)?;
-            let left = remaining()?;
-            conn.set_read_timeout(Some(left))?;
-            conn.set_write_timeout(Some(left))?;
-            let mut conn = conn;
-            redis::pipe()
-                .cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(GCRA_LUA)
-                .cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(WINDOW_LUA)
-                .exec(&mut conn)?;
-            *slot = Some(conn);
-        }
-        let Some(conn) = slot.as_mut() else {
-            return Err(RedisError::from((ErrorKind::IoError, "no connection")));
-        };
-        let left = remaining()?;
-        conn.set_read_timeout(Some(left))?;
-        conn.set_write_timeout(Some(left))?;
-        pipe.query(conn)
+    /// One request's own command failed: the policy answers it alone; the connection, the
+    /// circuit and every other request of the round trip are untouched.
+    fn answer_by_policy(&self, job: &mut Job, message: &str) {
+        job.by_policy = true;
+        self.server_errors.fetch_add(1, Ordering::Relaxed);
+        log::warn!(
+            "tollgate-redis: {} answered by the failure policy: {message}",
+            job.redis_key
+        );
     }
 }
 

@@ -474,3 +474,104 @@ fn states_across_the_scripts_limb_boundaries_match_the_core() {
         }
     }
 }
+
+/// JSON for one `Result<Decision, Error>`: the decision's fields in order (outcomes as the C
+/// ABI's numbers), or the error's name.
+fn result_json(r: &Result<Decision, Error>) -> String {
+    let outcome = |o: tollgate::Outcome| match o {
+        tollgate::Outcome::Allowed => 0,
+        tollgate::Outcome::Limited => 1,
+        tollgate::Outcome::Overloaded => 2,
+        tollgate::Outcome::Never => 3,
+    };
+    match r {
+        Ok(d) => format!(
+            "[{},{},{},{},{},{},{},{}]",
+            outcome(d.outcome),
+            outcome(d.verdict),
+            d.limit,
+            d.used,
+            d.remaining,
+            d.retry_after.map_or("null".into(), |t| t.to_string()),
+            d.reset_after,
+            d.flags
+        ),
+        Err(e) => format!("\"{e:?}\""),
+    }
+}
+
+fn trace_json<Q>(
+    kind: &str,
+    t: &Trace<Q>,
+    quota: impl Fn(&Q) -> String,
+    times: &[u64],
+    expected: &[Result<Decision, Error>],
+) -> String {
+    let quotas: Vec<String> = t.quotas.iter().map(quota).collect();
+    let ops: Vec<String> = t
+        .ops
+        .iter()
+        .zip(times)
+        .map(|(op, now)| format!("[{},{},{},{},{}]", op.key, op.quota, now, op.cost, op.peek))
+        .collect();
+    let expected: Vec<String> = expected.iter().map(result_json).collect();
+    format!(
+        "{{\"kind\":\"{kind}\",\"chunk\":{},\"quotas\":[{}],\"ops\":[{}],\"expected\":[{}]}}",
+        t.chunk,
+        quotas.join(","),
+        ops.join(","),
+        expected.join(",")
+    )
+}
+
+/// Writes generated traces and the core's answers to `$TOLLGATE_TRACE_OUT` (JSON lines), for
+/// the Python backend's conformance test (python/tests/test_redis.py): the same generators,
+/// from a fixed seed, so Python checks the traces this file checks.
+#[test]
+#[ignore = "writes the Python suite's traces: scripts/test-redis.sh"]
+fn export_traces_for_python() {
+    use proptest::strategy::ValueTree;
+    let Ok(path) = std::env::var("TOLLGATE_TRACE_OUT") else {
+        return;
+    };
+    let cases: usize = std::env::var("TOLLGATE_TRACE_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(128);
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut lines = Vec::new();
+    let buckets = trace(bucket_quota(), bucket_scale, Quota::burst);
+    let windows = trace(window_quota(), window_scale, WindowQuota::limit);
+    for _ in 0..cases {
+        let t = buckets.new_tree(&mut runner).unwrap().current();
+        let at = times(&t);
+        let expected = reference::<LeakyBucket>(&t, &at);
+        lines.push(trace_json(
+            "bucket",
+            &t,
+            |q| {
+                // An approximate quota is rebuilt as `Quota::approximate(.., CENTURY_NS)`; an
+                // exact one as `Quota::with_min_span(.., 0)`.
+                let span = if q.is_exact() {
+                    "null".to_string()
+                } else {
+                    CENTURY_NS.to_string()
+                };
+                format!("[{},{},{},{span}]", q.burst(), q.count(), q.period())
+            },
+            &at,
+            &expected,
+        ));
+        let t = windows.new_tree(&mut runner).unwrap().current();
+        let at = times(&t);
+        let expected = reference::<FixedWindow>(&t, &at);
+        lines.push(trace_json(
+            "window",
+            &t,
+            |q| format!("[{},{},{}]", q.limit(), q.window(), q.offset()),
+            &at,
+            &expected,
+        ));
+    }
+    std::fs::write(&path, lines.join("\n") + "\n").expect("the trace file is writable");
+}

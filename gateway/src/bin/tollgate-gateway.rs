@@ -1,6 +1,6 @@
-//! The gateway program; `--help` lists the flags (see `docs/demo.md`).
+//! The gateway program; `--help` lists the flags (see `docs/gateway.md`).
 
-use tollgate_gateway::config::{Config, USAGE};
+use tollgate_gateway::config::{Cli, USAGE};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -8,14 +8,22 @@ fn main() {
         print!("{USAGE}");
         return;
     }
-    let config = match Config::from_args(args) {
-        Ok(c) => c,
+    let (cli, settings) = match Cli::parse(args).and_then(|c| {
+        let s = c.settings()?;
+        Ok((c, s))
+    }) {
+        Ok(v) => v,
         Err(e) => {
             eprintln!("tollgate-gateway: {e}");
             std::process::exit(2);
         }
     };
-    if let Err(e) = tollgate_gateway::server::run(&config) {
+    if cli.check {
+        println!("{settings:#?}");
+        println!("config ok");
+        return;
+    }
+    if let Err(e) = tollgate_gateway::server::run(&cli, settings) {
         eprintln!("tollgate-gateway: {e}");
         std::process::exit(1);
     }

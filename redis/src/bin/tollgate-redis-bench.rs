@@ -61,6 +61,38 @@ fn now() -> u64 {
     u64::try_from(START.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// The ceiling: plain native writes through the same client on the same server.
+fn ceilings(raw: &std::sync::Mutex<&mut redis::Connection>, seconds: f64) {
+    let counter = format!("bench:{}:n", std::process::id());
+    measure("ceiling: INCR, one per round trip", seconds, 1, &|_, _| {
+        let mut c = raw
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        redis::cmd("INCR").arg(&counter).exec(*c).map_or(0, |()| 1)
+    });
+    measure("ceiling: HSET, one per round trip", seconds, 1, &|_, i| {
+        let mut c = raw
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        redis::cmd("HSET")
+            .arg(format!("{counter}h"))
+            .arg("f")
+            .arg(i)
+            .exec(*c)
+            .map_or(0, |()| 1)
+    });
+    measure("ceiling: INCR, pipelined 16", seconds, 1, &|_, _| {
+        let mut c = raw
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pipe = redis::pipe();
+        for _ in 0..16 {
+            pipe.cmd("INCR").arg(format!("{counter}i"));
+        }
+        pipe.exec(*c).map_or(0, |()| 16)
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let url = args
@@ -89,6 +121,7 @@ fn main() {
             redis::cmd("PING").exec(*c).map_or(0, |()| 1)
         },
     );
+    ceilings(&raw, seconds);
     measure(
         "leaky bucket, one decision per round trip",
         seconds,

@@ -1,5 +1,6 @@
 -- tollgate leaky bucket (GCRA) step on Redis: one atomic read-modify-write of one key.
--- Design and the exactness argument: docs/redis.md. Called by the tollgate-redis crate.
+-- Design and the exactness argument: docs/redis.md. Called by the tollgate-redis crate and by
+-- the Python package's tollgate.redis module (this file is the one copy of the script).
 --
 -- The state S is a u64 stored as a decimal string (field "s"), next to the fingerprint of the
 -- quota it is expressed in (field "q"). Redis Lua numbers are doubles, exact only to 2^53, so a
@@ -12,10 +13,13 @@
 -- ARGV[3] now·D               ARGV[4] c·I (cost in units)
 -- ARGV[5] now·D + B·I − c·I (admit iff max(S, now·D) ≤ this)
 -- ARGV[6] milliseconds per unit (a double, for PEXPIRE only)   ARGV[7] grace in milliseconds
--- ARGV[8..10] only after a quota change: the S and fingerprint the caller converted from, and
+-- ARGV[8] now·D + B·I: a full bucket at now, the state a corrupt key is repaired to
+-- ARGV[9..11] only after a quota change: the S and fingerprint the caller converted from, and
 --             the converted S (compare-and-set: applied only if the key still holds them)
--- Returns {"1", S} with S the state the decision is taken on, or {"0", S, fingerprint} when the
--- key holds another quota's state and the caller must convert it first.
+-- Returns {"1", S} with S the state the decision is taken on, {"1", S, "repaired"} when the key
+-- held no valid state (another type, a missing or malformed field, a number above 2^64 − 1) and
+-- was rewritten as a full bucket at now, or {"0", S, fingerprint} when the key holds another
+-- quota's state and the caller must convert it first.
 local E = 1e10
 local function parse(x)
   local n = #x
@@ -35,19 +39,39 @@ local function add(ah, al, bh, bl)
   return hi, lo
 end
 
+-- A u64 in canonical decimal: no sign, no leading zero, at most 18446744073709551615.
+local function valid(x)
+  if type(x) ~= 'string' or not string.find(x, '^[0-9]+$') then return false end
+  if #x > 1 and string.sub(x, 1, 1) == '0' then return false end
+  return #x < 20 or (#x == 20 and x <= '18446744073709551615')
+end
+
 local key, qid, mode = KEYS[1], ARGV[1], ARGV[2]
-local cur = redis.call('HMGET', key, 's', 'q')
-local s, q = cur[1], cur[2]
+local cur = redis.pcall('HMGET', key, 's', 'q')
+local s, q, repaired = nil, nil, false
+if cur.err then
+  -- Not a hash (WRONGTYPE): the key is this limiter's, so it is replaced.
+  redis.call('DEL', key)
+  repaired = true
+else
+  s, q = cur[1], cur[2]
+  if (s or q) and not (valid(s) and type(q) == 'string') then
+    repaired = true
+  end
+end
 local dirty = false
-if not s then
+if repaired then
+  -- Never a fresh bucket (a free burst) and never left unanswerable: a full bucket at now.
+  s, q, dirty = ARGV[8], qid, true
+elseif not s then
   -- A new key: written even if nothing changes, so it exists from its first decision on.
   s, q, dirty = '0', qid, true
 end
 if q ~= qid then
-  if ARGV[8] ~= s or ARGV[9] ~= q then
+  if ARGV[9] ~= s or ARGV[10] ~= q then
     return {'0', s, q}
   end
-  s, dirty = ARGV[10], true
+  s, dirty = ARGV[11], true
 end
 local sh, sl = parse(s)
 local nh, nl = parse(ARGV[3])
@@ -82,4 +106,5 @@ if wh ~= nil then
   if ms > 1e15 then ms = 1e15 end
   redis.call('PEXPIRE', key, ms)
 end
+if repaired then return {'1', s, 'repaired'} end
 return {'1', s}
