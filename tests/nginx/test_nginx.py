@@ -453,13 +453,18 @@ def test_sigkill(ngx):
     # Requests the killed worker had admitted but not yet logged are missing from nginx's
     # account: a key may show up to 2 fewer than its due (never more than it).
     tight = [k.get(200, 0) >= bounds[key] - 2 for key, k in keys.items()]
-    after = {pid: last for pid, (_, last) in workers.items() if last > kill_at}
+    # The victim may finish a decision in the microseconds between the clock read and the
+    # signal taking effect: 50 ms of grace. The others must still answer a second later.
+    victim_last = workers.get(str(victim), (0, 0))[1]
+    after = {pid: last for pid, (_, last) in workers.items()
+             if pid != str(victim) and last > kill_at + US}
     print(f"  SIGKILL worker {victim} at 2 s of {secs}: {summary['requests']} requests, "
           f"{sum(k.get(200, 0) for k in keys.values())} admitted over {len(keys)} keys, "
-          f"workers answering after the kill: {len(after)}")
+          f"workers answering 1 s after the kill: {len(after)}")
     check(len(keys) == nkeys and all(exact), "every key within 30 + 2/s despite the kill")
     check(all(tight), "and every key got its due (no slot wedged by the killed worker)")
-    check(str(victim) not in after, "the killed worker answered nothing afterwards")
+    check(victim_last < kill_at + US // 20,
+          f"the killed worker answered nothing afterwards ({(victim_last - kill_at) / 1000:.1f} ms)")
     check(len(after) >= 3, f"the other workers went on: {sorted(after)}")
     check(len(ngx.workers()) == 4 and victim not in ngx.workers(), "the master replaced it")
 
