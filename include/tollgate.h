@@ -17,6 +17,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/**
+ * Alignment of the library's fixed-size structs (8 bytes), spelled for the compiler: it makes a
+ * tg_bucket, tg_window, ... declared anywhere (stack, static, inside another struct) aligned for
+ * the 64-bit atomics inside, also where uint64_t alone is aligned to 4 (32-bit x86).
+ */
+#if defined(_MSC_VER)
+/** MSVC's spelling of TG_ALIGNED. */
+#define TG_ALIGNED(n) __declspec(align(n))
+#else
+/** GCC's and Clang's spelling of TG_ALIGNED. */
+#define TG_ALIGNED(n) __attribute__((aligned(n)))
+#endif
+
 /** Major version of this header. */
 #define TG_VERSION_MAJOR 0
 /** Minor version of this header. */
@@ -592,7 +605,7 @@ typedef struct tg_table tg_table;
  * `tg_bucket_set_quota` need the bucket to themselves. Nothing is allocated; there is no
  * `_free`. The fields are private.
  */
-typedef struct tg_bucket {
+typedef struct TG_ALIGNED(8) tg_bucket {
     uint64_t _private[TG_BUCKET_WORDS];
 } tg_bucket;
 
@@ -602,7 +615,7 @@ typedef struct tg_bucket {
  * of fixed size: declare it anywhere, `tg_quota q = TG_QUOTA_INIT;`, then fill it with
  * `tg_quota_init`. Copying it with `=` or `memcpy` is fine. The fields are private.
  */
-typedef struct tg_quota {
+typedef struct TG_ALIGNED(8) tg_quota {
     uint64_t _private[TG_QUOTA_WORDS];
 } tg_quota;
 
@@ -661,7 +674,7 @@ typedef struct tg_decision {
  * `static tg_bucket_pacer p = TG_BUCKET_PACER_INIT;` then `tg_bucket_pacer_init`. Nothing is
  * allocated. The fields are private.
  */
-typedef struct tg_bucket_pacer {
+typedef struct TG_ALIGNED(8) tg_bucket_pacer {
     uint64_t _private[TG_BUCKET_PACER_WORDS];
 } tg_bucket_pacer;
 
@@ -693,7 +706,7 @@ typedef struct tg_pace {
  * `static tg_log_pacer p = TG_LOG_PACER_INIT;` then `tg_log_pacer_init`. Nothing is allocated.
  * The fields are private.
  */
-typedef struct tg_log_pacer {
+typedef struct TG_ALIGNED(8) tg_log_pacer {
     uint64_t _private[TG_LOG_PACER_WORDS];
 } tg_log_pacer;
 
@@ -722,7 +735,7 @@ typedef struct tg_call_limit {
  * `tg_backoff b = TG_BACKOFF_INIT;` then `tg_backoff_init`. Nothing is allocated. The fields are
  * private.
  */
-typedef struct tg_backoff {
+typedef struct TG_ALIGNED(8) tg_backoff {
     uint64_t _private[TG_BACKOFF_WORDS];
 } tg_backoff;
 
@@ -736,7 +749,7 @@ typedef struct tg_backoff {
  * `static tg_retry_budget b = TG_RETRY_BUDGET_INIT;` then `tg_retry_budget_init`. Nothing is
  * allocated. The fields are private.
  */
-typedef struct tg_retry_budget {
+typedef struct TG_ALIGNED(8) tg_retry_budget {
     uint64_t _private[TG_RETRY_BUDGET_WORDS];
 } tg_retry_budget;
 
@@ -772,7 +785,7 @@ typedef struct tg_next {
  * then `tg_request_queue_init` once before sharing it. Nothing is allocated. The fields are
  * private.
  */
-typedef struct tg_request_queue {
+typedef struct TG_ALIGNED(8) tg_request_queue {
     uint64_t _private[TG_REQUEST_QUEUE_WORDS];
 } tg_request_queue;
 
@@ -808,7 +821,7 @@ typedef struct tg_release {
  * Fixed-size plain memory: `static tg_wrapping_clock c = TG_WRAPPING_CLOCK_INIT;` then
  * `tg_wrapping_clock_init` once. The fields are private.
  */
-typedef struct tg_wrapping_clock {
+typedef struct TG_ALIGNED(8) tg_wrapping_clock {
     uint64_t _private[TG_WRAPPING_CLOCK_WORDS];
 } tg_wrapping_clock;
 
@@ -828,7 +841,7 @@ typedef uint32_t (*tg_read_counter)(void *context);
  * `tg_concurrency_init` once before sharing it. Acquire and release are lock-free and safe from
  * any number of threads. Nothing is allocated. The fields are private.
  */
-typedef struct tg_concurrency {
+typedef struct TG_ALIGNED(8) tg_concurrency {
     uint64_t _private[TG_CONCURRENCY_WORDS];
 } tg_concurrency;
 
@@ -844,7 +857,7 @@ typedef struct tg_concurrency {
  * `tg_window_set_quota` need the window to themselves. Nothing is allocated; there is no
  * `_free`. The fields are private.
  */
-typedef struct tg_window {
+typedef struct TG_ALIGNED(8) tg_window {
     uint64_t _private[TG_WINDOW_WORDS];
 } tg_window;
 
@@ -861,7 +874,7 @@ typedef struct tg_window {
  * Fixed-size plain memory: `static tg_sliding_log l = TG_SLIDING_LOG_INIT;` then
  * `tg_sliding_log_init`. Nothing is allocated. The fields are private.
  */
-typedef struct tg_sliding_log {
+typedef struct TG_ALIGNED(8) tg_sliding_log {
     uint64_t _private[TG_SLIDING_LOG_WORDS];
 } tg_sliding_log;
 

@@ -4,14 +4,14 @@
 # benches). Takes about 5 minutes on 2 vCPUs. Output: the raw lines, then a summary; all of it
 # is also kept in target/bench-run/.
 #   bash scripts/bench.sh            # everything
-#   TOLLGATE_BENCH_ONLY="direct c" bash scripts/bench.sh   # some of: direct contention keyed memory c python
+#   TOLLGATE_BENCH_ONLY="direct c" bash scripts/bench.sh   # some of: direct contention keyed memory c python tower
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$PWD/target/bench-run"
 rm -rf "$out"
 mkdir -p "$out"
 export CRITERION_HOME="$out/criterion"
-only="${TOLLGATE_BENCH_ONLY:-direct contention keyed memory c python}"
+only="${TOLLGATE_BENCH_ONLY:-direct contention keyed memory c python tower}"
 want() { [[ " $only " == *" $1 "* ]]; }
 
 {
@@ -52,6 +52,10 @@ if want python; then
         2>&1 | tee -a "$out/python.txt"
     done
   fi
+fi
+if want tower; then
+  echo "=== cargo bench -p tollgate-tower --bench layer"
+  cargo bench -p tollgate-tower --locked --bench layer 2>&1 | tee "$out/tower.txt"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/machine.txt"
 
@@ -125,6 +129,20 @@ for group in ["contention", "contention_keyed"]:
         r = ratio(same, apart)
         row(f"{group}: {who}", fmt(one), fmt(same), fmt(apart),
             "—" if r is None else f"{r:.2f}×")
+
+print("\n### The tower layer beside tower_governor (overhead = time minus the bare service's)\n")
+row("case", "bare service", "tollgate", "tower_governor", "tower_governor use_headers",
+    "overhead tollgate / tower_governor", "/ tower_governor use_headers")
+row(*["---"] * 7)
+for group in ["allow/1 key", "allow/1000 keys", "deny/1 key"]:
+    base = ns(f"{group}/baseline (no layer)")
+    t = ns(f"{group}/tollgate RateLimitLayer")
+    g = ns(f"{group}/tower_governor")
+    h = ns(f"{group}/tower_governor use_headers")
+    over = lambda v: None if v is None or base is None else v - base
+    r1, r2 = ratio(over(t), over(g)), ratio(over(t), over(h))
+    row(group, fmt(base), fmt(t), fmt(g), fmt(h),
+        "—" if r1 is None else f"{r1:.2f}×", "—" if r2 is None else f"{r2:.2f}×")
 
 print("\n### Memory and the C ABI\n")
 for name in ["memory.txt", "c.txt", "python.txt"]:

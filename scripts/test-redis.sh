@@ -99,6 +99,8 @@ export TOLLGATE_TRACE_OUT=$workdir/traces.jsonl
 cargo clippy -p tollgate-redis --all-targets --features tokio,tls --locked -- -D warnings
 # The Redis tests are #[ignore]d in the plain workspace run (no server there); here they run.
 cargo test -p tollgate-redis --features tokio,tls --locked -- --include-ignored
+# The tower layer's Redis backend: two servers, one limit (tollgate-tower, feature `redis`).
+cargo test -p tollgate-tower --features redis --locked --test redis -- --include-ignored
 # `cargo test` also builds the benchmark and hammer binaries (the benchmark is run by hand: docs/redis.md).
 test -s "$TOLLGATE_TRACE_OUT"
 

@@ -8,6 +8,10 @@ rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup com
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p tollgate --no-default-features --locked -- -D warnings
+# tollgate-tower without its default features (a server with neither axum nor reqwest), and with
+# its Redis backend (whose test needs a server: the redis suite runs it).
+cargo clippy -p tollgate-tower --no-default-features --locked -- -D warnings
+cargo clippy -p tollgate-tower --all-targets --features redis --locked -- -D warnings
 cargo test --workspace --locked
 # The client-toolkit simulations again, printing their figures (SPEC §11, issue 9).
 cargo test -p tollgate --locked --test sim_shopbase --test sim_tiktok --test sim_faulty \

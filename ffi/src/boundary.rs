@@ -151,13 +151,12 @@ pub(crate) const fn magic(name: [u8; 8]) -> u64 {
     u64::from_le_bytes(name)
 }
 
-/// Compile-time check that a Rust value's slot fits its C struct, in size and (where C can
-/// express it) alignment.
+/// Compile-time check that a Rust value's slot fits its C struct, in size and alignment. The C
+/// structs are `#[repr(C, align(8))]`, which the header spells `TG_ALIGNED(8)`: on targets whose
+/// C `uint64_t` is aligned to 4 (i386), that is what makes a C object on the stack or in a struct
+/// aligned for the 8-byte atomics inside.
 pub(crate) const fn fits<T: Stored>() -> bool {
-    size_of::<Slot<T>>() <= size_of::<T::C>()
-        // On targets whose C `uint64_t` is aligned to 4 (i386), C cannot promise the 8-byte
-        // alignment of the atomics: the runtime check answers TG_STATUS_MISALIGNED there.
-        && (align_of::<u64>() < 8 || align_of::<Slot<T>>() <= align_of::<T::C>())
+    size_of::<Slot<T>>() <= size_of::<T::C>() && align_of::<Slot<T>>() <= align_of::<T::C>()
 }
 
 use core::mem::size_of;

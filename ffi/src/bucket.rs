@@ -19,7 +19,7 @@ pub const TG_BUCKET_WORDS: usize = 10;
 /// from any number of threads at once (one atomic word); `tg_bucket_init` and
 /// `tg_bucket_set_quota` need the bucket to themselves. Nothing is allocated; there is no
 /// `_free`. The fields are private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_bucket {
     _private: [u64; TG_BUCKET_WORDS],
 }

@@ -137,7 +137,7 @@ pub const TG_LOG_PACER_WORDS: usize = 267;
 /// One caller at a time (`TG_STATUS_BUSY` otherwise). Fixed-size plain memory:
 /// `static tg_bucket_pacer p = TG_BUCKET_PACER_INIT;` then `tg_bucket_pacer_init`. Nothing is
 /// allocated. The fields are private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_bucket_pacer {
     _private: [u64; TG_BUCKET_PACER_WORDS],
 }
@@ -149,7 +149,7 @@ pub struct tg_bucket_pacer {
 /// One caller at a time (`TG_STATUS_BUSY` otherwise). Fixed-size plain memory (about 2 KiB):
 /// `static tg_log_pacer p = TG_LOG_PACER_INIT;` then `tg_log_pacer_init`. Nothing is allocated.
 /// The fields are private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_log_pacer {
     _private: [u64; TG_LOG_PACER_WORDS],
 }
@@ -794,7 +794,7 @@ pub const TG_BACKOFF_WORDS: usize = 8;
 /// One caller at a time (`TG_STATUS_BUSY` otherwise). Fixed-size plain memory:
 /// `tg_backoff b = TG_BACKOFF_INIT;` then `tg_backoff_init`. Nothing is allocated. The fields are
 /// private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_backoff {
     _private: [u64; TG_BACKOFF_WORDS],
 }
@@ -954,7 +954,7 @@ pub const TG_RETRY_BUDGET_WORDS: usize = 36;
 /// One caller at a time (`TG_STATUS_BUSY` otherwise). Fixed-size plain memory:
 /// `static tg_retry_budget b = TG_RETRY_BUDGET_INIT;` then `tg_retry_budget_init`. Nothing is
 /// allocated. The fields are private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_retry_budget {
     _private: [u64; TG_RETRY_BUDGET_WORDS],
 }
@@ -1301,7 +1301,7 @@ pub const TG_REQUEST_QUEUE_WORDS: usize = 131;
 /// Fixed-size plain memory (about 1 KiB): `static tg_request_queue q = TG_REQUEST_QUEUE_INIT;`
 /// then `tg_request_queue_init` once before sharing it. Nothing is allocated. The fields are
 /// private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_request_queue {
     _private: [u64; TG_REQUEST_QUEUE_WORDS],
 }

@@ -23,7 +23,7 @@ pub type tg_read_counter = Option<unsafe extern "C" fn(context: *mut c_void) -> 
 ///
 /// Fixed-size plain memory: `static tg_wrapping_clock c = TG_WRAPPING_CLOCK_INIT;` then
 /// `tg_wrapping_clock_init` once. The fields are private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_wrapping_clock {
     _private: [u64; TG_WRAPPING_CLOCK_WORDS],
 }

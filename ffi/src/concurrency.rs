@@ -16,7 +16,7 @@ pub const TG_CONCURRENCY_WORDS: usize = 2;
 /// Fixed-size plain memory: `static tg_concurrency c = TG_CONCURRENCY_INIT;` then
 /// `tg_concurrency_init` once before sharing it. Acquire and release are lock-free and safe from
 /// any number of threads. Nothing is allocated. The fields are private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_concurrency {
     _private: [u64; TG_CONCURRENCY_WORDS],
 }

@@ -19,7 +19,7 @@ const _: () = assert!(TG_QUOTA_DEFAULT_MIN_SPAN == Quota::DEFAULT_MIN_SPAN);
 /// `period` P ticks (3 per 1 000 000 000 ticks is exactly 3 per second, forever). Plain memory
 /// of fixed size: declare it anywhere, `tg_quota q = TG_QUOTA_INIT;`, then fill it with
 /// `tg_quota_init`. Copying it with `=` or `memcpy` is fine. The fields are private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_quota {
     _private: [u64; TG_QUOTA_WORDS],
 }

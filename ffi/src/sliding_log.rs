@@ -26,7 +26,7 @@ pub const TG_SLIDING_LOG_WORDS: usize = 266;
 ///
 /// Fixed-size plain memory: `static tg_sliding_log l = TG_SLIDING_LOG_INIT;` then
 /// `tg_sliding_log_init`. Nothing is allocated. The fields are private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_sliding_log {
     _private: [u64; TG_SLIDING_LOG_WORDS],
 }

@@ -24,7 +24,7 @@ const _: () = assert!(TG_WINDOW_MAX_LIMIT == WindowQuota::MAX_LIMIT);
 /// lock-free and safe from any number of threads at once; `tg_window_init` and
 /// `tg_window_set_quota` need the window to themselves. Nothing is allocated; there is no
 /// `_free`. The fields are private.
-#[repr(C)]
+#[repr(C, align(8))]
 pub struct tg_window {
     _private: [u64; TG_WINDOW_WORDS],
 }

@@ -88,10 +88,10 @@ enum tg_release_action
 };
 typedef uint32_t tg_release_action;
 typedef struct tg_table tg_table;
-typedef struct tg_bucket {
+typedef struct __attribute__((aligned(8))) tg_bucket {
     uint64_t _private[10];
 } tg_bucket;
-typedef struct tg_quota {
+typedef struct __attribute__((aligned(8))) tg_quota {
     uint64_t _private[9];
 } tg_quota;
 typedef struct tg_decision {
@@ -105,7 +105,7 @@ typedef struct tg_decision {
     uint64_t retry_after;
     uint64_t reset_after;
 } tg_decision;
-typedef struct tg_bucket_pacer {
+typedef struct __attribute__((aligned(8))) tg_bucket_pacer {
     uint64_t _private[12];
 } tg_bucket_pacer;
 typedef struct tg_pace {
@@ -113,17 +113,17 @@ typedef struct tg_pace {
     uint32_t reserved;
     uint64_t at;
 } tg_pace;
-typedef struct tg_log_pacer {
+typedef struct __attribute__((aligned(8))) tg_log_pacer {
     uint64_t _private[267];
 } tg_log_pacer;
 typedef struct tg_call_limit {
     uint64_t used;
     uint64_t limit;
 } tg_call_limit;
-typedef struct tg_backoff {
+typedef struct __attribute__((aligned(8))) tg_backoff {
     uint64_t _private[8];
 } tg_backoff;
-typedef struct tg_retry_budget {
+typedef struct __attribute__((aligned(8))) tg_retry_budget {
     uint64_t _private[36];
 } tg_retry_budget;
 typedef struct tg_next {
@@ -131,7 +131,7 @@ typedef struct tg_next {
     uint32_t give_up;
     uint64_t at;
 } tg_next;
-typedef struct tg_request_queue {
+typedef struct __attribute__((aligned(8))) tg_request_queue {
     uint64_t _private[131];
 } tg_request_queue;
 typedef struct tg_release {
@@ -140,17 +140,17 @@ typedef struct tg_release {
     uint64_t id;
     uint64_t at;
 } tg_release;
-typedef struct tg_wrapping_clock {
+typedef struct __attribute__((aligned(8))) tg_wrapping_clock {
     uint64_t _private[2];
 } tg_wrapping_clock;
 typedef uint32_t (*tg_read_counter)(void *context);
-typedef struct tg_concurrency {
+typedef struct __attribute__((aligned(8))) tg_concurrency {
     uint64_t _private[2];
 } tg_concurrency;
-typedef struct tg_window {
+typedef struct __attribute__((aligned(8))) tg_window {
     uint64_t _private[5];
 } tg_window;
-typedef struct tg_sliding_log {
+typedef struct __attribute__((aligned(8))) tg_sliding_log {
     uint64_t _private[266];
 } tg_sliding_log;
 typedef struct tg_window_quota {
