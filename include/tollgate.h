@@ -79,6 +79,8 @@
 #define TG_RETRY_BUDGET_INIT { { 0 } }
 /** Initialiser of a not-yet-initialised tg_request_queue (call tg_request_queue_init first). */
 #define TG_REQUEST_QUEUE_INIT { { 0 } }
+/** Initialiser of a tg_shared not open yet (call a tg_shared_open_* function first). */
+#define TG_SHARED_INIT { { 0 } }
 
 
 /**
@@ -188,6 +190,16 @@
  * nanoseconds). Every quota with count / gcd(count, period) ≤ 255 meets it on any clock.
  */
 #define TG_QUOTA_DEFAULT_MIN_SPAN 72057594037927936
+
+/**
+ * Words (`uint64_t`) in a `tg_shared`.
+ */
+#define TG_SHARED_WORDS 16
+
+/**
+ * Bytes in `tg_region_error.message`, its NUL included.
+ */
+#define TG_REGION_ERROR_MESSAGE_SIZE 160
 
 /**
  * The most entries a `tg_sliding_log` holds: its largest limit.
@@ -332,6 +344,75 @@ enum tg_status
      * An engine error this version of the C ABI has no code for (a newer core). Never expected.
      */
     TG_STATUS_UNKNOWN = 105,
+    /**
+     * Shared regions (200–299). A system call on a shared region failed (`open`, `link`,
+     * `mmap`, ...) for a reason without its own status below; `tg_region_error.found` holds
+     * the `errno`.
+     */
+    TG_STATUS_REGION_IO = 200,
+    /**
+     * The region's path does not exist (opening with `TG_CREATE_EXISTING`).
+     */
+    TG_STATUS_REGION_NOT_FOUND = 201,
+    /**
+     * The region's path exists already (creating with `TG_CREATE_NEW`).
+     */
+    TG_STATUS_REGION_EXISTS = 202,
+    /**
+     * The operating system denied access to the region's path or directory.
+     */
+    TG_STATUS_REGION_ACCESS_DENIED = 203,
+    /**
+     * This platform's atomics are not lock-free, so limiters cannot be shared between
+     * processes.
+     */
+    TG_STATUS_REGION_NOT_LOCK_FREE = 204,
+    /**
+     * The region's path is not a regular file (a directory, a device, a symbolic link).
+     */
+    TG_STATUS_REGION_NOT_A_FILE = 205,
+    /**
+     * The file is shorter than a region's header: truncated, or not a region.
+     */
+    TG_STATUS_REGION_TRUNCATED = 206,
+    /**
+     * The file is not a tollgate region (no magic number).
+     */
+    TG_STATUS_REGION_NOT_A_REGION = 207,
+    /**
+     * The region has another layout version than this library.
+     */
+    TG_STATUS_REGION_LAYOUT_VERSION = 208,
+    /**
+     * The region holds another kind of limiter, or the call does not apply to the kind it
+     * holds (a decision on a concurrency limit, a lease from a bucket).
+     */
+    TG_STATUS_REGION_KIND = 209,
+    /**
+     * The region's header was never completed (not built by this library).
+     */
+    TG_STATUS_REGION_NOT_INITIALISED = 210,
+    /**
+     * The region's header checksum does not match: it was overwritten.
+     */
+    TG_STATUS_REGION_CORRUPT = 211,
+    /**
+     * The region holds the same kind of limiter with another parameter;
+     * `tg_region_error.message` names it.
+     */
+    TG_STATUS_REGION_MISMATCH = 212,
+    /**
+     * The region's size differs from what its parameters need.
+     */
+    TG_STATUS_REGION_SIZE = 213,
+    /**
+     * The region's file belongs to another user.
+     */
+    TG_STATUS_REGION_OWNER = 214,
+    /**
+     * The region's file grants permissions beyond the mode asked for.
+     */
+    TG_STATUS_REGION_PERMISSIONS = 215,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -583,6 +664,36 @@ enum tg_release_action
 typedef enum tg_release_action tg_release_action;
 #else
 typedef uint32_t tg_release_action;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Whether a `tg_shared_open_*` function creates the region, opens an existing one, or either.
+ */
+enum tg_create
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Open the region if the path exists, else create it. Of several processes racing, exactly
+     * one creates it and the others open it.
+     */
+    TG_CREATE_IF_MISSING = 0,
+    /**
+     * Create the region; an existing path is `TG_STATUS_REGION_EXISTS`.
+     */
+    TG_CREATE_NEW = 1,
+    /**
+     * Open an existing region; a missing path is `TG_STATUS_REGION_NOT_FOUND`.
+     */
+    TG_CREATE_EXISTING = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tg_create tg_create;
+#else
+typedef uint32_t tg_create;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -877,6 +988,72 @@ typedef struct TG_ALIGNED(8) tg_window {
 typedef struct TG_ALIGNED(8) tg_sliding_log {
     uint64_t _private[TG_SLIDING_LOG_WORDS];
 } tg_sliding_log;
+
+/**
+ * A handle on a limiter in shared memory: a leaky bucket, a fixed window, a sliding log or a
+ * concurrency limit with leases, shared by every process that maps its region.
+ *
+ * Fixed-size plain memory: `tg_shared s = TG_SHARED_INIT;` then one `tg_shared_open_*`
+ * function; `tg_shared_close` unmaps it (the region and its state stay for other processes).
+ * Decisions are lock-free and safe from any number of threads and processes at once; open and
+ * close need the handle to themselves. A process killed at any instant never blocks the others
+ * nor makes the limiter admit more than its quota. The fields are private.
+ */
+typedef struct TG_ALIGNED(8) tg_shared {
+    uint64_t _private[TG_SHARED_WORDS];
+} tg_shared;
+
+/**
+ * What a failed `tg_shared_open_*` call found, for a message that names the difference
+ * (written only when the call fails and the pointer is not NULL).
+ */
+typedef struct tg_region_error {
+    /**
+     * The status the call returned.
+     */
+    uint32_t status;
+    /**
+     * Always 0.
+     */
+    uint32_t reserved;
+    /**
+     * The value found in the region (the parameter, layout version, size in bytes, owner uid,
+     * permission bits) or, for `TG_STATUS_REGION_IO`, the `errno`; 0 when not applicable.
+     */
+    uint64_t found;
+    /**
+     * The value asked for or expected; 0 when not applicable.
+     */
+    uint64_t expected;
+    /**
+     * A NUL-terminated English sentence, for example
+     * `"shared region: burst is 30 in the region, 31 was asked for"`.
+     */
+    char message[TG_REGION_ERROR_MESSAGE_SIZE];
+} tg_region_error;
+
+/**
+ * A permit of a shared concurrency limit, valid until `deadline` unless released or renewed.
+ * Plain data: it may be passed to another process, which may release it.
+ */
+typedef struct tg_lease {
+    /**
+     * The permit's slot.
+     */
+    uint32_t slot;
+    /**
+     * Always 0.
+     */
+    uint32_t reserved;
+    /**
+     * The slot's generation when the lease was granted.
+     */
+    uint64_t generation;
+    /**
+     * The tick at which the lease expires unless renewed.
+     */
+    uint64_t deadline;
+} tg_lease;
 
 /**
  * A fixed-window quota, plain data: at most `limit` units per `window` ticks, windows starting
@@ -2074,6 +2251,229 @@ tg_status tg_quota_params(const struct tg_quota *quota,
                           uint64_t *out_burst,
                           uint64_t *out_count,
                           uint64_t *out_period);
+
+/**
+ * Opens (or creates, per `create`, a `tg_create`) a leaky bucket with `quota` (from a
+ * `tg_quota_init*` function) at `path`, or in an anonymous shared mapping when `path` is NULL
+ * (shared with the children this process forks afterwards). `mode` is the permission bits of
+ * a region this call creates and the most an opened one may grant; 0 means `0600`
+ * (owner-only). An existing region must hold a bucket with exactly this quota.
+ *
+ * Errors: the `TG_STATUS_REGION_*` statuses (with details in `*err` if not NULL),
+ * `TG_STATUS_INVALID_ARGUMENT` (`mode` above 0777, an unknown `create`),
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (the quota).
+ *
+ * # Safety
+ *
+ * `shared` is NULL or valid for writes of a `tg_shared` not open (or closed), used by no other
+ * thread during the call; `path` is NULL or a NUL-terminated string; `quota` is NULL or points
+ * to a `tg_quota`; `err` is NULL or valid for a write of a `tg_region_error`.
+ */
+tg_status tg_shared_open_bucket(struct tg_shared *shared,
+                                const char *path,
+                                const struct tg_quota *quota,
+                                uint32_t mode,
+                                uint32_t create,
+                                struct tg_region_error *err);
+
+/**
+ * Opens (or creates) a fixed window of at most `limit` units per `window` ticks, windows
+ * starting at ticks ≡ `offset` (mod `window`), as `tg_shared_open_bucket` does a bucket.
+ *
+ * Errors: as `tg_shared_open_bucket`, and those of `tg_window_init` for the quota.
+ *
+ * # Safety
+ *
+ * As `tg_shared_open_bucket`.
+ */
+tg_status tg_shared_open_window(struct tg_shared *shared,
+                                const char *path,
+                                uint64_t limit,
+                                uint64_t window,
+                                uint64_t offset,
+                                uint32_t mode,
+                                uint32_t create,
+                                struct tg_region_error *err);
+
+/**
+ * Opens (or creates) a strict sliding-window log of at most `limit` units (at most 65 535) in
+ * any `window` ticks, as `tg_shared_open_bucket` does a bucket. Unlike `tg_sliding_log`, it
+ * takes any number of callers at once: it is lock-free.
+ *
+ * Errors: as `tg_shared_open_bucket`; `TG_STATUS_CAPACITY_EXCEEDED` for a limit above 65 535.
+ *
+ * # Safety
+ *
+ * As `tg_shared_open_bucket`.
+ */
+tg_status tg_shared_open_log(struct tg_shared *shared,
+                             const char *path,
+                             uint64_t limit,
+                             uint64_t window,
+                             uint32_t mode,
+                             uint32_t create,
+                             struct tg_region_error *err);
+
+/**
+ * Opens (or creates) a concurrency limit of `max` permits (at most 65 536) held as leases of
+ * at most `max_lease` ticks, as `tg_shared_open_bucket` does a bucket. A lease not released
+ * by its deadline is free for the next caller, so a process that dies holding permits never
+ * wedges the limit.
+ *
+ * Errors: as `tg_shared_open_bucket`; `TG_STATUS_CAPACITY_EXCEEDED` for `max` above 65 536,
+ * `TG_STATUS_INVALID_ARGUMENT` for `max_lease` 0.
+ *
+ * # Safety
+ *
+ * As `tg_shared_open_bucket`.
+ */
+tg_status tg_shared_open_leases(struct tg_shared *shared,
+                                const char *path,
+                                uint32_t max,
+                                uint64_t max_lease,
+                                uint32_t mode,
+                                uint32_t create,
+                                struct tg_region_error *err);
+
+/**
+ * Unmaps the region from this process. The region, its file and its state stay for the other
+ * processes (remove the file to remove the limiter). A second close, or a close of a handle
+ * never opened, is `TG_STATUS_UNINITIALIZED`.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `shared` is NULL or points to a `tg_shared` valid for reads and writes, which **no other
+ * thread uses during or after the call** (until it is opened again).
+ */
+tg_status tg_shared_close(struct tg_shared *shared);
+
+/**
+ * Decides on a request of `cost` at `now` with the bucket, window or log the handle holds,
+ * exactly as `tg_bucket_decide`, `tg_window_decide` or `tg_sliding_log_decide` would.
+ *
+ * Errors: `TG_STATUS_REGION_KIND` (a concurrency limit: use `tg_shared_acquire`),
+ * `TG_STATUS_ZERO_COST`, `TG_STATUS_CLOCK_OUT_OF_RANGE`, `TG_STATUS_NULL_POINTER`,
+ * `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `shared` is NULL or points to an open `tg_shared` (any number of threads may decide at
+ * once); `out` is NULL or valid for a write of a `tg_decision`.
+ */
+tg_status tg_shared_decide(const struct tg_shared *shared,
+                           uint64_t now,
+                           uint64_t cost,
+                           struct tg_decision *out);
+
+/**
+ * Would a request of `cost` be admitted at `now`? Spends nothing.
+ *
+ * Errors: as `tg_shared_decide`.
+ *
+ * # Safety
+ *
+ * As `tg_shared_decide`.
+ */
+tg_status tg_shared_peek(const struct tg_shared *shared,
+                         uint64_t now,
+                         uint64_t cost,
+                         struct tg_decision *out);
+
+/**
+ * Empties a shared bucket or window for every process (an operator's reset).
+ *
+ * Errors: `TG_STATUS_REGION_KIND` (a log or a concurrency limit), `TG_STATUS_NULL_POINTER`,
+ * `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `shared` is NULL or points to an open `tg_shared`.
+ */
+tg_status tg_shared_reset(const struct tg_shared *shared);
+
+/**
+ * Whether this handle's open created the region (`true`; of several racing creators exactly
+ * one did) or opened an existing one (`false`).
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `shared` is NULL or points to an open `tg_shared`; `out_created` is NULL or valid for a
+ * write.
+ */
+tg_status tg_shared_created(const struct tg_shared *shared, bool *out_created);
+
+/**
+ * Takes a permit of a shared concurrency limit at `now` for `lease_ticks` ticks
+ * (1 ≤ `lease_ticks` ≤ the limit's `max_lease`). The decision goes to `*out`; when it is
+ * `TG_OUTCOME_ALLOWED` the lease goes to `*lease` (release it with `tg_shared_release`, or let
+ * it expire). A refusal is `TG_OUTCOME_OVERLOADED` (HTTP 503) with `retry_after` the ticks
+ * until the first lease expires.
+ *
+ * Errors: `TG_STATUS_REGION_KIND` (not a concurrency limit), `TG_STATUS_INVALID_ARGUMENT`
+ * (`lease_ticks`), `TG_STATUS_CLOCK_OUT_OF_RANGE` (`now + lease_ticks` overflows),
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`; nothing is
+ * taken then.
+ *
+ * # Safety
+ *
+ * `shared` is NULL or points to an open `tg_shared`; `out` and `lease` are NULL or valid for
+ * a write of their types.
+ */
+tg_status tg_shared_acquire(const struct tg_shared *shared,
+                            uint64_t now,
+                            uint64_t lease_ticks,
+                            struct tg_decision *out,
+                            struct tg_lease *lease);
+
+/**
+ * Returns a permit. `TG_STATUS_NOT_ACQUIRED` if the lease was already released, or expired
+ * and another caller took the permit; nothing changes then.
+ *
+ * Errors: `TG_STATUS_NOT_ACQUIRED`, `TG_STATUS_REGION_KIND`, `TG_STATUS_INVALID_ARGUMENT` (a
+ * slot out of range), `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `shared` is NULL or points to an open `tg_shared`; `lease` is NULL or points to a
+ * `tg_lease`.
+ */
+tg_status tg_shared_release(const struct tg_shared *shared, const struct tg_lease *lease);
+
+/**
+ * Extends an unexpired lease to `now + lease_ticks` and updates `lease->deadline`.
+ *
+ * Errors: `TG_STATUS_NOT_ACQUIRED` (released, or expired at `now`), and those of
+ * `tg_shared_acquire` and `tg_shared_release`.
+ *
+ * # Safety
+ *
+ * `shared` is NULL or points to an open `tg_shared`; `lease` is NULL or points to a
+ * `tg_lease` valid for reads and writes.
+ */
+tg_status tg_shared_renew(const struct tg_shared *shared,
+                          struct tg_lease *lease,
+                          uint64_t now,
+                          uint64_t lease_ticks);
+
+/**
+ * The number of unexpired leases of a shared concurrency limit at `now`.
+ *
+ * Errors: `TG_STATUS_REGION_KIND`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
+ * `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `shared` is NULL or points to an open `tg_shared`; `out_in_flight` is NULL or valid for a
+ * write.
+ */
+tg_status tg_shared_in_flight(const struct tg_shared *shared,
+                              uint64_t now,
+                              uint32_t *out_in_flight);
 
 /**
  * Initialises an empty log of at most `limit` units per sliding `window` of ticks.

@@ -4,14 +4,14 @@
 # benches). Takes about 5 minutes on 2 vCPUs. Output: the raw lines, then a summary; all of it
 # is also kept in target/bench-run/.
 #   bash scripts/bench.sh            # everything
-#   TOLLGATE_BENCH_ONLY="direct c" bash scripts/bench.sh   # some of: direct contention keyed memory c python tower
+#   TOLLGATE_BENCH_ONLY="direct c" bash scripts/bench.sh   # some of: direct contention keyed shared memory c python tower
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$PWD/target/bench-run"
 rm -rf "$out"
 mkdir -p "$out"
 export CRITERION_HOME="$out/criterion"
-only="${TOLLGATE_BENCH_ONLY:-direct contention keyed memory c python tower}"
+only="${TOLLGATE_BENCH_ONLY:-direct contention keyed shared memory c python tower}"
 want() { [[ " $only " == *" $1 "* ]]; }
 
 {
@@ -22,7 +22,7 @@ want() { [[ " $only " == *" $1 "* ]]; }
   echo "gcc: $(gcc --version | head -n1)"
 } | tee "$out/machine.txt"
 
-for bench in direct contention keyed; do
+for bench in direct contention keyed shared; do
   if want "$bench"; then
     echo "=== cargo bench -p tollgate-benches --bench $bench"
     cargo bench -p tollgate-benches --locked --bench "$bench" 2>&1 | tee "$out/$bench.txt"

@@ -56,12 +56,13 @@ every_function_tested() {
   local fns missing_fns=()
   fns=$(grep -oE '\btg_[a-z0-9_]+\(' include/tollgate.h | tr -d '(' | sort -u)
   for f in $fns; do
-    grep -q "\b$f(" tests/c/test_api.c tests/c/test_client.c || missing_fns+=("$f")
+    grep -q "\b$f(" tests/c/test_api.c tests/c/test_client.c tests/c/test_shared.c \
+      || missing_fns+=("$f")
   done
-  [ ${#missing_fns[@]} -eq 0 ] || { echo "not called by test_api.c or test_client.c: ${missing_fns[*]}"; return 1; }
+  [ ${#missing_fns[@]} -eq 0 ] || { echo "not called by test_api.c, test_client.c or test_shared.c: ${missing_fns[*]}"; return 1; }
   echo "$(echo "$fns" | wc -l) functions, all called"
 }
-step "every exported function is called by test_api.c or test_client.c" every_function_tested
+step "every exported function is called by test_api.c, test_client.c or test_shared.c" every_function_tested
 
 # --- Every type, function and macro in the header carries its documentation (cbindgen copies
 # the Rust doc comments): the line before each declaration closes a comment.
@@ -94,6 +95,7 @@ build_run_c() { # build_run_c NAME: C99, sanitizers, static library
 step "C99 API test (ASan+UBSan)" build_run_c test_api
 step "C99 client toolkit test (ASan+UBSan)" build_run_c test_client
 step "pthreads test, exact totals (ASan+UBSan)" build_run_c test_threads
+step "forked processes sharing limiters, exact totals (ASan+UBSan)" build_run_c test_shared
 build_run_cpp() {
   g++ -std=c++11 "${warn[@]}" "${san[@]}" -Iinclude -Itests/c tests/c/test_cpp.cpp \
     "${static_libs[@]}" -o "$out/test_cpp" && sanitized "$out/test_cpp" && "$out/test_cpp"

@@ -32,7 +32,8 @@ venv="$repo/target/python-test-venv"
 rm -rf "$venv"
 python3 -m venv "$venv"
 py="$venv/bin/python"
-"$py" -m pip install --quiet --disable-pip-version-check "pytest>=7"
+# gunicorn: tests/test_gunicorn.py serves the WSGI middleware from several pre-forked workers.
+"$py" -m pip install --quiet --disable-pip-version-check "pytest>=7" "gunicorn>=21"
 # pip builds the sdist from source in a temporary directory; a cargo target directory of its own
 # keeps the Rust build warm between runs.
 t0=$(date +%s)
@@ -45,7 +46,7 @@ unset TOLLGATE_LIB
 # the tests check that too (TOLLGATE_EXPECT_INSTALLED).
 cd "$venv"
 status=0
-TOLLGATE_EXPECT_INSTALLED=1 "$venv/bin/pytest" -p no:cacheprovider -q \
+TOLLGATE_EXPECT_INSTALLED=1 TOLLGATE_REQUIRE_GUNICORN=1 "$venv/bin/pytest" -p no:cacheprovider -q \
   --rootdir "$repo/python" -c "$repo/python/pyproject.toml" "$repo/python/tests" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "test-python: pytest collected no tests" >&2

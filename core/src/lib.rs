@@ -13,8 +13,9 @@
 //!   nanoseconds, a 1 kHz SysTick, CPU cycles. A clock that steps back never makes a limiter
 //!   admit more than the true timeline would. [`WrappingClock`] extends a wrapping 32-bit
 //!   hardware counter.
-//! - **Lock-free and allocation-free.** `#![no_std]`, no `alloc`, no `unsafe`. A leaky bucket or
-//!   fixed window is one atomic word updated by one CAS loop, and can live in a `static`.
+//! - **Lock-free and allocation-free.** `#![no_std]`, no `alloc`, no `unsafe` (the optional
+//!   `shared` feature adds one module that maps shared memory). A leaky bucket or fixed window is
+//!   one atomic word updated by one CAS loop, and can live in a `static`.
 //!
 //! What it is not: a cache, a proxy or a queue of requests. It answers "now or when", and the
 //! caller acts on the answer.
@@ -32,9 +33,13 @@
 //! Limiters: [`LeakyBucket`] (GCRA, SPEC §3), [`FixedWindow`] (§4), [`SlidingLog`] (§5),
 //! [`ConcurrencyLimit`] (§6). Decisions: [`Decision`], [`Outcome`] (§7). Header values:
 //! [`header`] (§8). Pagination: [`pagination`] (§9). Vendor presets: [`presets`] (§12).
-//! Keyed tables: [`table`] and [`key`] (§10). Client toolkit: [`client`] (§11).
+//! Keyed tables: [`table`] and [`key`] (§10). Client toolkit: [`client`] (§11). One limit for
+//! the processes of one host (std, Unix, feature `shared`): `shared`.
 #![no_std]
-#![forbid(unsafe_code)]
+// Without the `shared` feature the crate has no unsafe code at all. With it, mapping shared
+// memory needs some: it is allowed in one module, `shared/region.rs`, and denied elsewhere.
+#![cfg_attr(not(feature = "shared"), forbid(unsafe_code))]
+#![cfg_attr(feature = "shared", deny(unsafe_code))]
 #![doc(test(attr(deny(warnings))))]
 
 #[cfg(feature = "std")]
@@ -53,6 +58,8 @@ pub mod key;
 pub mod pagination;
 pub mod presets;
 mod quota;
+#[cfg(all(feature = "shared", unix, not(loom)))]
+pub mod shared;
 mod sliding_log;
 pub mod table;
 

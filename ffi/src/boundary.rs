@@ -221,6 +221,33 @@ pub(crate) fn init<T: Stored>(target: Out<Slot<T>>, value: T) {
     });
 }
 
+/// Takes the value out of an initialised C object and marks it uninitialised (for objects that
+/// own a resource, closed by a `_close` function). A second call answers
+/// `TG_STATUS_UNINITIALIZED`.
+///
+/// # Safety
+///
+/// As [`object_mut`].
+#[cfg(all(feature = "shared", unix))]
+pub(crate) unsafe fn take<T: Stored>(ptr: *mut T::C) -> Result<T, tg_status> {
+    let slot = ptr.cast::<Slot<T>>();
+    if slot.is_null() {
+        return Err(tg_status::NullPointer);
+    }
+    if !slot.is_aligned() {
+        return Err(tg_status::Misaligned);
+    }
+    // SAFETY: not NULL, aligned, valid and exclusive by the caller's contract.
+    let slot = unsafe { &mut *slot };
+    if slot.magic != T::MAGIC {
+        return Err(tg_status::Uninitialized);
+    }
+    slot.magic = 0;
+    // SAFETY: the magic was set, so the value is initialised; clearing the magic first means
+    // it is read out exactly once.
+    Ok(unsafe { slot.value.assume_init_read() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

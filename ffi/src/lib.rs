@@ -40,6 +40,8 @@ pub mod header;
 pub mod pagination;
 pub mod presets;
 pub mod quota;
+#[cfg(all(feature = "shared", unix))]
+pub mod shared;
 pub mod sliding_log;
 pub mod status;
 pub mod table;

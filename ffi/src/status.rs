@@ -61,6 +61,43 @@ pub enum tg_status {
     Busy = 104,
     /// An engine error this version of the C ABI has no code for (a newer core). Never expected.
     Unknown = 105,
+    /// Shared regions (200–299). A system call on a shared region failed (`open`, `link`,
+    /// `mmap`, ...) for a reason without its own status below; `tg_region_error.found` holds
+    /// the `errno`.
+    RegionIo = 200,
+    /// The region's path does not exist (opening with `TG_CREATE_EXISTING`).
+    RegionNotFound = 201,
+    /// The region's path exists already (creating with `TG_CREATE_NEW`).
+    RegionExists = 202,
+    /// The operating system denied access to the region's path or directory.
+    RegionAccessDenied = 203,
+    /// This platform's atomics are not lock-free, so limiters cannot be shared between
+    /// processes.
+    RegionNotLockFree = 204,
+    /// The region's path is not a regular file (a directory, a device, a symbolic link).
+    RegionNotAFile = 205,
+    /// The file is shorter than a region's header: truncated, or not a region.
+    RegionTruncated = 206,
+    /// The file is not a tollgate region (no magic number).
+    RegionNotARegion = 207,
+    /// The region has another layout version than this library.
+    RegionLayoutVersion = 208,
+    /// The region holds another kind of limiter, or the call does not apply to the kind it
+    /// holds (a decision on a concurrency limit, a lease from a bucket).
+    RegionKind = 209,
+    /// The region's header was never completed (not built by this library).
+    RegionNotInitialised = 210,
+    /// The region's header checksum does not match: it was overwritten.
+    RegionCorrupt = 211,
+    /// The region holds the same kind of limiter with another parameter;
+    /// `tg_region_error.message` names it.
+    RegionMismatch = 212,
+    /// The region's size differs from what its parameters need.
+    RegionSize = 213,
+    /// The region's file belongs to another user.
+    RegionOwner = 214,
+    /// The region's file grants permissions beyond the mode asked for.
+    RegionPermissions = 215,
 }
 
 impl From<Error> for tg_status {
@@ -86,7 +123,7 @@ impl From<Error> for tg_status {
 
 impl tg_status {
     /// Every status, in order of value.
-    pub(crate) const ALL: [tg_status; 20] = [
+    pub(crate) const ALL: [tg_status; 36] = [
         tg_status::Ok,
         tg_status::ZeroBurst,
         tg_status::ZeroCount,
@@ -107,6 +144,22 @@ impl tg_status {
         tg_status::Panic,
         tg_status::Busy,
         tg_status::Unknown,
+        tg_status::RegionIo,
+        tg_status::RegionNotFound,
+        tg_status::RegionExists,
+        tg_status::RegionAccessDenied,
+        tg_status::RegionNotLockFree,
+        tg_status::RegionNotAFile,
+        tg_status::RegionTruncated,
+        tg_status::RegionNotARegion,
+        tg_status::RegionLayoutVersion,
+        tg_status::RegionKind,
+        tg_status::RegionNotInitialised,
+        tg_status::RegionCorrupt,
+        tg_status::RegionMismatch,
+        tg_status::RegionSize,
+        tg_status::RegionOwner,
+        tg_status::RegionPermissions,
     ];
 
     /// The status with this value, if it is one.
@@ -141,6 +194,26 @@ impl tg_status {
             tg_status::Panic => b"internal error: the library panicked (a bug)\0",
             tg_status::Busy => b"object in use by another caller\0",
             tg_status::Unknown => b"unknown engine error\0",
+            tg_status::RegionIo => b"shared region: a system call failed\0",
+            tg_status::RegionNotFound => b"shared region: no such file\0",
+            tg_status::RegionExists => b"shared region: the file exists already\0",
+            tg_status::RegionAccessDenied => b"shared region: access denied\0",
+            tg_status::RegionNotLockFree => {
+                b"shared region: this platform's atomics are not lock-free\0"
+            }
+            tg_status::RegionNotAFile => b"shared region: the path is not a regular file\0",
+            tg_status::RegionTruncated => b"shared region: the file is shorter than a header\0",
+            tg_status::RegionNotARegion => b"shared region: the file is not a tollgate region\0",
+            tg_status::RegionLayoutVersion => b"shared region: another layout version\0",
+            tg_status::RegionKind => b"shared region: another kind of limiter\0",
+            tg_status::RegionNotInitialised => b"shared region: header not initialised\0",
+            tg_status::RegionCorrupt => b"shared region: header checksum mismatch\0",
+            tg_status::RegionMismatch => b"shared region: a parameter differs\0",
+            tg_status::RegionSize => b"shared region: wrong size for its parameters\0",
+            tg_status::RegionOwner => b"shared region: owned by another user\0",
+            tg_status::RegionPermissions => {
+                b"shared region: permissions looser than the mode asked for\0"
+            }
         }
     }
 }

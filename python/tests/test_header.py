@@ -31,6 +31,7 @@ BASE_TYPES = {
     "int32_t": ctypes.c_int32,
     "size_t": ctypes.c_size_t,
     "bool": ctypes.c_bool,
+    "char": ctypes.c_char,
     "tg_status": ctypes.c_uint32,  # a uint32_t typedef before C23
     "tg_outcome": ctypes.c_uint32,
     "tg_full_policy": ctypes.c_uint32,
@@ -171,10 +172,17 @@ def test_struct_word_counts_match_the_header(header_text: str) -> None:
 def test_public_struct_fields_match_the_header(header_text: str, cname: str) -> None:
     body = re.search(STRUCT_BODY % (cname, cname), header_text, re.S)
     assert body, cname
-    fields = re.findall(r"(\w+)\s+(\w+);", strip_comments(body.group(1)))
+    fields = re.findall(r"(\w+)\s+(\w+)(?:\[(\w+)\])?;", strip_comments(body.group(1)))
     declared = [(name, ctype) for name, ctype in _ffi.STRUCTS[cname]._fields_]
-    assert [n for _, n in fields] == [n for n, _ in declared]
-    assert [BASE_TYPES[t] for t, _ in fields] == [c for _, c in declared]
+    assert [n for _, n, _ in fields] == [n for n, _ in declared]
+
+    def ctype(t: str, size: str) -> object:
+        if not size:
+            return BASE_TYPES[t]
+        defined = re.search(r"#define %s (\d+)" % size, header_text)
+        return BASE_TYPES[t] * int(defined.group(1) if defined else size)
+
+    assert [ctype(t, size) for t, _, size in fields] == [c for _, c in declared]
 
 
 def test_every_header_struct_is_mapped(header_text: str) -> None:

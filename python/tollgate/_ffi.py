@@ -44,6 +44,8 @@ LOG_PACER_WORDS = 267
 BACKOFF_WORDS = 8
 RETRY_BUDGET_WORDS = 36
 REQUEST_QUEUE_WORDS = 131
+SHARED_WORDS = 16
+REGION_ERROR_MESSAGE_SIZE = 160
 
 
 class TgBucket(Structure):
@@ -184,6 +186,35 @@ class TgRelease(Structure):
     ]
 
 
+class TgShared(Structure):
+    """``tg_shared``: a handle on a limiter in shared memory."""
+
+    _fields_ = [("_private", c_uint64 * SHARED_WORDS)]
+
+
+class TgLease(Structure):
+    """``tg_lease``."""
+
+    _fields_ = [
+        ("slot", c_uint32),
+        ("reserved", c_uint32),
+        ("generation", c_uint64),
+        ("deadline", c_uint64),
+    ]
+
+
+class TgRegionError(Structure):
+    """``tg_region_error``."""
+
+    _fields_ = [
+        ("status", c_uint32),
+        ("reserved", c_uint32),
+        ("found", c_uint64),
+        ("expected", c_uint64),
+        ("message", ctypes.c_char * REGION_ERROR_MESSAGE_SIZE),
+    ]
+
+
 #: ``tg_read_counter``: ``uint32_t (*)(void *context)``.
 TgReadCounter = CFUNCTYPE(c_uint32, c_void_p)
 
@@ -209,6 +240,9 @@ STRUCTS = {
     "tg_call_limit": TgCallLimit,
     "tg_next": TgNext,
     "tg_release": TgRelease,
+    "tg_shared": TgShared,
+    "tg_lease": TgLease,
+    "tg_region_error": TgRegionError,
 }
 
 #: Structs whose fields are public (the others are ``uint64_t _private[TG_*_WORDS]``, or
@@ -222,6 +256,8 @@ PUBLIC_STRUCTS = (
     "tg_call_limit",
     "tg_next",
     "tg_release",
+    "tg_lease",
+    "tg_region_error",
 )
 
 #: Function pointer typedefs in the header → their ctypes types.
@@ -398,6 +434,32 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
         _status,
         [_P(TgRequestQueue), _P(TgLogPacer), _u64, _P(TgRelease)],
     ),
+    # shared regions
+    "tg_shared_open_bucket": (
+        _status,
+        [_P(TgShared), c_char_p, _P(TgQuota), _u32, _u32, _P(TgRegionError)],
+    ),
+    "tg_shared_open_window": (
+        _status,
+        [_P(TgShared), c_char_p, _u64, _u64, _u64, _u32, _u32, _P(TgRegionError)],
+    ),
+    "tg_shared_open_log": (
+        _status,
+        [_P(TgShared), c_char_p, _u64, _u64, _u32, _u32, _P(TgRegionError)],
+    ),
+    "tg_shared_open_leases": (
+        _status,
+        [_P(TgShared), c_char_p, _u32, _u64, _u32, _u32, _P(TgRegionError)],
+    ),
+    "tg_shared_close": (_status, [_P(TgShared)]),
+    "tg_shared_decide": (_status, [_P(TgShared), _u64, _u64, _P(TgDecision)]),
+    "tg_shared_peek": (_status, [_P(TgShared), _u64, _u64, _P(TgDecision)]),
+    "tg_shared_reset": (_status, [_P(TgShared)]),
+    "tg_shared_created": (_status, [_P(TgShared), _P(c_bool)]),
+    "tg_shared_acquire": (_status, [_P(TgShared), _u64, _u64, _P(TgDecision), _P(TgLease)]),
+    "tg_shared_release": (_status, [_P(TgShared), _P(TgLease)]),
+    "tg_shared_renew": (_status, [_P(TgShared), _P(TgLease), _u64, _u64]),
+    "tg_shared_in_flight": (_status, [_P(TgShared), _u64, _P(_u32)]),
     # presets
     "tg_preset_shopbase_quota": (_status, [_u64, _P(TgQuota)]),
     "tg_preset_shopbase_bucket_init": (_status, [_P(TgBucket), _u64]),
@@ -473,13 +535,17 @@ def load(path: Path) -> ctypes.CDLL:
         lib = ctypes.CDLL(str(path))
     except OSError as exc:
         raise LibraryNotFoundError(f"cannot load libtollgate from {path}: {exc}") from exc
-    missing = [name for name in DECLARATIONS if not hasattr(lib, name)]
+    # Shared regions exist on Unix only.
+    optional = () if os.name == "posix" else tuple(n for n in DECLARATIONS if "_shared_" in n)
+    missing = [n for n in DECLARATIONS if not hasattr(lib, n) and n not in optional]
     if missing:
         raise LibraryNotFoundError(
             f"{path} lacks {len(missing)} function(s) this package needs ({', '.join(missing)}): "
             "it is an older or different build of libtollgate"
         )
     for name, (restype, argtypes) in DECLARATIONS.items():
+        if name in optional and not hasattr(lib, name):
+            continue
         func = getattr(lib, name)
         func.restype = restype
         func.argtypes = argtypes

@@ -92,6 +92,19 @@ class BusyError(TollgateError, RuntimeError):
     """A sliding log was used by two callers at once; nothing was done."""
 
 
+class RegionError(TollgateError, OSError):
+    """A shared region could not be created or opened; the message names the difference
+    between what was asked for and what was found (``found`` and ``expected`` hold the two
+    numbers where there are numbers: a parameter, a size, an owner, permission bits)."""
+
+    def __init__(
+        self, message: str, status: int | None = None, found: int = 0, expected: int = 0
+    ) -> None:
+        super().__init__(message, status)
+        self.found = found
+        self.expected = expected
+
+
 class InternalError(TollgateError):
     """The library reported a condition this package should make impossible (a bug)."""
 
@@ -138,6 +151,22 @@ STATUS_NAMES = {
     103: "TG_STATUS_PANIC",
     104: "TG_STATUS_BUSY",
     105: "TG_STATUS_UNKNOWN",
+    200: "TG_STATUS_REGION_IO",
+    201: "TG_STATUS_REGION_NOT_FOUND",
+    202: "TG_STATUS_REGION_EXISTS",
+    203: "TG_STATUS_REGION_ACCESS_DENIED",
+    204: "TG_STATUS_REGION_NOT_LOCK_FREE",
+    205: "TG_STATUS_REGION_NOT_A_FILE",
+    206: "TG_STATUS_REGION_TRUNCATED",
+    207: "TG_STATUS_REGION_NOT_A_REGION",
+    208: "TG_STATUS_REGION_LAYOUT_VERSION",
+    209: "TG_STATUS_REGION_KIND",
+    210: "TG_STATUS_REGION_NOT_INITIALISED",
+    211: "TG_STATUS_REGION_CORRUPT",
+    212: "TG_STATUS_REGION_MISMATCH",
+    213: "TG_STATUS_REGION_SIZE",
+    214: "TG_STATUS_REGION_OWNER",
+    215: "TG_STATUS_REGION_PERMISSIONS",
 }
 
 _STATUS_CLASSES: dict[int, type[TollgateError]] = {
@@ -155,6 +184,7 @@ _STATUS_CLASSES: dict[int, type[TollgateError]] = {
     12: MalformedError,
     13: InvalidArgumentError,
     104: BusyError,
+    **{code: RegionError for code in range(200, 216)},
 }
 
 

@@ -11,7 +11,9 @@ The middleware then, in order:
    not a number → **400**);
 3. takes a concurrency permit when ``max_in_flight`` is set (none free → **503**,
    ``Retry-After: 1``), held until the response is closed;
-4. decides in a :class:`~tollgate.KeyTable` keyed by the exact (app, shop) pair: refused →
+4. decides in a :class:`~tollgate.KeyTable` keyed by the exact (app, shop) pair (or in the
+   ``table=`` given, for example a :class:`~tollgate.shared.SharedKeys` that every worker
+   process of a pre-forked server shares, so they enforce one limit): refused →
    **429** (Limited/Never) or **503** (a full table, fail-closed) with ``Retry-After`` when one
    is called for, ``X-Sb-Shop-Api-Call-Limit`` and the RateLimit fields;
 5. otherwise calls the app (the decision in ``environ["tollgate.decision"]``) and passes its
@@ -67,7 +69,9 @@ class RateLimitMiddleware:
     ``max_in_flight`` adds a concurrency cap across all callers. ``max_offset`` (None: off) is
     the pagination rule's maximum. ``shadow=True`` only reports (headers added, nothing refused).
     ``key_func(environ) -> (app, shop)`` replaces the header lookup; it raises ``ValueError`` for
-    a malformed request.
+    a malformed request. ``table`` replaces the private key table with one the caller made: a
+    :class:`~tollgate.shared.SharedKeys` shares the limit among the worker processes of a
+    pre-forked server (``quota``, ``capacity`` and ``full_policy`` are then the table's own).
     """
 
     def __init__(
@@ -86,22 +90,27 @@ class RateLimitMiddleware:
         shadow: bool = False,
         clock: Clock | None = None,
         ticks_per_second: int | None = None,
+        table: Any = None,
     ) -> None:
         self.app = app
         if clock is None:
             ticks_per_second = None
         tps = ticks_per_second if ticks_per_second is not None else 1_000_000_000
+        if table is not None:
+            quota = table.quota
         if quota is None:
             quota = shopbase_quota(tps)
-        self.table = KeyTable(
-            capacity,
-            quota,
-            policy=full_policy,
-            clock=clock,
-            ticks_per_second=ticks_per_second,
-            shadow=shadow,
-            name=name,
-        )
+        self.table = table
+        if table is None:
+            self.table = KeyTable(
+                capacity,
+                quota,
+                policy=full_policy,
+                clock=clock,
+                ticks_per_second=ticks_per_second,
+                shadow=shadow,
+                name=name,
+            )
         self.concurrency = ConcurrencyLimit(max_in_flight) if max_in_flight is not None else None
         self.max_offset = max_offset
         self._app_key = _environ_key(app_header)
@@ -109,7 +118,7 @@ class RateLimitMiddleware:
         self._app_header = app_header
         self._shop_header = shop_header
         self.key_func = key_func
-        tps_real = self.table.ticks_per_second or tps
+        tps_real = getattr(self.table, "ticks_per_second", None) or tps
         if isinstance(quota, WindowQuota):
             self._policy = _headers.ratelimit_policy_window(
                 quota.limit, quota.window, name, tps_real
