@@ -27,6 +27,22 @@ enum tg_status
     TG_STATUS_PANIC = 103,
     TG_STATUS_BUSY = 104,
     TG_STATUS_UNKNOWN = 105,
+    TG_STATUS_REGION_IO = 200,
+    TG_STATUS_REGION_NOT_FOUND = 201,
+    TG_STATUS_REGION_EXISTS = 202,
+    TG_STATUS_REGION_ACCESS_DENIED = 203,
+    TG_STATUS_REGION_NOT_LOCK_FREE = 204,
+    TG_STATUS_REGION_NOT_A_FILE = 205,
+    TG_STATUS_REGION_TRUNCATED = 206,
+    TG_STATUS_REGION_NOT_A_REGION = 207,
+    TG_STATUS_REGION_LAYOUT_VERSION = 208,
+    TG_STATUS_REGION_KIND = 209,
+    TG_STATUS_REGION_NOT_INITIALISED = 210,
+    TG_STATUS_REGION_CORRUPT = 211,
+    TG_STATUS_REGION_MISMATCH = 212,
+    TG_STATUS_REGION_SIZE = 213,
+    TG_STATUS_REGION_OWNER = 214,
+    TG_STATUS_REGION_PERMISSIONS = 215,
 };
 typedef uint32_t tg_status;
 enum tg_outcome
@@ -87,6 +103,13 @@ enum tg_release_action
     TG_RELEASE_ACTION_EMPTY = 2,
 };
 typedef uint32_t tg_release_action;
+enum tg_create
+ {
+    TG_CREATE_IF_MISSING = 0,
+    TG_CREATE_NEW = 1,
+    TG_CREATE_EXISTING = 2,
+};
+typedef uint32_t tg_create;
 typedef struct tg_table tg_table;
 typedef struct __attribute__((aligned(8))) tg_bucket {
     uint64_t _private[10];
@@ -153,6 +176,22 @@ typedef struct __attribute__((aligned(8))) tg_window {
 typedef struct __attribute__((aligned(8))) tg_sliding_log {
     uint64_t _private[266];
 } tg_sliding_log;
+typedef struct __attribute__((aligned(8))) tg_shared {
+    uint64_t _private[16];
+} tg_shared;
+typedef struct tg_region_error {
+    uint32_t status;
+    uint32_t reserved;
+    uint64_t found;
+    uint64_t expected;
+    char message[160];
+} tg_region_error;
+typedef struct tg_lease {
+    uint32_t slot;
+    uint32_t reserved;
+    uint64_t generation;
+    uint64_t deadline;
+} tg_lease;
 typedef struct tg_window_quota {
     uint64_t limit;
     uint64_t window;
@@ -382,6 +421,58 @@ tg_status tg_quota_params(const struct tg_quota *quota,
                           uint64_t *out_burst,
                           uint64_t *out_count,
                           uint64_t *out_period);
+tg_status tg_shared_open_bucket(struct tg_shared *shared,
+                                const char *path,
+                                const struct tg_quota *quota,
+                                uint32_t mode,
+                                uint32_t create,
+                                struct tg_region_error *err);
+tg_status tg_shared_open_window(struct tg_shared *shared,
+                                const char *path,
+                                uint64_t limit,
+                                uint64_t window,
+                                uint64_t offset,
+                                uint32_t mode,
+                                uint32_t create,
+                                struct tg_region_error *err);
+tg_status tg_shared_open_log(struct tg_shared *shared,
+                             const char *path,
+                             uint64_t limit,
+                             uint64_t window,
+                             uint32_t mode,
+                             uint32_t create,
+                             struct tg_region_error *err);
+tg_status tg_shared_open_leases(struct tg_shared *shared,
+                                const char *path,
+                                uint32_t max,
+                                uint64_t max_lease,
+                                uint32_t mode,
+                                uint32_t create,
+                                struct tg_region_error *err);
+tg_status tg_shared_close(struct tg_shared *shared);
+tg_status tg_shared_decide(const struct tg_shared *shared,
+                           uint64_t now,
+                           uint64_t cost,
+                           struct tg_decision *out);
+tg_status tg_shared_peek(const struct tg_shared *shared,
+                         uint64_t now,
+                         uint64_t cost,
+                         struct tg_decision *out);
+tg_status tg_shared_reset(const struct tg_shared *shared);
+tg_status tg_shared_created(const struct tg_shared *shared, bool *out_created);
+tg_status tg_shared_acquire(const struct tg_shared *shared,
+                            uint64_t now,
+                            uint64_t lease_ticks,
+                            struct tg_decision *out,
+                            struct tg_lease *lease);
+tg_status tg_shared_release(const struct tg_shared *shared, const struct tg_lease *lease);
+tg_status tg_shared_renew(const struct tg_shared *shared,
+                          struct tg_lease *lease,
+                          uint64_t now,
+                          uint64_t lease_ticks);
+tg_status tg_shared_in_flight(const struct tg_shared *shared,
+                              uint64_t now,
+                              uint32_t *out_in_flight);
 tg_status tg_sliding_log_init(struct tg_sliding_log *log, uint64_t limit, uint64_t window);
 tg_status tg_sliding_log_decide(struct tg_sliding_log *log,
                                 uint64_t now,
@@ -508,6 +599,8 @@ tg_status tg_window_params(const struct tg_window *window_counter,
     TG_PRESET_TIKTOK_SHOP_PER_SECOND = 50,
     TG_QUOTA_WORDS = 9,
     TG_QUOTA_DEFAULT_MIN_SPAN = 72057594037927936ULL,
+    TG_SHARED_WORDS = 16,
+    TG_REGION_ERROR_MESSAGE_SIZE = 160,
     TG_SLIDING_LOG_CAPACITY = 128,
     TG_SLIDING_LOG_WORDS = 266,
     TG_TABLE_ALIGN = 16,
