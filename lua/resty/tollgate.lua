@@ -254,6 +254,85 @@ function Window:peek(now, cost)
 end
 
 ----------------------------------------------------------------------------------------------
+-- Shared regions: one limiter for several processes, named by a path or inherited
+
+local Shared = {}
+Shared.__index = Shared
+
+local CREATE = { if_missing = 0, new = 1, existing = 2 }
+
+local function open_shared(kind, opts)
+    local l = L()
+    local create = CREATE[opts.create or "if_missing"]
+    if not create then
+        error("tollgate: create must be 'if_missing', 'new' or 'existing'", 3)
+    end
+    local s = ffi.new("struct tg_shared")
+    local err = ffi.new("struct tg_region_error")
+    local path, mode = opts.path, opts.mode or 0
+    local status
+    if kind == "bucket" then
+        local q = _M.quota(opts.burst, opts.count, opts.period)
+        status = l.tg_shared_open_bucket(s, path, q, mode, create, err)
+    elseif kind == "window" then
+        status = l.tg_shared_open_window(s, path, opts.limit, opts.window, opts.offset or 0, mode,
+            create, err)
+    else
+        status = l.tg_shared_open_log(s, path, opts.limit, opts.window, mode, create, err)
+    end
+    if status ~= 0 then
+        local msg = ffi_string(err.message)
+        error("tollgate: shared " .. kind .. (path and (" at " .. path) or "") .. ": "
+            .. (msg ~= "" and msg or _M.status_str(status)), 3)
+    end
+    return setmetatable({ cdata = ffi.gc(s, l.tg_shared_close), out = decision_t() }, Shared)
+end
+
+--- A leaky bucket in a shared region (`docs/semantics.md#shared-regions`): `opts.path` names a
+--- file (under /dev/shm for memory only) that any process opening the same path with the same
+--- quota shares; without a path, an anonymous mapping shared with the processes forked
+--- afterwards. `burst`, `count`, `period`; `mode` (permission bits, default 0600);
+--- `create`: "if_missing" (default), "new" or "existing". A region holding other parameters is
+--- an error naming the difference.
+function _M.shared_bucket(opts)
+    return open_shared("bucket", opts)
+end
+
+--- A fixed window in a shared region: `limit`, `window`, `offset`; as `shared_bucket`.
+function _M.shared_window(opts)
+    return open_shared("window", opts)
+end
+
+--- A strict sliding log in a shared region: `limit`, `window`; as `shared_bucket`.
+function _M.shared_log(opts)
+    return open_shared("log", opts)
+end
+
+function Shared:decide(now, cost)
+    check(lib.tg_shared_decide(self.cdata, now or _M.now(), cost or 1, self.out),
+        "tg_shared_decide")
+    return self.out
+end
+
+function Shared:peek(now, cost)
+    check(lib.tg_shared_peek(self.cdata, now or _M.now(), cost or 1, self.out), "tg_shared_peek")
+    return self.out
+end
+
+--- Did this call create the region (rather than open an existing one)?
+function Shared:created()
+    local b = ffi.new("bool[1]")
+    check(lib.tg_shared_created(self.cdata, b), "tg_shared_created")
+    return b[0]
+end
+
+--- Unmaps the region (its state stays for the other processes).
+function Shared:close()
+    ffi.gc(self.cdata, nil)
+    check(lib.tg_shared_close(self.cdata), "tg_shared_close")
+end
+
+----------------------------------------------------------------------------------------------
 -- Memory shared with the processes forked after it is mapped
 
 local PROT_READ_WRITE = 3        -- PROT_READ | PROT_WRITE

@@ -177,7 +177,8 @@ eq(tg.pagination_check(4294967296, 4294967296), tg.NEVER, "no wrap")
 
 -- Shared memory: one table for a parent and the children it forks afterwards.
 do
-    ffi.cdef [[ int fork(void); int waitpid(int pid, int *status, int options); void _exit(int); ]]
+    ffi.cdef [[ int fork(void); int waitpid(int pid, int *status, int options); void _exit(int);
+                int getpid(void); ]]
     local t = tg.bucket_table { capacity = 64, tiers = { { burst = 30, count = 2, period = SEC } } }
     local now = 777 * SEC
     local pids = {}
@@ -198,6 +199,56 @@ do
         if t:decide(5, 6, 0, now, 1).outcome == tg.ALLOWED then admitted = admitted + 1 end
     end
     eq(admitted, 30 - 21, "three forked children spent 21 of the same 30")
+end
+
+-- Shared regions: processes that open one path by name share one bucket; other parameters
+-- are refused with a message naming the difference; an anonymous region is inherited.
+do
+    local path = ("/tmp/tollgate-lua-test-%d-%d"):format(ffi.C.getpid(), math.random(1e9))
+    local b = tg.shared_bucket { path = path, burst = 30, count = 2, period = SEC, create = "new" }
+    eq(b:created(), true, "the first open creates the region")
+    local now = 900 * SEC
+    local pids = {}
+    for c = 1, 3 do
+        local pid = ffi.C.fork()
+        if pid == 0 then
+            local mine = tg.shared_bucket { path = path, burst = 30, count = 2, period = SEC,
+                create = "existing" }
+            for _ = 1, 7 do mine:decide(now, 1) end
+            ffi.C._exit(mine:created() and 1 or 0)
+        end
+        pids[c] = pid
+    end
+    local clean = true
+    for _, pid in ipairs(pids) do
+        local st = ffi.new("int[1]")
+        ffi.C.waitpid(pid, st, 0)
+        clean = clean and st[0] == 0
+    end
+    eq(clean, true, "the children opened the existing region")
+    local admitted = 0
+    for _ = 1, 20 do
+        if b:decide(now, 1).outcome == tg.ALLOWED then admitted = admitted + 1 end
+    end
+    eq(admitted, 30 - 21, "three processes opening the path spent 21 of the same 30")
+    local ok, err = pcall(tg.shared_bucket, { path = path, burst = 31, count = 2, period = SEC })
+    eq(not ok and tostring(err):find("burst", 1, true) ~= nil, true,
+        "another burst is refused, named: " .. tostring(err))
+    b:close()
+    os.remove(path)
+
+    local w = tg.shared_window { limit = 50, window = SEC }
+    local pid = ffi.C.fork()
+    if pid == 0 then
+        for _ = 1, 20 do w:decide(now, 1) end
+        ffi.C._exit(0)
+    end
+    ffi.C.waitpid(pid, ffi.new("int[1]"), 0)
+    admitted = 0
+    for _ = 1, 50 do
+        if w:decide(now, 1).outcome == tg.ALLOWED then admitted = admitted + 1 end
+    end
+    eq(admitted, 30, "an anonymous window region is shared with a forked child")
 end
 
 eq(tg.cross_process_atomics(), true, "this processor's 128-bit atomics work across processes")
