@@ -17,6 +17,7 @@ resty.limit.req, in one nginx (4 workers, tests/nginx/bench.conf.in), in one run
 """
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -148,6 +149,7 @@ def main():
               + (f", e.g. {alerts[0][:160]}" if alerts else ""))
     finally:
         ngx.stop()
+        shutil.rmtree(ngx.prefix, ignore_errors=True)
     return 0
 
 
