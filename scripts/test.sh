@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-suites=(rust loom c python python-web firmware redis gateway fuzz examples docs package cross)
+suites=(rust loom c python python-web firmware redis gateway fuzz examples docs package cross nginx)
 passed=0
 failed=0
 failed_names=()
