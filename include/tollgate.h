@@ -2708,6 +2708,49 @@ tg_status tg_table_decide(struct tg_table *table,
                           struct tg_decision *out);
 
 /**
+ * `tg_table_decide` with only scalars crossing the boundary: the key as its two halves
+ * (`key_hi`, `key_lo`: the `hi` and `lo` of a `tg_key`; for an (app, shop) pair packed as
+ * `tg_key_pair` does, simply `app` and `shop`), and the outcome returned. When `out` is NULL
+ * only the outcome is computed — the cheapest call, with no numbers and no division on the
+ * usual path; when it is not, the full decision is written there too (as `tg_table_decide`
+ * would). The state changes exactly as `tg_table_decide`'s.
+ *
+ * Returns the `tg_outcome` (0 to 3; `TG_OUTCOME_ALLOWED` with a fail-open table's room
+ * answer) or, on error, a negative value: the negated `tg_status` (the errors of
+ * `tg_table_decide`, and `-TG_STATUS_MISALIGNED` for a misaligned `out`). An error changes
+ * nothing.
+ *
+ * # Safety
+ *
+ * As `tg_table_decide`; `out` is NULL or valid for a write of a `tg_decision`.
+ */
+int32_t tg_table_check(struct tg_table *table,
+                       uint64_t key_hi,
+                       uint64_t key_lo,
+                       size_t tier,
+                       uint64_t now,
+                       uint64_t cost,
+                       struct tg_decision *out);
+
+/**
+ * `tg_table_peek` with the key as its two halves (see `tg_table_check`), for bindings that
+ * pass no struct by value.
+ *
+ * Errors: as `tg_table_peek`.
+ *
+ * # Safety
+ *
+ * As `tg_table_peek`.
+ */
+tg_status tg_table_peek_key(struct tg_table *table,
+                            uint64_t key_hi,
+                            uint64_t key_lo,
+                            size_t tier,
+                            uint64_t now,
+                            uint64_t cost,
+                            struct tg_decision *out);
+
+/**
  * Would a request of `cost` for `key` be admitted at `now`? Spends nothing; the numbers
  * describe the key's current level. A peek records its time and tier in the key's bucket as
  * the single limiters do, so it inserts a new key (and gets the full policy's answer when there

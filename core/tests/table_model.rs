@@ -10,6 +10,7 @@
 //!   latest time the table has seen admits every one (SPEC §1).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use proptest::prelude::*;
 use tollgate::key::{Key, Seed};
@@ -135,6 +136,10 @@ where
 {
     let mem = memory(capacity, tiers.len());
     let table = Table::init(&mem, tiers, Seed::new(seed.0, seed.1), policy).unwrap();
+    // The same table driven through `check` for every decision: the same outcomes, and in the
+    // end the same memory, word for word.
+    let twin_mem = memory(capacity, tiers.len());
+    let twin = Table::init(&twin_mem, tiers, Seed::new(seed.0, seed.1), policy).unwrap();
     let capacity = table.capacity();
     let mut model: HashMap<u8, (M, usize)> = HashMap::new();
     let mut now = 0;
@@ -146,6 +151,14 @@ where
         } else {
             table.decide(key_of(op.key), op.tier, now, op.cost)
         };
+        if op.peek {
+            prop_assert_eq!(twin.peek(key_of(op.key), op.tier, now, op.cost), got);
+        } else {
+            prop_assert_eq!(
+                twin.check(key_of(op.key), op.tier, now, op.cost),
+                got.map(|d| d.outcome)
+            );
+        }
         let Some(&quota) = tiers.get(op.tier) else {
             prop_assert_eq!(got, Err(Error::InvalidArgument));
             continue;
@@ -194,6 +207,16 @@ where
             model.remove(&op.key);
         }
     }
+    let words = |m: &[AtomicU64]| {
+        m.iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .collect::<Vec<u64>>()
+    };
+    prop_assert_eq!(
+        words(&mem),
+        words(&twin_mem),
+        "check left other state than decide"
+    );
     let stats = table.stats();
     prop_assert_eq!(stats.rejected, full);
     prop_assert!(stats.occupied <= capacity as u64);

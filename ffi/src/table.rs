@@ -34,7 +34,7 @@ use tollgate::table::{
 use tollgate::{Decision, Quota, WindowQuota};
 
 use crate::boundary::{guard, guard_value, try_bytes, Out};
-use crate::decision::tg_decision;
+use crate::decision::{check_error, tg_decision, tg_outcome};
 use crate::quota::{self, tg_quota};
 use crate::status::tg_status;
 
@@ -489,6 +489,88 @@ pub unsafe extern "C" fn tg_table_decide(
 ) -> tg_status {
     // SAFETY: forwarded contract.
     unsafe { judge(table, key, tier, out, false, now, cost) }
+}
+
+/// `tg_table_decide` with only scalars crossing the boundary: the key as its two halves
+/// (`key_hi`, `key_lo`: the `hi` and `lo` of a `tg_key`; for an (app, shop) pair packed as
+/// `tg_key_pair` does, simply `app` and `shop`), and the outcome returned. When `out` is NULL
+/// only the outcome is computed — the cheapest call, with no numbers and no division on the
+/// usual path; when it is not, the full decision is written there too (as `tg_table_decide`
+/// would). The state changes exactly as `tg_table_decide`'s.
+///
+/// Returns the `tg_outcome` (0 to 3; `TG_OUTCOME_ALLOWED` with a fail-open table's room
+/// answer) or, on error, a negative value: the negated `tg_status` (the errors of
+/// `tg_table_decide`, and `-TG_STATUS_MISALIGNED` for a misaligned `out`). An error changes
+/// nothing.
+///
+/// # Safety
+///
+/// As `tg_table_decide`; `out` is NULL or valid for a write of a `tg_decision`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_table_check(
+    table: *mut tg_table,
+    key_hi: u64,
+    key_lo: u64,
+    tier: usize,
+    now: u64,
+    cost: u64,
+    out: *mut tg_decision,
+) -> i32 {
+    let key = tg_key {
+        hi: key_hi,
+        lo: key_lo,
+    };
+    if !out.is_null() {
+        // SAFETY: forwarded contract.
+        let status = unsafe { judge(table, key, tier, out, false, now, cost) };
+        if status != tg_status::Ok {
+            return check_error(status);
+        }
+        // SAFETY: `judge` succeeded, so `out` is valid, aligned and was written.
+        return unsafe { (*out).outcome }.cast_signed();
+    }
+    guard_value(check_error(tg_status::Panic), || {
+        // SAFETY: forwarded contract.
+        let t = match unsafe { kind(table) } {
+            Ok(t) => t,
+            Err(status) => return check_error(status),
+        };
+        let key = Key::from(key);
+        let outcome = match t {
+            Kind::Buckets(t) => t.check(key, tier, now, cost),
+            Kind::Windows(t) => t.check(key, tier, now, cost),
+        };
+        match outcome {
+            Ok(o) => tg_outcome::from(o) as i32,
+            Err(e) => check_error(tg_status::from(e)),
+        }
+    })
+}
+
+/// `tg_table_peek` with the key as its two halves (see `tg_table_check`), for bindings that
+/// pass no struct by value.
+///
+/// Errors: as `tg_table_peek`.
+///
+/// # Safety
+///
+/// As `tg_table_peek`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_table_peek_key(
+    table: *mut tg_table,
+    key_hi: u64,
+    key_lo: u64,
+    tier: usize,
+    now: u64,
+    cost: u64,
+    out: *mut tg_decision,
+) -> tg_status {
+    let key = tg_key {
+        hi: key_hi,
+        lo: key_lo,
+    };
+    // SAFETY: forwarded contract.
+    unsafe { judge(table, key, tier, out, true, now, cost) }
 }
 
 /// Would a request of `cost` for `key` be admitted at `now`? Spends nothing; the numbers

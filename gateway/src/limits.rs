@@ -128,7 +128,9 @@ pub fn random_seed() -> Seed {
 fn alloc_words(slots: usize, tiers: usize) -> Result<Box<[table::AtomicU64]>, String> {
     let n = table::words(slots, tiers);
     if n == usize::MAX {
-        return Err(format!("a key table of {slots} slots does not fit this machine's memory"));
+        return Err(format!(
+            "a key table of {slots} slots does not fit this machine's memory"
+        ));
     }
     let mut v: Vec<table::AtomicU64> = Vec::new();
     v.try_reserve_exact(n)

@@ -166,3 +166,43 @@ def test_table_allow() -> None:
     shadow = KeyTable(8, tg.Quota(1, 1, 100), shadow=True)
     assert shadow.allow("k", now=0) and shadow.allow("k", now=0)
     assert shadow.decide("k", now=0).would_limit
+
+
+def test_allow_and_decide_through_the_scalar_calls_match_on_a_twin() -> None:
+    import random
+
+    rng = random.Random(11)
+    fast = tg.KeyTable(64, tg.Quota(3, 1, 100), seed=(1, 2))
+    full = tg.KeyTable(64, tg.Quota(3, 1, 100), seed=(1, 2))
+    now = 0
+    for _ in range(600):
+        now += rng.choice([0, 0, 1, 30, 120])
+        key = (rng.randrange(3), rng.randrange(20))
+        cost = rng.choice([1, 1, 2, 4])
+        assert fast.allow(key, cost, now=now) == full.decide(key, cost, now=now).allowed
+    for app in range(3):
+        for shop in range(20):
+            assert fast.peek((app, shop), now=now) == full.peek((app, shop), now=now)
+
+
+def test_lying_int_subclass_keys_and_tiers_are_taken_at_their_value() -> None:
+    class Liar(int):
+        def __int__(self) -> int:
+            return 0
+
+        def __le__(self, other: object) -> bool:
+            return True
+
+        def __ge__(self, other: object) -> bool:
+            return True
+
+        def __lt__(self, other: object) -> bool:
+            return False
+
+    table = tg.KeyTable(64, [tg.Quota(1, 1, 100), tg.Quota(2, 1, 100)])
+    assert table.key(Liar(5)) == table.key(5)
+    with pytest.raises(tg.InvalidArgumentError):
+        table.key(Liar(2**128))
+    with pytest.raises(tg.InvalidArgumentError):
+        table.decide((1, 2), now=0, tier=Liar(2))
+    assert table.decide((1, 2), now=0, tier=Liar(1)).limit == 2

@@ -376,6 +376,8 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
     "tg_table_attach": (_status, [c_void_p, c_size_t, _P(_P(TgTable))]),
     "tg_table_decide": (_status, [_P(TgTable), TgKey, c_size_t, _u64, _u64, _P(TgDecision)]),
     "tg_table_peek": (_status, [_P(TgTable), TgKey, c_size_t, _u64, _u64, _P(TgDecision)]),
+    "tg_table_check": (_check, [_P(TgTable), _u64, _u64, c_size_t, _u64, _u64, _P(TgDecision)]),
+    "tg_table_peek_key": (_status, [_P(TgTable), _u64, _u64, c_size_t, _u64, _u64, _P(TgDecision)]),
     "tg_table_get_stats": (_status, [_P(TgTable), _P(TgTableStats)]),
     "tg_table_probe_len": (_status, [_P(TgTable), TgKey, _P(c_size_t)]),
     "tg_key_pair": (TgKey, [_u64, _u64]),

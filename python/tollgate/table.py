@@ -92,7 +92,9 @@ def key_triple(app: int, shop: int, api: int) -> Key:
 
 
 def _table_op(func_name: str, full: bool):
-    """A decide/peek/allow method; the (app, shop) pair's packing is inlined (the hot path)."""
+    """A decide/peek/allow method. The key crosses into C as two integers (``tg_table_check``,
+    ``tg_table_peek_key``: no struct passed by value), and an (app, shop) pair's packing is
+    inlined (the hot path): its halves are simply app and shop."""
     func = getattr(lib, func_name)
 
     def op(
@@ -103,16 +105,16 @@ def _table_op(func_name: str, full: bool):
         *,
         tier: int = 0,
         _max: int = U64_MAX,
-        _key: type = TgKey,
+        _decision: type = TgDecision,
     ):
         if type(key) is tuple and len(key) == 2:
-            app, shop = key
-            if type(app) is int and type(shop) is int and 0 <= app <= _max and 0 <= shop <= _max:
-                k = _key(app, shop)  # tg_key_pair's packing (tested against it)
-            else:
+            hi, lo = key
+            if not (type(hi) is int and type(lo) is int and 0 <= hi <= _max and 0 <= lo <= _max):
                 k = self._key(key)
+                hi, lo = k.hi, k.lo
         else:
             k = self._key(key)
+            hi, lo = k.hi, k.lo
         if now is None:
             now = self._clock()
         if type(now) is not int or not 0 <= now <= _max:
@@ -121,12 +123,17 @@ def _table_op(func_name: str, full: bool):
             cost = u64("cost", cost)
         if type(tier) is not int or not 0 <= tier < self._tier_count:
             tier = self._checked_tier(tier)
-        raw = TgDecision()
-        status = func(self._table, k, tier, now, cost, raw)
-        if status:
-            check(status, func_name)
         if not full:
-            return self.shadow or raw.outcome == 0
+            outcome = func(self._table, hi, lo, tier, now, cost, None)
+            if outcome < 0:
+                check(-outcome, func_name)
+            return self.shadow or outcome == 0
+        raw = _decision()
+        status = func(self._table, hi, lo, tier, now, cost, raw)
+        if status < 0:  # tg_table_check: a negated status
+            check(-status, func_name)
+        elif status and func_name == "tg_table_peek_key":
+            check(status, func_name)
         if self.shadow:
             return self._finish(raw)
         return from_c(raw)
@@ -286,25 +293,29 @@ class KeyTable(_Limiter):
                 )
             return out
         if isinstance(key, int) and not isinstance(key, bool):
-            return self._key(int(key))
+            # The stored value of an int subclass (not what its __int__ says).
+            return self._key(int.__index__(key))
         raise ArgumentTypeError(
             f"a key is an int, (app, shop) or other tuple of ints, str, bytes or Key; not {kind.__name__}"
         )
 
     def _checked_tier(self, tier: object) -> int:
         if isinstance(tier, int) and not isinstance(tier, bool):
-            raise InvalidArgumentError(f"tier must be in 0..{len(self.tiers) - 1}, got {tier}")
+            value = int.__index__(tier)  # an int subclass's stored value, checked as it is
+            if 0 <= value < self._tier_count:
+                return value
+            raise InvalidArgumentError(f"tier must be in 0..{len(self.tiers) - 1}, got {value}")
         raise ArgumentTypeError(f"tier must be an int, not {type(tier).__name__}")
 
-    allow = _table_op("tg_table_decide", full=False)
+    allow = _table_op("tg_table_check", full=False)
     allow.__doc__ = (
         """Decides like ``decide`` and answers only whether to let the request through."""
     )
-    decide = _table_op("tg_table_decide", full=True)
+    decide = _table_op("tg_table_check", full=True)
     decide.__doc__ = (
         """Decides on a request of ``cost`` for ``key`` at ``now`` under tier ``tier``."""
     )
-    peek = _table_op("tg_table_peek", full=True)
+    peek = _table_op("tg_table_peek_key", full=True)
     peek.__doc__ = (
         """Would ``cost`` pass for ``key``? Spends nothing (a new key is inserted, though)."""
     )

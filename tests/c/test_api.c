@@ -909,6 +909,52 @@ static int all_bytes(const unsigned char *p, size_t n, unsigned char v) {
 
 static int key_eq(tg_key a, tg_key b) { return a.hi == b.hi && a.lo == b.lo; }
 
+static unsigned char check_mem[TG_TABLE_SIZE(64, 1)] ALIGNED_TABLE;
+static unsigned char twin_mem[TG_TABLE_SIZE(64, 1)] ALIGNED_TABLE;
+
+/* The scalar table calls: the key as two integers, the outcome returned, the full decision
+ * optional; the same state as tg_table_decide/tg_table_peek on a twin. */
+static void test_table_check(void) {
+    tg_quota q = TG_QUOTA_INIT;
+    tg_table *t = NULL, *twin = NULL;
+    tg_decision d, e;
+    tg_key shop = tg_key_pair(7, 42);
+    int i;
+
+    CHECK_OK(tg_quota_init(&q, 3, 1, MS));
+    CHECK_OK(tg_table_init_buckets(check_mem, sizeof check_mem, 64, &q, 1,
+                                   TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &t));
+    CHECK_OK(tg_table_init_buckets(twin_mem, sizeof twin_mem, 64, &q, 1,
+                                   TG_FULL_POLICY_FAIL_CLOSED, 1, 2, &twin));
+    CHECK(shop.hi == 7 && shop.lo == 42); /* an (app, shop) pair's halves are app and shop */
+    for (i = 0; i < 5; i++) {
+        int32_t got = tg_table_check(t, 7, 42, 0, 0, 1, NULL);
+        CHECK_OK(tg_table_decide(twin, shop, 0, 0, 1, &d));
+        CHECK(got == (int32_t)d.outcome);
+    }
+    CHECK(tg_table_check(t, 7, 42, 0, 0, 4, NULL) == TG_OUTCOME_NEVER);
+    CHECK_OK(tg_table_decide(twin, shop, 0, 0, 4, &d));
+    /* With a decision asked for: the outcome and the numbers. */
+    CHECK(tg_table_check(t, 7, 42, 0, 1000, 1, &d) == TG_OUTCOME_ALLOWED);
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 3 && d.limit == 3);
+    CHECK_OK(tg_table_decide(twin, shop, 0, 1000, 1, &e));
+    CHECK(memcmp(&d, &e, sizeof d) == 0);
+    CHECK_OK(tg_table_peek_key(t, 7, 42, 0, 1000, 1, &d));
+    CHECK_OK(tg_table_peek(twin, shop, 0, 1000, 1, &e));
+    CHECK(memcmp(&d, &e, sizeof d) == 0 && d.outcome == TG_OUTCOME_LIMITED);
+    CHECK(memcmp(check_mem, twin_mem, sizeof check_mem) == 0); /* word for word */
+    /* Errors: negated statuses, nothing changed. */
+    CHECK(tg_table_check(t, 7, 42, 1, 0, 1, NULL) == -(int32_t)TG_STATUS_INVALID_ARGUMENT);
+    CHECK(tg_table_check(t, 7, 42, 0, 0, 0, NULL) == -(int32_t)TG_STATUS_ZERO_COST);
+    CHECK(tg_table_check(NULL, 7, 42, 0, 0, 1, NULL) == -(int32_t)TG_STATUS_NULL_POINTER);
+    CHECK(tg_table_check((tg_table *)(void *)zero_table_mem, 7, 42, 0, 0, 1, NULL) ==
+          -(int32_t)TG_STATUS_UNINITIALIZED);
+    CHECK(tg_table_check(t, 7, 42, 0, 0, 1, MISALIGNED(tg_decision)) ==
+          -(int32_t)TG_STATUS_MISALIGNED);
+    CHECK_STATUS(tg_table_peek_key(t, 7, 42, 0, 0, 1, NULL), TG_STATUS_NULL_POINTER);
+    CHECK(memcmp(check_mem, twin_mem, sizeof check_mem) == 0);
+}
+
 static void test_table(void) {
     tg_quota tiers[2] = {TG_QUOTA_INIT, TG_QUOTA_INIT};
     tg_quota bad_tiers[2] = {TG_QUOTA_INIT, TG_QUOTA_INIT};
@@ -1214,6 +1260,7 @@ int main(void) {
     test_presets();
     test_wrapping_clock();
     test_table();
+    test_table_check();
     test_window_table();
     return check_summary();
 }

@@ -267,7 +267,7 @@ const fn key_at(i: usize) -> usize {
 
 mod sealed {
     use super::TableKind;
-    use crate::{Decision, Error};
+    use crate::{Decision, Error, Outcome};
 
     /// The bucket arithmetic a table needs from a quota kind.
     pub trait Sealed: Copy + Sized {
@@ -286,6 +286,15 @@ mod sealed {
             cost: u64,
             peek: bool,
         ) -> Result<(Option<u64>, Decision), Error>;
+        /// The outcome-only [`step`](Sealed::step) of a decision (not a peek): the same new
+        /// state and outcome, none of the numbers.
+        fn admit(
+            &self,
+            span: u64,
+            state: u64,
+            now: u64,
+            cost: u64,
+        ) -> Result<(Option<u64>, Outcome), Error>;
         fn convert(&self, state: u64, new: &Self, now: u64) -> Result<u64, Error>;
         /// Drained strictly before `now` (see the ABA argument in the module docs).
         fn reclaimable(&self, state: u64, now: u64) -> bool;
@@ -346,6 +355,25 @@ impl sealed::Sealed for Quota {
         gcra::step(state, self, now, cost, mode(peek))
     }
 
+    #[inline]
+    fn admit(
+        &self,
+        _span: u64,
+        state: u64,
+        now: u64,
+        cost: u64,
+    ) -> Result<(Option<u64>, Outcome), Error> {
+        let (now_u, need, deadline) = gcra::admit_bounds(self, now, cost)?;
+        if need == 0 {
+            // Never: a later `now` is recorded, as the full step does.
+            return Ok((
+                if now_u > state { Some(now_u) } else { None },
+                Outcome::Never,
+            ));
+        }
+        Ok(gcra::admit(state, now_u, need, deadline))
+    }
+
     fn convert(&self, state: u64, new: &Quota, now: u64) -> Result<u64, Error> {
         gcra::convert(state, self, new, now)
     }
@@ -399,6 +427,20 @@ impl sealed::Sealed for WindowQuota {
             return Err(Error::ClockOutOfRange);
         }
         fixed_window::step(state, self, now, cost, mode(peek))
+    }
+
+    #[inline]
+    fn admit(
+        &self,
+        span: u64,
+        state: u64,
+        now: u64,
+        cost: u64,
+    ) -> Result<(Option<u64>, Outcome), Error> {
+        if cost != 0 && now > span {
+            return Err(Error::ClockOutOfRange);
+        }
+        fixed_window::admit(state, self, now, cost)
     }
 
     fn convert(&self, state: u64, new: &WindowQuota, now: u64) -> Result<u64, Error> {
@@ -723,6 +765,44 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         self.run(key, tier, now, cost, true)
     }
 
+    /// The outcome alone of [`decide`](Table::decide): the same state change and
+    /// [`Outcome`], none of the numbers. A key found in its home group (the usual case) is
+    /// decided with no division and nothing large returned; any other path (insertion, a full
+    /// table) is the full decision's, answered by its outcome.
+    ///
+    /// ```
+    /// use tollgate::table::{self, BucketTable, FullPolicy, TableMemory};
+    /// use tollgate::key::{Key, Seed};
+    /// use tollgate::{Outcome, Quota};
+    ///
+    /// static MEMORY: TableMemory<{ table::words(100, 1) }> = TableMemory::new();
+    /// let tiers = [Quota::new(2, 1, 1_000)?];
+    /// let table = BucketTable::init(MEMORY.words(), &tiers, Seed::new(1, 2), FullPolicy::FailClosed)?;
+    /// let shop = Key::pair(7, 42);
+    /// assert_eq!(table.check(shop, 0, 0, 1)?, Outcome::Allowed);
+    /// assert_eq!(table.check(shop, 0, 0, 1)?, Outcome::Allowed);
+    /// assert_eq!(table.check(shop, 0, 0, 1)?, Outcome::Limited);
+    /// assert_eq!(table.peek(shop, 0, 0, 1)?.used, 2);
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    ///
+    /// Errors: as [`decide`](Table::decide).
+    #[inline]
+    pub fn check(&self, key: Key, tier: usize, now: u64, cost: u64) -> Result<Outcome, Error> {
+        self.run_with(
+            key,
+            tier,
+            now,
+            cost,
+            |quota, span, state, now| quota.admit(span, state, now, cost),
+            |table, quota, span, now, home| {
+                table
+                    .run_cold(key, tier, quota, span, now, cost, false, home)
+                    .map(|d| d.outcome)
+            },
+        )
+    }
+
     /// How many slots a lookup of `key` reads to find it (1 = the first slot of its home
     /// group), or `None` if the key is not in the table. For tests and monitoring.
     pub fn probe_len(&self, key: Key) -> Option<usize> {
@@ -840,6 +920,30 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         cost: u64,
         peek: bool,
     ) -> Result<Decision, Error> {
+        self.run_with(
+            key,
+            tier,
+            now,
+            cost,
+            |quota, span, state, now| quota.step(span, state, now, cost, peek),
+            |table, quota, span, now, home| {
+                table.run_cold(key, tier, quota, span, now, cost, peek, home)
+            },
+        )
+    }
+
+    /// The lookup shared by full and outcome-only decisions: `step` answers on the key's state
+    /// (a hit), `cold` on everything else (the rest of the window, insertion, the full answer).
+    #[inline]
+    fn run_with<R>(
+        &self,
+        key: Key,
+        tier: usize,
+        now: u64,
+        cost: u64,
+        step: impl Fn(&Q, u64, u64, u64) -> Result<(Option<u64>, R), Error>,
+        cold: impl FnOnce(&Self, &Q, u64, u64, usize) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let (quota, span) = self.tier_of(tier)?;
         if cost == 0 {
             return Err(Error::ZeroCost);
@@ -865,9 +969,11 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                         && group[k + 1].load(Ordering::Acquire) == lo
                     {
                         let keys = (&group[k], &group[k + 1]);
-                        if let Some(r) =
-                            self.apply(&group[s], keys, w, key, tier, &quota, span, now, cost, peek)
-                        {
+                        let applied =
+                            self.apply(&group[s], keys, w, key, tier, &quota, now, |q, st| {
+                                step(q, span, st, now)
+                            });
+                        if let Some(r) = applied {
                             return r;
                         }
                         break 'probe;
@@ -881,14 +987,14 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             }
             g = if g + 1 == self.groups { 0 } else { g + 1 };
         }
-        self.run_cold(key, tier, &quota, span, now, cost, peek, home)
+        cold(self, &quota, span, now, home)
     }
 
     /// The decision's compare-and-swap loop on a member slot holding `key` (word `w` read
     /// before its key). `None`: the slot no longer holds the key; look it up again.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn apply(
+    fn apply<R>(
         &self,
         cell: &AtomicU64,
         keys: (&AtomicU64, &AtomicU64),
@@ -896,11 +1002,9 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         key: Key,
         tier: usize,
         quota: &Q,
-        span: u64,
         now: u64,
-        cost: u64,
-        peek: bool,
-    ) -> Option<Result<Decision, Error>> {
+        step: impl Fn(&Q, u64) -> Result<(Option<u64>, R), Error>,
+    ) -> Option<Result<R, Error>> {
         let [hi, lo] = halves(key);
         loop {
             let state = if word::member_tier(w, self.bits) == tier {
@@ -911,7 +1015,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                     Err(e) => return Some(Err(e)),
                 }
             };
-            let (next, decision) = match quota.step(span, state, now, cost, peek) {
+            let (next, decision) = match step(quota, state) {
                 Ok(r) => r,
                 Err(e) => return Some(Err(e)),
             };
@@ -984,7 +1088,9 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                         return Err(Error::InvalidArgument);
                     };
                     if let Some(r) =
-                        self.apply(cell, (k0, k1), w, key, tier, quota, span, now, cost, peek)
+                        self.apply(cell, (k0, k1), w, key, tier, quota, now, |q, st| {
+                            q.step(span, st, now, cost, peek)
+                        })
                     {
                         return r;
                     }
