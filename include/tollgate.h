@@ -2609,7 +2609,7 @@ size_t tg_table_size(size_t capacity, size_t tiers);
 size_t tg_table_align(void);
 
 /**
- * Initialises a table of leaky buckets (SPEC §3) in `memory`: `capacity` slots (rounded up
+ * Initialises a table of leaky buckets (docs/semantics.md#leaky-bucket) in `memory`: `capacity` slots (rounded up
  * to a multiple of 5), and the tiers `tiers[0 .. tier_count]` (copied into the memory: the
  * array may go away afterwards) that decisions name by index. `policy` is a
  * `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed: pick them at
@@ -2642,7 +2642,7 @@ tg_status tg_table_init_buckets(void *memory,
                                 struct tg_table **out_table);
 
 /**
- * Initialises a table of fixed windows (SPEC §4) in `memory`, as `tg_table_init_buckets` with
+ * Initialises a table of fixed windows (docs/semantics.md#fixed-window) in `memory`, as `tg_table_init_buckets` with
  * tiers of `tg_window_quota`.
  *
  * Errors: those of `tg_table_init_buckets` (without `TG_STATUS_UNINITIALIZED`), and for a bad

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Firmware (issue 6, docs/firmware.md): the engine on emulated Cortex-M3 (thumbv7m-none-eabi,
+# Firmware (docs/firmware.md): the engine on emulated Cortex-M3 (thumbv7m-none-eabi,
 # QEMU lm3s6965evb), Cortex-M0 (thumbv6m-none-eabi, QEMU microbit) and RISC-V
 # (riscv32imac-unknown-none-elf, QEMU virt), from Rust (firmware/), and on the Cortex-M3 from C
 # (firmware/c, linking libtollgate.a built from ffi/ for thumbv7m).

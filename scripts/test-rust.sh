@@ -13,7 +13,7 @@ cargo clippy -p tollgate --no-default-features --locked -- -D warnings
 cargo clippy -p tollgate-tower --no-default-features --locked -- -D warnings
 cargo clippy -p tollgate-tower --all-targets --features redis --locked -- -D warnings
 cargo test --workspace --locked
-# The client-toolkit simulations again, printing their figures (SPEC §11, issue 9).
+# The client-toolkit simulations again, printing their figures (docs/semantics.md#client-toolkit).
 cargo test -p tollgate --locked --test sim_shopbase --test sim_tiktok --test sim_faulty \
   --test sim_contention -- --nocapture --test-threads 1
 # The ffi crate's library is also named `tollgate`: its docs go to their own directory.

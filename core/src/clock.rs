@@ -1,4 +1,4 @@
-//! Clocks (SPEC §1). The engine never reads a clock: the caller passes `now` in ticks. This
+//! Clocks (docs/semantics.md#time). The engine never reads a clock: the caller passes `now` in ticks. This
 //! module helps the caller produce good ticks.
 //!
 //! - [`WrappingClock`] turns a wrapping 32-bit counter (a 1 kHz SysTick count that wraps every

@@ -1,4 +1,4 @@
-//! Concurrency (in-flight) limit (SPEC §6).
+//! Concurrency (in-flight) limit (docs/semantics.md#concurrency-limit).
 //!
 //! At most M requests in flight. A denial is [`Outcome::Overloaded`] (HTTP 503): protective
 //! shedding, distinct from rate limiting (429).

@@ -1,4 +1,4 @@
-//! Outcomes and the numbers reported with every decision (SPEC §3, §7).
+//! Outcomes and the numbers reported with every decision (docs/semantics.md#leaky-bucket, docs/semantics.md#outcomes-and-http-statuses).
 
 /// What a limiter answered. The HTTP mapping is [`Outcome::http_status`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,7 +76,7 @@ impl Decision {
         self.outcome.is_allowed()
     }
 
-    /// Shadow (dry-run) mode, SPEC §7: the state was already updated as if enforced (a refusal
+    /// Shadow (dry-run) mode, docs/semantics.md#shadow-mode: the state was already updated as if enforced (a refusal
     /// changes nothing), and the outcome becomes [`Outcome::Allowed`] while `verdict` keeps what
     /// enforcement would have answered.
     ///

@@ -1,4 +1,4 @@
-//! Fixed window (SPEC §4).
+//! Fixed window (docs/semantics.md#fixed-window).
 //!
 //! Windows of W ticks start at every tick s with s ≡ o (mod W). At most N cost units per window.
 //!
@@ -207,7 +207,7 @@ pub(crate) fn is_drained(state: u64, quota: &WindowQuota, now: u64) -> bool {
 /// (capped at the new limit: no free burst). A drained state becomes a new one. Otherwise the count goes
 /// into the new quota's window holding the stored window's last tick — the latest time the
 /// state may have seen — so a clock that stepped back cannot move the count into an earlier
-/// window that a later request would find fresh (SPEC §1). With an unchanged window and offset
+/// window that a later request would find fresh (docs/semantics.md#time). With an unchanged window and offset
 /// that is simply the current window.
 pub(crate) fn convert(
     state: u64,
@@ -219,7 +219,7 @@ pub(crate) fn convert(
     let current_new = index_of(new, now)?;
     index_of(old, now)?;
     if is_drained(state, old, now) {
-        // Drained and new are indistinguishable (SPEC §10): a fresh state in the new quota.
+        // Drained and new are indistinguishable (docs/semantics.md#quota-changes): a fresh state in the new quota.
         return Ok(encode(current_new, 0, new));
     }
     let end = u128::from(old.offset()) + u128::from(stored) * u128::from(old.window());

@@ -1,4 +1,4 @@
-//! Leaky bucket / GCRA, pass or fail, no queueing (SPEC §3).
+//! Leaky bucket / GCRA, pass or fail, no queueing (docs/semantics.md#leaky-bucket).
 //!
 //! # State
 //!
@@ -185,7 +185,7 @@ pub(crate) fn is_drained(state: u64, quota: &Quota, now: u64) -> bool {
 /// rate is slower or equal) and **by time** (the bucket empties at the same moment it would
 /// have; the larger when the new rate is faster). Either way the bucket is empty no later than
 /// under the slower of the two quotas, and no request is admitted that the true timeline, with
-/// the change made at the latest time seen, would refuse (SPEC §1).
+/// the change made at the latest time seen, would refuse (docs/semantics.md#backwards-clocks).
 ///
 /// [`Error::ClockOutOfRange`] if `now` is beyond either quota's span or the converted backlog
 /// does not fit the new quota's state (it would drain past its span); nothing is changed then.
@@ -330,7 +330,7 @@ impl LeakyBucket {
 
     /// Raises the bucket's level at `now` to at least `used` requests (capped at the burst);
     /// never lowers it. A client mirror uses this to take in a server's `used/limit` header
-    /// (SPEC §11): whatever the server counted that the mirror did not, the mirror counts too.
+    /// (docs/semantics.md#client-toolkit): whatever the server counted that the mirror did not, the mirror counts too.
     ///
     /// ```
     /// use tollgate::{LeakyBucket, Quota};

@@ -1,4 +1,4 @@
-//! Header values (SPEC §8), formatted without allocation into a caller buffer.
+//! Header values (docs/semantics.md#header-values), formatted without allocation into a caller buffer.
 //!
 //! Each `write_*` function returns the number of bytes written, or
 //! [`Error::BufferTooSmall(needed)`](Error::BufferTooSmall) with the length it needs — having

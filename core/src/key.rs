@@ -1,4 +1,4 @@
-//! Keys of the key table (SPEC §10): exact 128-bit keys, and a seeded hash for anything longer.
+//! Keys of the key table (docs/semantics.md#key-tables): exact 128-bit keys, and a seeded hash for anything longer.
 //!
 //! # Exact keys
 //!

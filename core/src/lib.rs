@@ -30,10 +30,10 @@
 //! # Ok::<(), tollgate::Error>(())
 //! ```
 //!
-//! Limiters: [`LeakyBucket`] (GCRA, SPEC §3), [`FixedWindow`] (§4), [`SlidingLog`] (§5),
-//! [`ConcurrencyLimit`] (§6). Decisions: [`Decision`], [`Outcome`] (§7). Header values:
-//! [`header`] (§8). Pagination: [`pagination`] (§9). Vendor presets: [`presets`] (§12).
-//! Keyed tables: [`table`] and [`key`] (§10). Client toolkit: [`client`] (§11). One limit for
+//! Limiters: [`LeakyBucket`] (GCRA, docs/semantics.md#leaky-bucket), [`FixedWindow`] (docs/semantics.md#fixed-window), [`SlidingLog`] (docs/semantics.md#sliding-window-log),
+//! [`ConcurrencyLimit`] (docs/semantics.md#concurrency-limit). Decisions: [`Decision`], [`Outcome`] (docs/semantics.md#outcomes-and-http-statuses). Header values:
+//! [`header`] (docs/semantics.md#header-values). Pagination: [`pagination`] (docs/semantics.md#deep-pagination). Vendor presets: [`presets`] (docs/semantics.md#vendor-presets).
+//! Keyed tables: [`table`] and [`key`] (docs/semantics.md#key-tables). Client toolkit: [`client`] (docs/semantics.md#client-toolkit). One limit for
 //! the processes of one host (std, Unix, feature `shared`): `shared`.
 #![no_std]
 // Without the `shared` feature the crate has no unsafe code at all. With it, mapping shared

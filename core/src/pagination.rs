@@ -1,4 +1,4 @@
-//! Request-shape rule: deep pagination (SPEC §9).
+//! Request-shape rule: deep pagination (docs/semantics.md#deep-pagination).
 //!
 //! A GET whose offset `limit × page` exceeds a maximum (100 000 by default, ShopBase's) is
 //! answered [`Outcome::Never`] (HTTP 429): retrying cannot help. The product is computed exactly

@@ -1,4 +1,4 @@
-//! Vendor presets (SPEC §12). Each takes the clock's `ticks_per_second`, so it works on any clock.
+//! Vendor presets (docs/semantics.md#vendor-presets). Each takes the clock's `ticks_per_second`, so it works on any clock.
 //!
 //! ```
 //! use tollgate::presets::{shopbase, tiktok_shop};
@@ -48,7 +48,7 @@ pub mod tiktok_shop {
 
     /// The client side: a strict sliding window log of 50 per second, per (app, shop, api).
     /// `jitter_margin` ticks lengthen the client's window (W + J) so network jitter up to J never
-    /// earns a 429 whatever the server's window alignment (SPEC §5).
+    /// earns a 429 whatever the server's window alignment (docs/semantics.md#sliding-window-log).
     pub const fn client_quota(
         ticks_per_second: u64,
         jitter_margin: u64,

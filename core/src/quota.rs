@@ -1,4 +1,4 @@
-//! Quotas: a leaky bucket's burst and exact rational drain rate (SPEC §2), and a window's limit.
+//! Quotas: a leaky bucket's burst and exact rational drain rate (docs/semantics.md#quotas), and a window's limit.
 //!
 //! # Exact arithmetic and its span
 //!

@@ -1,4 +1,4 @@
-//! Sliding window log, strict (SPEC §5).
+//! Sliding window log, strict (docs/semantics.md#sliding-window-log).
 //!
 //! At most N cost units in **any** half-open window `(t − W, t]`. Exact, with memory O(N): the
 //! admitted `(time, cost)` entries live in a fixed-capacity ring ([`heapless::Deque`]) of `CAP`
@@ -7,7 +7,7 @@
 //! # Time going backwards
 //!
 //! Every decision is judged at the latest `now` the log has seen (which is at least the newest
-//! entry's time, the SPEC's rule): a clock that steps back is treated as standing still, so the
+//! entry's time, the rule of docs/semantics.md#backwards-clocks): a clock that steps back is treated as standing still, so the
 //! log never admits more than the true timeline would. `retry_after` and `reset_after` are
 //! measured from the caller's `now`.
 

@@ -1,5 +1,5 @@
 //! Backoff bounds per jitter strategy, the Retry-After floor and the attempt limit
-//! (SPEC §11), against the formulas of the AWS "Exponential Backoff and Jitter" article.
+//! (docs/semantics.md#client-toolkit), against the formulas of the AWS "Exponential Backoff and Jitter" article.
 
 use proptest::prelude::*;
 use tollgate::client::{Backoff, Jitter, Random, SplitMix64};

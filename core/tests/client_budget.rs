@@ -1,4 +1,4 @@
-//! Retry budget arithmetic (SPEC §11) against an unbounded reference model of its documented
+//! Retry budget arithmetic (docs/semantics.md#client-toolkit) against an unbounded reference model of its documented
 //! rule: one more retry iff r + 1 ≤ floor + ⌊s · per_mille / 1000⌋ over the recent slots.
 
 use proptest::prelude::*;

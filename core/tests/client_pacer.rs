@@ -1,4 +1,4 @@
-//! The pacer (SPEC §11): its "next send" time is exact, it honours Retry-After, its sync never
+//! The pacer (docs/semantics.md#client-toolkit): its "next send" time is exact, it honours Retry-After, its sync never
 //! lowers the mirror, and — the point of it all — the jitter margins keep a server that
 //! enforces the real rules from ever refusing a paced request, whatever the delays in `0..=J`
 //! and whatever the server's window alignment.

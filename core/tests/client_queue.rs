@@ -1,4 +1,4 @@
-//! The lock-free request queue (SPEC §11): a sequential model check, a multi-threaded
+//! The lock-free request queue (docs/semantics.md#client-toolkit): a sequential model check, a multi-threaded
 //! exactly-once check, and release at the pacer's times.
 
 use std::collections::VecDeque;

@@ -1,4 +1,4 @@
-//! Header parsers (SPEC §11): random bytes never panic and never yield an untrustworthy value;
+//! Header parsers (docs/semantics.md#client-toolkit): random bytes never panic and never yield an untrustworthy value;
 //! every valid value round-trips, in all three HTTP-date forms.
 
 use proptest::prelude::*;

@@ -6,7 +6,7 @@ use tollgate::{LeakyBucket, Outcome, Quota};
 /// `fuzz/fuzz_targets/bucket_diff.rs`, replay check: a quota change at a `now` earlier than the
 /// latest time the bucket has seen folds the gap into the level at the *old* rate and then
 /// drains it at the *new* one. When the new rate is faster, a request at the latest time is
-/// admitted although the true timeline (the change made at the latest time, SPEC §1) denies it.
+/// admitted although the true timeline (the change made at the latest time, docs/semantics.md#backwards-clocks) denies it.
 #[test]
 fn set_quota_at_an_earlier_now_never_admits_more_than_at_the_latest_time() {
     let mut bucket = LeakyBucket::new(Quota::with_min_span(1, 1, 100, 0).unwrap());

@@ -1,4 +1,4 @@
-//! Long runs: exact rates do not drift (SPEC §2), over simulated years.
+//! Long runs: exact rates do not drift (docs/semantics.md#quotas), over simulated years.
 //!
 //! The runs step time smartly: a request is asked for at exactly the tick `retry_after` names,
 //! in batches (costs up to the burst), so ten years take a few thousand decisions. A saturating

@@ -333,7 +333,7 @@ fn bucket_three_threads_two_calls_each() {
     );
 }
 
-// Fixed window: N = 2, windows of 10 ticks. The model is exact for any order (SPEC §4).
+// Fixed window: N = 2, windows of 10 ticks. The model is exact for any order (docs/semantics.md#fixed-window).
 
 fn window() -> FixedWindow {
     FixedWindow::new(WindowQuota::new(2, 10).unwrap())

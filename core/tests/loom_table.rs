@@ -1,5 +1,5 @@
 //! loom models of the key table's insertion, settling, reclamation, the ABA argument, and
-//! participants that stop mid-protocol (SPEC §10).
+//! participants that stop mid-protocol (docs/semantics.md#key-tables).
 //!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test -p tollgate --release --test loom_table
 //! --target-dir target/loom`. Under loom the table's memory is a slice of loom `AtomicU64`s:

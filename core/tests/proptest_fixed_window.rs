@@ -1,8 +1,8 @@
-//! `FixedWindow` against the reference model of SPEC §1, §2 and §4.
+//! `FixedWindow` against the reference model of docs/semantics.md#time, docs/semantics.md#quotas and docs/semantics.md#fixed-window.
 //!
-//! SPEC §4 fixes what an earlier `now` means (it is judged in the stored window, with times
+//! docs/semantics.md#fixed-window fixes what an earlier `now` means (it is judged in the stored window, with times
 //! measured to that window's end), so the model predicts every decision and every number exactly,
-//! forward or back. On top of that, the SPEC §1 replay property is checked as written.
+//! forward or back. On top of that, the docs/semantics.md#backwards-clocks replay property is checked as written.
 
 mod models;
 
@@ -124,7 +124,7 @@ fn check_shape(d: &Decision, limit: u64) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// The SPEC's definitions of the reported times, on the model after a decision at `t`:
+/// The definitions of the reported times (docs/semantics.md#reported-numbers), on the model after a decision at `t`:
 /// `retry_after` is the least wait after which the same request passes, `reset_after` the least
 /// wait until nothing counts (both: the end of the window the call was judged in).
 fn check_times(model: &Model, d: &Decision, t: u64, cost: u64) -> Result<(), TestCaseError> {
@@ -167,7 +167,7 @@ fn run(
     // Driven by `check` instead of `decide`: the same outcomes, the same state.
     let twin = FixedWindow::new(quota);
     prop_assert_eq!(engine.span(), model.span);
-    // The SPEC §1 replay: only the admitted requests, at their times raised to the latest seen.
+    // The docs/semantics.md#backwards-clocks replay: only the admitted requests, at their times raised to the latest seen.
     let mut replay = model.clone();
     let mut latest: Option<u64> = None;
     let mut t = start_time(start_sel, start_raw, &model);

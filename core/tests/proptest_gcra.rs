@@ -1,10 +1,10 @@
-//! `LeakyBucket` (GCRA) against the reference model of SPEC §1–§3.
+//! `LeakyBucket` (GCRA) against the reference model of docs/semantics.md.
 //!
 //! - Forward time: every decision and every reported number equals the model's.
-//! - Backward steps: the SPEC §1 property as written — the requests the engine admitted, each at
+//! - Backward steps: the docs/semantics.md#backwards-clocks property as written — the requests the engine admitted, each at
 //!   its time raised to the latest `now` seen before it, are all admitted by the model; calls that
 //!   do not go back still equal the model exactly.
-//! - Quota construction: the same errors and span as the SPEC and the documented formula.
+//! - Quota construction: the same errors and span as docs/semantics.md and the documented formula.
 //! - Approximate quotas never admit more than the exact timeline.
 
 mod models;
@@ -157,7 +157,7 @@ fn check_shape(d: &Decision, burst: u64) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// The SPEC's definitions of the reported times, checked on the model after a decision at `t`:
+/// The definitions of the reported times (docs/semantics.md#reported-numbers), checked on the model after a decision at `t`:
 /// `retry_after` is the least wait after which the same request passes with no other traffic,
 /// `reset_after` the least wait until the bucket is empty.
 fn check_times(model: &Model, d: &Decision, t: u64, cost: u64) -> Result<(), TestCaseError> {

@@ -1,8 +1,8 @@
-//! `SlidingLog` against the reference model of SPEC §1 and §5 (a plain `Vec` of entries).
+//! `SlidingLog` against the reference model of docs/semantics.md#time and docs/semantics.md#sliding-window-log (a plain `Vec` of entries).
 //!
 //! The log judges every call at the latest `now` it has seen, and measures reported times from
 //! the caller's `now`; the model does the same, so every decision and number is compared
-//! exactly, forward or back. The SPEC §1 replay property is checked on top, and runs use a log
+//! exactly, forward or back. The docs/semantics.md#backwards-clocks replay property is checked on top, and runs use a log
 //! whose capacity is exactly its limit, so the fixed ring is filled to the brim.
 
 mod models;
@@ -98,7 +98,7 @@ fn check_shape(d: &Decision, limit: u64) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// The SPEC's definitions of the reported times, on the model after a decision at `t`:
+/// The definitions of the reported times (docs/semantics.md#reported-numbers), on the model after a decision at `t`:
 /// `retry_after` is the least wait until enough old units leave for the same request to pass,
 /// `reset_after` the least wait until the window is empty. (Saturated values are skipped.)
 fn check_times(model: &Model, d: &Decision, t: u64, cost: u64) -> Result<(), TestCaseError> {

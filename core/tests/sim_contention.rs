@@ -1,4 +1,4 @@
-//! Contention study (issue 9), after the AWS Architecture Blog's "Exponential Backoff and
+//! Contention study, after the AWS Architecture Blog's "Exponential Backoff and
 //! Jitter": N clients race to update one resource with optimistic concurrency. An attempt reads
 //! the resource at t and writes at t + 10 ms; the write succeeds iff no other write succeeded in
 //! between; otherwise the client backs off (base 10 ms, cap 2 s, no attempt limit) and tries

@@ -1,4 +1,4 @@
-//! Simulation, a faulty server (issue 9): the ShopBase server behind a front that sheds 5 % of
+//! Simulation, a faulty server: the ShopBase server behind a front that sheds 5 % of
 //! the calls with 503. The toolkit client (pacer, backoff with full jitter, retry budget) must
 //! see every call eventually succeed, with no 429, and its retries within the budget.
 //!

@@ -1,4 +1,4 @@
-//! Simulation, ShopBase rules (issue 9): 8 workers make 10 000 calls through the toolkit
+//! Simulation, ShopBase rules: 8 workers make 10 000 calls through the toolkit
 //! against a server that enforces a leaky bucket of 30 draining 2 per second with the engine's
 //! own `LeakyBucket`, network latency 0–200 ms each way. Zero 429s, and the last call completes
 //! within 3 % of the theoretical minimum, (10 000 − 30) / 2 s. A naive client runs the same

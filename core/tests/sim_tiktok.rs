@@ -1,4 +1,4 @@
-//! Simulation, TikTok Shop rules (issue 9): 32 workers against a server that enforces a fixed
+//! Simulation, TikTok Shop rules: 32 workers against a server that enforces a fixed
 //! window of 50 per second (the engine's own `FixedWindow`) whose window edges sit at a random
 //! offset the client does not know, with no count header. Network latency, each way, uniform in
 //! 0..=J. The toolkit paces with a sliding log of 50 over W + M (M the margin): M = J is

@@ -1,4 +1,4 @@
-//! The SPEC's worked examples (§3–§7) as named tests, the edge inputs of quota construction, and
+//! The worked examples of docs/semantics.md as named tests, the edge inputs of quota construction, and
 //! the concurrency limit against its model. (Header and pagination examples live with the header
 //! and pagination tests.)
 
@@ -33,7 +33,7 @@ fn call_limit(d: &Decision) -> String {
     format!("{}/{}", d.used, d.limit)
 }
 
-// §3 Leaky bucket.
+// docs/semantics.md#leaky-bucket: Leaky bucket.
 
 #[test]
 fn shopbase_29_at_zero_is_29_of_30_and_a_peek_ten_seconds_later_is_9_of_30() {
@@ -106,7 +106,7 @@ fn three_per_second_is_exactly_three_per_second() {
     assert_eq!(t, 1_000 * SECOND);
 }
 
-// §4 Fixed window (TikTok Shop server: 50 per second).
+// docs/semantics.md#fixed-window: Fixed window (TikTok Shop server: 50 per second).
 
 #[test]
 fn tiktok_fixed_window_admits_50_per_window_and_retries_at_the_edge() {
@@ -156,7 +156,7 @@ fn a_fixed_window_cost_above_the_limit_is_never() {
     assert!(w.decide(0, 50).unwrap().is_allowed());
 }
 
-// §5 Sliding window log (TikTok Shop client: 50 per second).
+// docs/semantics.md#sliding-window-log: Sliding window log (TikTok Shop client: 50 per second).
 
 #[test]
 fn tiktok_sliding_log_holds_50_in_any_half_open_second() {
@@ -194,7 +194,7 @@ fn demand() -> impl Strategy<Value = Vec<(u64, u64)>> {
 proptest! {
     #![proptest_config(config(256))]
 
-    /// SPEC §5: a client pacing with a sliding log never receives a 429 from a server with a
+    /// docs/semantics.md#sliding-window-log: a client pacing with a sliding log never receives a 429 from a server with a
     /// fixed window (any alignment), a GCRA with B = N and C/P = N/W, or a sliding window of
     /// the same N and W — when requests arrive when they were sent.
     #[test]
@@ -222,7 +222,7 @@ proptest! {
     }
 }
 
-// §6 Concurrency.
+// docs/semantics.md#concurrency-limit: Concurrency.
 
 #[test]
 fn a_release_without_acquire_is_not_acquired_and_never_underflows() {
@@ -311,7 +311,7 @@ proptest! {
     }
 }
 
-// §7 Shadow mode.
+// docs/semantics.md#shadow-mode: Shadow mode.
 
 #[test]
 fn shadow_mode_reports_the_refusal_but_allows_and_spends_as_if_enforced() {
@@ -330,7 +330,7 @@ fn shadow_mode_reports_the_refusal_but_allows_and_spends_as_if_enforced() {
     assert_eq!(b.peek(SECOND, 1).unwrap().used, 0);
 }
 
-// §2 Edge inputs of quota construction: each a named error, no panic.
+// docs/semantics.md#quotas: Edge inputs of quota construction: each a named error, no panic.
 
 #[test]
 fn zero_quota_parameters_are_named_errors() {

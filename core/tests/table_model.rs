@@ -1,4 +1,4 @@
-//! The key table against a plain map from key to the core's own bucket (SPEC §10): random
+//! The key table against a plain map from key to the core's own bucket (docs/semantics.md#key-tables): random
 //! decisions and peeks over a small key space, a random tier per decision, random times.
 //!
 //! - With room for every key, every answer (or error) is identical to the model's.
@@ -7,7 +7,7 @@
 //!   model is left untouched. Keys are reclaimed and come back; a reclaimed key behaves exactly
 //!   like a new one.
 //! - With times that go backwards, replaying each key's admitted requests at times raised to the
-//!   latest time the table has seen admits every one (SPEC §1).
+//!   latest time the table has seen admits every one (docs/semantics.md#backwards-clocks).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -272,7 +272,7 @@ proptest! {
     }
 
     /// Times go backwards; each key's admitted requests, replayed in order through a fresh
-    /// model at their times raised to the latest time seen before them, all pass (SPEC §1).
+    /// model at their times raised to the latest time seen before them, all pass (docs/semantics.md#backwards-clocks).
     /// "Seen" is the key's own earlier decisions, and for a key that gets a new bucket, the
     /// latest reclaim before it: a new bucket is empty as at that time (the table's watermark).
     /// Tiers change at random: a change at an earlier `now` never gives back more than the

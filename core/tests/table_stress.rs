@@ -1,4 +1,4 @@
-//! The key table under real threads, adversarial keys, and its API edges (SPEC §10).
+//! The key table under real threads, adversarial keys, and its API edges (docs/semantics.md#key-tables).
 
 use std::sync::Barrier;
 use std::thread;

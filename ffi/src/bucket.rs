@@ -1,4 +1,4 @@
-//! `tg_bucket`: a leaky bucket (GCRA), pass or fail, no queueing (SPEC §3).
+//! `tg_bucket`: a leaky bucket (GCRA), pass or fail, no queueing (docs/semantics.md#leaky-bucket).
 
 use tollgate::{LeakyBucket, Quota};
 

@@ -1,4 +1,4 @@
-//! The client toolkit (SPEC §11) in C: staying under someone else's limit.
+//! The client toolkit (docs/semantics.md#client-toolkit) in C: staying under someone else's limit.
 //!
 //! - `tg_bucket_pacer` (ShopBase: a leaky-bucket mirror) and `tg_log_pacer` (TikTok Shop: a
 //!   sliding-log mirror): "when may I send next", with a safety margin for network jitter, and

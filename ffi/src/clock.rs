@@ -1,5 +1,5 @@
 //! `tg_wrapping_clock`: extends a wrapping 32-bit tick counter (a 1 kHz SysTick count, a
-//! free-running timer) to a monotonic 64-bit one (SPEC §1).
+//! free-running timer) to a monotonic 64-bit one (docs/semantics.md#time).
 
 use core::ffi::c_void;
 

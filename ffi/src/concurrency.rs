@@ -1,4 +1,4 @@
-//! `tg_concurrency`: an in-flight (concurrency) limit (SPEC §6).
+//! `tg_concurrency`: an in-flight (concurrency) limit (docs/semantics.md#concurrency-limit).
 
 use tollgate::ConcurrencyLimit;
 

@@ -1,4 +1,4 @@
-//! Header values (SPEC §8), formatted into a caller buffer without allocation.
+//! Header values (docs/semantics.md#header-values), formatted into a caller buffer without allocation.
 //!
 //! Every `tg_header_*` writer puts the value and a terminating NUL into `buf`, and its length
 //! (without the NUL) into `*out_len`. When `buf` is too small it writes nothing into `buf`,

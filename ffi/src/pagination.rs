@@ -1,4 +1,4 @@
-//! The deep-pagination rule (SPEC §9): a GET whose `limit × page` exceeds a maximum is answered
+//! The deep-pagination rule (docs/semantics.md#deep-pagination): a GET whose `limit × page` exceeds a maximum is answered
 //! `TG_OUTCOME_NEVER` (HTTP 429). The product is exact: one that would overflow 64 bits exceeds
 //! the maximum, it never wraps.
 

@@ -1,4 +1,4 @@
-//! Vendor presets (SPEC §12). Each takes the clock's `ticks_per_second`, so it works on any
+//! Vendor presets (docs/semantics.md#vendor-presets). Each takes the clock's `ticks_per_second`, so it works on any
 //! clock.
 
 use tollgate::presets::{shopbase, tiktok_shop};

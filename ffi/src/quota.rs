@@ -1,5 +1,5 @@
 //! `tg_quota`: a leaky-bucket quota — a bucket of `burst` draining `count` per `period` ticks,
-//! as an exact rational rate (SPEC §2).
+//! as an exact rational rate (docs/semantics.md#quotas).
 
 use tollgate::Quota;
 

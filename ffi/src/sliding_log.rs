@@ -1,4 +1,4 @@
-//! `tg_sliding_log`: a strict sliding window log (SPEC §5), for clients and small key counts.
+//! `tg_sliding_log`: a strict sliding window log (docs/semantics.md#sliding-window-log), for clients and small key counts.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, Ordering};

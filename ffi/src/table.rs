@@ -1,4 +1,4 @@
-//! `tg_table`: a lock-free keyed table of buckets or fixed windows in caller memory (SPEC §10).
+//! `tg_table`: a lock-free keyed table of buckets or fixed windows in caller memory (docs/semantics.md#key-tables).
 //!
 //! # Memory layout
 //!
@@ -261,7 +261,7 @@ fn build<Q: TableQuota + Copy>(
     Ok(())
 }
 
-/// Initialises a table of leaky buckets (SPEC §3) in `memory`: `capacity` slots (rounded up
+/// Initialises a table of leaky buckets (docs/semantics.md#leaky-bucket) in `memory`: `capacity` slots (rounded up
 /// to a multiple of 5), and the tiers `tiers[0 .. tier_count]` (copied into the memory: the
 /// array may go away afterwards) that decisions name by index. `policy` is a
 /// `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed: pick them at
@@ -310,7 +310,7 @@ pub unsafe extern "C" fn tg_table_init_buckets(
     })
 }
 
-/// Initialises a table of fixed windows (SPEC §4) in `memory`, as `tg_table_init_buckets` with
+/// Initialises a table of fixed windows (docs/semantics.md#fixed-window) in `memory`, as `tg_table_init_buckets` with
 /// tiers of `tg_window_quota`.
 ///
 /// Errors: those of `tg_table_init_buckets` (without `TG_STATUS_UNINITIALIZED`), and for a bad

@@ -1,4 +1,4 @@
-//! `tg_window`: a fixed-window counter (SPEC §4).
+//! `tg_window`: a fixed-window counter (docs/semantics.md#fixed-window).
 
 use tollgate::{FixedWindow, WindowQuota};
 

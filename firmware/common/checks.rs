@@ -1,6 +1,6 @@
 //! The checks every test firmware runs, whatever the core: limiters in `static`s, driven by a
 //! wrapping 32-bit tick counter extended to `u64` by `tollgate::WrappingClock`, each decision
-//! compared with the value SPEC.md says it must have.
+//! compared with the value docs/semantics.md says it must have.
 //!
 //! Two kinds of check:
 //! - scripted: a simulated 32-bit counter starting just below its wrap, so exact times (and so
@@ -65,7 +65,7 @@ pub static SHARED_BUCKET: LeakyBucket = LeakyBucket::new(quota(64, 3, 2));
 pub static SHARED_WINDOW: FixedWindow = FixedWindow::new(window(1_000, 1 << 40));
 
 /// The key table's tiers: ShopBase (30, 2 per 1 000 ticks) and a premium tier with twice the
-/// burst at the same rate (a level carries over unchanged between them: SPEC §10).
+/// burst at the same rate (a level carries over unchanged between them: docs/semantics.md#quota-changes).
 static TIERS: [Quota; 2] = [quota(30, 2, 1_000), quota(60, 2, 1_000)];
 /// The key table's memory: header, two tiers and 15 slots (three groups of five), 768 bytes.
 static TABLE_MEMORY: TableMemory<{ table::words(15, 2) }> = TableMemory::new();
@@ -267,9 +267,9 @@ fn nums(d: &Decision) -> (Outcome, u64, u64, Option<u64>, u64) {
 // ---------------------------------------------------------------------------------------------
 // Scripted checks, on a simulated 32-bit counter (exact times, exact expectations).
 
-/// ShopBase's bucket (SPEC §3): 30, draining 2 per second, on a 1 kHz tick.
+/// ShopBase's bucket (docs/semantics.md#leaky-bucket): 30, draining 2 per second, on a 1 kHz tick.
 static SHOPBASE: LeakyBucket = LeakyBucket::new(quota(30, 2, 1_000));
-/// TikTok Shop's window (SPEC §12): 50 per second, on a 1 kHz tick.
+/// TikTok Shop's window (docs/semantics.md#vendor-presets): 50 per second, on a 1 kHz tick.
 static TIKTOK: FixedWindow = FixedWindow::new(window(50, 1_000));
 /// The simulated counter's extender.
 static SIM_CLOCK: WrappingClock = WrappingClock::new();
@@ -288,7 +288,7 @@ impl SimCounter {
     }
 }
 
-/// SPEC §3's ShopBase example, across a wrap of the 32-bit counter.
+/// The ShopBase example of docs/semantics.md#reported-numbers, across a wrap of the 32-bit counter.
 pub fn leaky_bucket_scripted(r: &mut Report) {
     let before = r.failed;
     let mut hw = SimCounter(u32::MAX - 99);
@@ -361,7 +361,7 @@ pub fn leaky_bucket_scripted(r: &mut Report) {
     r.group("leaky bucket (scripted, across a 32-bit wrap)", before);
 }
 
-/// SPEC §4 on TikTok Shop's window.
+/// docs/semantics.md#fixed-window on TikTok Shop's window.
 pub fn fixed_window_scripted(r: &mut Report) {
     let before = r.failed;
     let mut hw = SimCounter(u32::MAX - 99);
@@ -398,7 +398,7 @@ pub fn fixed_window_scripted(r: &mut Report) {
     r.group("fixed window (scripted)", before);
 }
 
-/// SPEC §10 on a 15-slot table in a `static`: keys apart, tiers keep the level, a full table
+/// docs/semantics.md#quota-changes on a 15-slot table in a `static`: keys apart, tiers keep the level, a full table
 /// fails closed, drained slots are reclaimed.
 pub fn key_table_scripted(r: &mut Report) {
     let before = r.failed;

@@ -4,8 +4,8 @@
 //!   error, `is_drained`, the exact span and the drain time must equal the model's.
 //! - Any quota, exact or approximate: replaying only the admitted requests, each at its time
 //!   raised to the latest time seen before it, through the exact model must admit every one
-//!   (SPEC §1, time going backwards; §2, an approximation never over-admits), with each quota
-//!   change made at the latest time seen, by level (SPEC §10).
+//!   (docs/semantics.md#exact-span, time going backwards; docs/semantics.md#quotas, an approximation never over-admits), with each quota
+//!   change made at the latest time seen, by level (docs/semantics.md#quota-changes).
 //!
 //! This target found two bugs in `set_quota`, fixed in the engine with the regression tests in
 //! `core/tests/fuzz_regressions.rs`: a change at an earlier `now` over-admitted when the new
@@ -52,7 +52,7 @@ struct Input {
     ops: Vec<Op>,
 }
 
-/// Builds the quota, checking a refusal against the SPEC's rules; `None` if refused.
+/// Builds the quota, checking a refusal against the rules of docs/semantics.md#quotas; `None` if refused.
 fn build(spec: QuotaSpec) -> Option<(Quota, u64, u64, u64)> {
     let (b, c, p) = (spec.burst.get(), spec.count.get(), spec.period.get());
     let result = match spec.kind {

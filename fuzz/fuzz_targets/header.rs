@@ -1,6 +1,6 @@
 //! Header values and the parsers of text from the network, on arbitrary input:
 //! - every `tollgate::header` formatter, on arbitrary decisions, names, clocks and buffer sizes,
-//!   against `format!` of the SPEC §8 text: the exact bytes, or `BufferTooSmall(needed)` with
+//!   against `format!` of the docs/semantics.md#header-values text: the exact bytes, or `BufferTooSmall(needed)` with
 //!   the buffer untouched (nothing is ever truncated);
 //! - the client's `parse_call_limit` and `parse_retry_after` on arbitrary bytes against small
 //!   reference parsers, and on header values this target formats itself (a `used/limit` value,

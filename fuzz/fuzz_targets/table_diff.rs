@@ -1,6 +1,6 @@
 //! Differential: arbitrary operation sequences on a key table — a `BucketTable` or a
 //! `WindowTable` — against a map of reference limiters (one `BucketModel` or `WindowModel` per
-//! key, converted when the key changes tier, SPEC §10).
+//! key, converted when the key changes tier, docs/semantics.md#quota-changes).
 //!
 //! - Roomy tables (1 024 slots, at most 16 keys: no window ever fills, nothing is reclaimed),
 //!   any clock, backwards included: every decision and error equals the key's model.

@@ -1,5 +1,5 @@
 //! Shared pieces of the fuzz targets: input shapes that reach the interesting corners, and plain
-//! reference models of SPEC §3–§5 in `u128` arithmetic, written from the SPEC, not from the
+//! reference models of docs/semantics.md in `u128` arithmetic, written from docs/semantics.md, not from the
 //! engine, so that any divergence between the two is a crash.
 
 pub mod gen;

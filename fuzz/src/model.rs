@@ -1,4 +1,4 @@
-//! Reference models, straight from the SPEC, in `u128` with checked arithmetic.
+//! Reference models, straight from docs/semantics.md, in `u128` with checked arithmetic.
 //!
 //! They know nothing of the engine's state words: the bucket keeps its level as a rational, the
 //! fixed window its window number and count, the sliding log every admitted entry.
@@ -33,15 +33,15 @@ fn sat64(v: u128) -> u64 {
 /// How a bucket model converts its level to a new quota; see [`BucketModel::set_quota`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Conversion {
-    /// The SPEC's true timeline: by level.
+    /// The true timeline of docs/semantics.md#backwards-clocks: by level.
     ByLevel,
     /// What the engine does: the larger of by level and by time; refused if it does not fit.
     Engine,
 }
 
-/// A leaky bucket (SPEC §3). The level L is kept as `x = L · P'` where C'/P' is the drain rate
+/// A leaky bucket (docs/semantics.md#leaky-bucket). The level L is kept as `x = L · P'` where C'/P' is the drain rate
 /// in lowest terms, so the level drains by exactly C' per tick and a request of cost c adds
-/// c · P'. Time going backwards is judged as the SPEC's engine contract says: at the latest time
+/// c · P'. Time going backwards is judged as docs/semantics.md#backwards-clocks says: at the latest time
 /// seen, plus the gap (so the level at an earlier `now` is the latest level plus the drain the
 /// gap would have brought).
 #[derive(Clone, Debug)]
@@ -149,7 +149,7 @@ impl BucketModel {
 
     /// Changes the quota at `now`.
     ///
-    /// The true timeline (`Conversion::ByLevel`, SPEC §10): the level carries over, rounded up
+    /// The true timeline (`Conversion::ByLevel`, docs/semantics.md#quota-changes): the level carries over, rounded up
     /// (no free burst). The engine (`Conversion::Engine`, `LeakyBucket::set_quota` since the
     /// fix of the two bugs `bucket_diff` found): a state cannot tell a backlog from the gap a
     /// clock that stepped back leaves, so the larger of the conversion by level and by time
@@ -194,7 +194,7 @@ impl BucketModel {
     }
 }
 
-/// A fixed window (SPEC §4): windows [o + (i − 1)·W, o + i·W) numbered from 0, at most N units
+/// A fixed window (docs/semantics.md#fixed-window): windows [o + (i − 1)·W, o + i·W) numbered from 0, at most N units
 /// each; an earlier window than the stored one is judged in the stored one.
 #[derive(Clone, Debug)]
 pub struct WindowModel {
@@ -317,7 +317,7 @@ impl WindowModel {
     }
 }
 
-/// A strict sliding-window log (SPEC §5): every admitted (time, cost), judged at the latest time
+/// A strict sliding-window log (docs/semantics.md#sliding-window-log): every admitted (time, cost), judged at the latest time
 /// seen; a unit counts while `time + W > t`.
 #[derive(Clone, Debug)]
 pub struct LogModel {

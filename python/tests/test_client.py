@@ -1,4 +1,4 @@
-"""The client toolkit over the C ABI (SPEC §11)."""
+"""The client toolkit over the C ABI (docs/semantics.md#client-toolkit)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Header values (SPEC §8), formatted by the library."""
+"""Header values (docs/semantics.md#header-values), formatted by the library."""
 
 from __future__ import annotations
 

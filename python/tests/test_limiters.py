@@ -1,4 +1,4 @@
-"""The limiters over the C ABI: SPEC's worked examples, edges, argument checks and errors."""
+"""The limiters over the C ABI: the worked examples of docs/semantics.md, edges, argument checks and errors."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_int_subclasses_are_accepted() -> None:
     assert bucket.decide(N.FIVE, now=0).allowed
 
 
-# --- leaky bucket (SPEC §3) ----------------------------------------------------------------------
+# --- leaky bucket (docs/semantics.md#leaky-bucket) ------------------------------------------------
 
 
 def test_shopbase_worked_example() -> None:
@@ -241,7 +241,7 @@ def test_as_shadow_via_the_library() -> None:
         tg.Decision(7, 7, 1, 1, 0, 0, 0, 0).as_shadow()  # type: ignore[arg-type]
 
 
-# --- fixed window (SPEC §4) ------------------------------------------------------------------------
+# --- fixed window (docs/semantics.md#fixed-window) ------------------------------------------------
 
 
 def test_fixed_window_counts_per_window() -> None:
@@ -288,7 +288,7 @@ def test_tiktok_window_preset_and_policy_header() -> None:
     }
 
 
-# --- sliding log (SPEC §5) ---------------------------------------------------------------------------
+# --- sliding log (docs/semantics.md#sliding-window-log) -------------------------------------------
 
 
 def test_sliding_log_any_window() -> None:
@@ -315,7 +315,7 @@ def test_sliding_log_capacity_and_client_preset() -> None:
     assert log.headers(log.peek(now=0))["RateLimit-Policy"] == '"tiktok";q=50;w=2'
 
 
-# --- concurrency (SPEC §6) -----------------------------------------------------------------------
+# --- concurrency (docs/semantics.md#concurrency-limit) --------------------------------------------
 
 
 def test_concurrency_context_manager_releases() -> None:
@@ -352,7 +352,7 @@ def test_concurrency_releases_on_exceptions_and_never_underflows() -> None:
         tg.ConcurrencyLimit(2**32)
 
 
-# --- wrapping clock (SPEC §1) -------------------------------------------------------------------------
+# --- wrapping clock (docs/semantics.md#wrapping-counters) -----------------------------------------
 
 
 def test_wrapping_clock_extends_a_32_bit_counter() -> None:
@@ -391,7 +391,7 @@ def test_wrapping_clock_read_errors_leave_it_unchanged() -> None:
     assert clock.now() == 150
 
 
-# --- pagination (SPEC §9) -----------------------------------------------------------------------------
+# --- pagination (docs/semantics.md#deep-pagination) -----------------------------------------------
 
 
 def test_pagination_rule() -> None:

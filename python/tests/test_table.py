@@ -1,4 +1,4 @@
-"""The key table over the C ABI (SPEC §10)."""
+"""The key table over the C ABI (docs/semantics.md#key-tables)."""
 
 from __future__ import annotations
 

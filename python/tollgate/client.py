@@ -1,4 +1,4 @@
-"""The client toolkit (SPEC §11): staying under someone else's limit.
+"""The client toolkit (docs/semantics.md#client-toolkit): staying under someone else's limit.
 
 - :class:`BucketPacer` / :class:`LogPacer`: "when may I send next" from a mirror of the
   server's limit (a leaky bucket, or a sliding log), with a margin for network jitter; synced

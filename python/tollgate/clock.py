@@ -1,4 +1,4 @@
-"""The wrapping clock (SPEC §1): a monotonic u64 over a wrapping 32-bit counter."""
+"""The wrapping clock (docs/semantics.md#wrapping-counters): a monotonic u64 over a wrapping 32-bit counter."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Outcomes and decisions (SPEC §3, §7): small immutable values."""
+"""Outcomes and decisions (docs/semantics.md#leaky-bucket, docs/semantics.md#outcomes-and-http-statuses): small immutable values."""
 
 from __future__ import annotations
 

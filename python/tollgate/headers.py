@@ -1,4 +1,4 @@
-"""HTTP header values (SPEC §8), formatted by the library into a buffer this module sizes.
+"""HTTP header values (docs/semantics.md#header-values), formatted by the library into a buffer this module sizes.
 
 Names: :data:`SHOP_API_CALL_LIMIT`, :data:`RETRY_AFTER`, :data:`RATELIMIT`,
 :data:`RATELIMIT_POLICY`. :func:`for_decision` builds the whole dictionary a response carries.

@@ -1,4 +1,4 @@
-"""Quotas and the limiters of SPEC §2–§6: leaky bucket, fixed window, sliding log, concurrency.
+"""Quotas and the limiters of docs/semantics.md: leaky bucket, fixed window, sliding log, concurrency.
 
 Every limiter keeps its state in a fixed-size C struct owned by the Python object. Times are
 ticks of a clock the caller owns: by default ``time.monotonic_ns`` (10**9 ticks per second);
@@ -266,7 +266,7 @@ def _allower(func_name: str) -> Callable[..., bool]:
 
 
 class LeakyBucket(_Limiter):
-    """A leaky bucket (GCRA, SPEC §3): pass or fail, a denial costs nothing.
+    """A leaky bucket (GCRA, docs/semantics.md#leaky-bucket): pass or fail, a denial costs nothing.
 
     ``LeakyBucket(Quota(...))``, ``LeakyBucket(burst, count, period)`` or
     ``LeakyBucket.per_second(burst, rate)``. Safe to share between threads.
@@ -352,7 +352,7 @@ class LeakyBucket(_Limiter):
 
 
 class FixedWindow(_Limiter):
-    """A fixed window (SPEC §4): at most ``limit`` units per window of ``window`` ticks.
+    """A fixed window (docs/semantics.md#fixed-window): at most ``limit`` units per window of ``window`` ticks.
 
     Windows start at every tick ≡ ``offset`` (mod ``window``). Up to 2 × limit can pass in a span
     of one window that straddles an edge. Safe to share between threads.
@@ -432,7 +432,7 @@ class FixedWindow(_Limiter):
 
 
 class SlidingLog(_Limiter):
-    """A strict sliding window log (SPEC §5): at most ``limit`` units in any (t − window, t].
+    """A strict sliding window log (docs/semantics.md#sliding-window-log): at most ``limit`` units in any (t − window, t].
 
     Exact, up to :data:`SLIDING_LOG_CAPACITY` units. The C log serves one caller at a time; this
     class serialises callers with a lock, so it too can be shared between threads.
@@ -508,7 +508,7 @@ class SlidingLog(_Limiter):
 
 
 class ConcurrencyLimit:
-    """At most ``max`` requests in flight (SPEC §6); a refusal is Overloaded (HTTP 503).
+    """At most ``max`` requests in flight (docs/semantics.md#concurrency-limit); a refusal is Overloaded (HTTP 503).
 
     Use it as a context manager — ``with limit:`` acquires a permit (raising
     :class:`~tollgate.OverloadedError` when none is free) and releases it on exit — or call
@@ -517,7 +517,7 @@ class ConcurrencyLimit:
 
     __slots__ = ("_raw",)
 
-    def __init__(self, max: int) -> None:  # noqa: A002 - the SPEC's name
+    def __init__(self, max: int) -> None:  # noqa: A002 - the documented name
         self._raw = TgConcurrency()
         check(lib.tg_concurrency_init(self._raw, u32("max", max)), "tg_concurrency_init")
 

@@ -1,4 +1,4 @@
-"""The deep-pagination rule (SPEC §9): ``limit × page`` above a maximum offset is Never (429)."""
+"""The deep-pagination rule (docs/semantics.md#deep-pagination): ``limit × page`` above a maximum offset is Never (429)."""
 
 from __future__ import annotations
 

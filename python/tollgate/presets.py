@@ -1,4 +1,4 @@
-"""Vendor presets (SPEC §12), on any clock (``ticks_per_second``; default nanoseconds)."""
+"""Vendor presets (docs/semantics.md#vendor-presets), on any clock (``ticks_per_second``; default nanoseconds)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The key table (SPEC §10): one limiter per key in fixed memory, lock-free, never growing.
+"""The key table (docs/semantics.md#key-tables): one limiter per key in fixed memory, lock-free, never growing.
 
 The memory is one ctypes buffer owned by the :class:`KeyTable`, sized by ``tg_table_size`` and
 aligned to ``tg_table_align`` (the C query functions); nothing is allocated after construction.

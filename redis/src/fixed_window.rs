@@ -1,4 +1,4 @@
-//! The fixed window (SPEC §4) split between the caller and Redis.
+//! The fixed window (docs/semantics.md#fixed-window) split between the caller and Redis.
 //!
 //! The state is the core's (window index, count), stored as two fields instead of one packed
 //! word. The caller computes the index of `now`'s window (u128 arithmetic); the script compares
@@ -124,7 +124,7 @@ pub(crate) fn convert(
     let current_new = new.index_of(now)?;
     let current_old = old.index_of(now)?;
     if current_old > stored || (current_old == stored && count == 0) {
-        // Drained and new are indistinguishable (SPEC §10): a fresh state in the new quota. (A
+        // Drained and new are indistinguishable (docs/semantics.md#quota-changes): a fresh state in the new quota. (A
         // later stored window, even empty, is the latest time seen: it is kept.)
         return Ok((current_new, 0));
     }

@@ -1,4 +1,4 @@
-//! The leaky bucket (GCRA, SPEC §3) split between the caller and Redis.
+//! The leaky bucket (GCRA, docs/semantics.md#leaky-bucket) split between the caller and Redis.
 //!
 //! The state is the core's: one u64 S in units of 1/D tick, S = max(TAT, latest now). The script
 //! (`lua/gcra.lua`) does the atomic part with exact two-limb arithmetic: it compares S with the

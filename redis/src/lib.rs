@@ -1,6 +1,6 @@
 //! # tollgate-redis — one shared limit across many gateway nodes
 //!
-//! tollgate's leaky bucket (GCRA, SPEC §3) and fixed window (§4) with their state in Redis, so a
+//! tollgate's leaky bucket (GCRA, docs/semantics.md#leaky-bucket) and fixed window (docs/semantics.md#fixed-window) with their state in Redis, so a
 //! fleet of gateway nodes enforces one quota per key. Decisions and every reported number are
 //! identical to `tollgate::LeakyBucket` / `tollgate::FixedWindow` run on the same sequence of
 //! requests:

@@ -60,7 +60,7 @@ pub struct Config {
     /// Connections kept to Redis, each used by one decision at a time (default 4).
     pub connections: usize,
     /// Shadow (dry-run) mode: decisions are computed and the state updated as if enforced, but
-    /// every outcome is Allowed, with [`Decision::SHADOW`] set (SPEC §7).
+    /// every outcome is Allowed, with [`Decision::SHADOW`] set (docs/semantics.md#outcomes-and-http-statuses).
     pub shadow: bool,
     /// Redis Cluster (default `false`): `url` then lists one or more seed nodes separated by
     /// commas; the primaries are found with `CLUSTER SLOTS`, each key is sent to the primary of
@@ -93,9 +93,9 @@ impl Config {
 /// The quota a request is judged by: each request carries its key's quota (per-key tiers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Limit {
-    /// A leaky bucket (GCRA, SPEC §3).
+    /// A leaky bucket (GCRA, docs/semantics.md#leaky-bucket).
     Bucket(Quota),
-    /// A fixed window (SPEC §4).
+    /// A fixed window (docs/semantics.md#fixed-window).
     Window(WindowQuota),
 }
 

@@ -1,7 +1,7 @@
 /*
  * Every exported function of include/tollgate.h, called from C99 with every error path:
  * NULL, misaligned and uninitialised objects, NULL and misaligned out-parameters, bad
- * arguments, and the semantics of SPEC.md worked through (ShopBase, TikTok Shop).
+ * arguments, and the worked examples of docs/semantics.md (ShopBase, TikTok Shop).
  * scripts/test-c.sh builds it with -std=c99 -Wall -Wextra -Wpedantic -Werror under
  * AddressSanitizer and UndefinedBehaviorSanitizer, and checks that every function declared in
  * the header is named here.
@@ -183,7 +183,7 @@ static void test_bucket(void) {
     CHECK_STATUS(tg_bucket_init(&shop, 1, 999983, 1000000000), TG_STATUS_SPAN_TOO_SHORT);
     CHECK_STATUS(tg_bucket_decide(&shop, 0, 1, &d), TG_STATUS_UNINITIALIZED);
 
-    /* ShopBase (SPEC §3): B = 30 draining 2 per second, on a millisecond clock. */
+    /* ShopBase (docs/semantics.md#leaky-bucket): B = 30 draining 2 per second, on a millisecond clock. */
     CHECK_OK(tg_bucket_init(&shop, 30, 2, MS));
     for (i = 0; i < 29; i++) {
         CHECK_OK(tg_bucket_decide(&shop, 0, 1, &d));

@@ -1,5 +1,5 @@
 /*
- * The client toolkit's C API (SPEC §11): pacers over a leaky-bucket and a sliding-log mirror,
+ * The client toolkit's C API (docs/semantics.md#client-toolkit): pacers over a leaky-bucket and a sliding-log mirror,
  * the header parsers, backoff, the retry budget, the retry classification and decision, and the
  * request queue — every function, with its success paths and every error path (NULL, misaligned
  * and uninitialised objects, NULL and misaligned out-parameters, bad arguments, malformed

@@ -1,4 +1,4 @@
-//! Exponential backoff with jitter (SPEC §11), exactly as in Marc Brooker's AWS Architecture
+//! Exponential backoff with jitter (docs/semantics.md#client-toolkit), exactly as in Marc Brooker's AWS Architecture
 //! Blog post "Exponential Backoff and Jitter" (2015), in integer ticks.
 //!
 //! With `base` b, `cap` c and the retry number k = 0, 1, 2, …:

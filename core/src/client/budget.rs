@@ -1,4 +1,4 @@
-//! A retry budget (SPEC §11): retries are allowed only while they stay under a fraction of
+//! A retry budget (docs/semantics.md#client-toolkit): retries are allowed only while they stay under a fraction of
 //! recent successful traffic, plus a small floor — so a struggling server is not buried under a
 //! retry storm. The same idea as Finagle's `RetryBudget` and gRPC's retry throttling, in fixed
 //! memory and integer arithmetic.

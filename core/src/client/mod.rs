@@ -1,6 +1,6 @@
-//! The client toolkit (SPEC §11): staying under someone else's limit.
+//! The client toolkit (docs/semantics.md#client-toolkit): staying under someone else's limit.
 //!
-//! Both vendors whose limits tollgate mirrors (SPEC §12) tell API callers the same thing:
+//! Both vendors whose limits tollgate mirrors (docs/semantics.md#vendor-presets) tell API callers the same thing:
 //! regulate your rate, stagger requests in a queue, catch 429 and 503, retry with random
 //! exponential backoff. This module is that advice as code, `no_std` and allocation-free:
 //!

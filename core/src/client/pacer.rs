@@ -1,4 +1,4 @@
-//! Pacing (SPEC §11): "when may I send next" — the earliest time at which the client's own
+//! Pacing (docs/semantics.md#client-toolkit): "when may I send next" — the earliest time at which the client's own
 //! mirror of the server's limiter would admit the request — and the sync of that mirror with
 //! what the server says.
 //!
@@ -20,7 +20,7 @@
 //!
 //! [`Pacer::observe_call_limit`] takes a server's `used/limit` header and raises the mirror so
 //! that the mirror's `remaining` is at most the server's (`limit − used`): with a mirror of the
-//! server's own burst, that is the SPEC's "raise the level to at least `used`"; with a margin, it
+//! server's own burst, that is the sync rule of docs/semantics.md#client-toolkit, "raise the level to at least `used`"; with a margin, it
 //! keeps the margin. It is applied at the time the request was **sent**: the server measured its
 //! level after that, and the margin covers the difference. It never lowers the level.
 //! [`Pacer::block_until`] makes a 429's `Retry-After` a hard floor for every later send.

@@ -1,5 +1,5 @@
 //! A fixed-capacity, lock-free request queue that releases requests at the pacer's times, for
-//! apps that stagger work from several producers (SPEC §11; "stagger requests in a queue", as
+//! apps that stagger work from several producers (docs/semantics.md#client-toolkit; "stagger requests in a queue", as
 //! both vendors' pages advise).
 //!
 //! Producers on any thread or interrupt [`push`](RequestQueue::push) request ids (a `u64`: an

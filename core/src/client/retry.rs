@@ -1,4 +1,4 @@
-//! What may be retried, and when (SPEC §11): retry only what can succeed — 429, 503 and
+//! What may be retried, and when (docs/semantics.md#client-toolkit): retry only what can succeed — 429, 503 and
 //! transport errors — never a [`Never`](crate::Outcome::Never) outcome; wait at least the
 //! backoff delay and the server's `Retry-After`; and only while the [`RetryBudget`] allows.
 //!

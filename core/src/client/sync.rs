@@ -1,4 +1,4 @@
-//! Reading a server's rate-limit headers (SPEC §11), without allocation, trusting nothing.
+//! Reading a server's rate-limit headers (docs/semantics.md#client-toolkit), without allocation, trusting nothing.
 //!
 //! - `X-Sb-Shop-Api-Call-Limit: 22/30` → [`CallLimit`] `{ used: 22, limit: 30 }`
 //!   ([`parse_call_limit`]);

@@ -1,4 +1,4 @@
-//! Keyed table (SPEC §10): one bucket per key in one block of caller-provided memory;
+//! Keyed table (docs/semantics.md#key-tables): one bucket per key in one block of caller-provided memory;
 //! lock-free, position-independent.
 //!
 //! A [`Table`] holds a leaky bucket ([`BucketTable`], tiers of [`Quota`]) or a fixed window
@@ -464,7 +464,7 @@ impl sealed::Sealed for WindowQuota {
 
 impl TableQuota for WindowQuota {}
 
-/// What a table answers when a key finds no room (SPEC §10).
+/// What a table answers when a key finds no room (docs/semantics.md#key-tables).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum FullPolicy {
@@ -507,10 +507,10 @@ pub struct Table<'a, Q: TableQuota> {
     kind: PhantomData<Q>,
 }
 
-/// A table of leaky buckets (GCRA, SPEC §3), with tiers of [`Quota`].
+/// A table of leaky buckets (GCRA, docs/semantics.md#leaky-bucket), with tiers of [`Quota`].
 pub type BucketTable<'a> = Table<'a, Quota>;
 
-/// A table of fixed windows (SPEC §4), with tiers of [`WindowQuota`].
+/// A table of fixed windows (docs/semantics.md#fixed-window), with tiers of [`WindowQuota`].
 pub type WindowTable<'a> = Table<'a, WindowQuota>;
 
 impl<Q: TableQuota> fmt::Debug for Table<'_, Q> {

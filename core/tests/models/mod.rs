@@ -1,9 +1,9 @@
-//! Reference models of the limiters, written plainly from SPEC §2–§6: u128 arithmetic, a level
+//! Reference models of the limiters, written plainly from docs/semantics.md: u128 arithmetic, a level
 //! kept as an exact rational, a `Vec` of log entries, no atomics, no packed state, no cleverness.
 //! Each test file includes this module with `mod models;` and compares the engine to it.
 //!
 //! The models describe a timeline that never goes back: callers that test backward clocks raise
-//! each time to the latest time seen before feeding a model (SPEC §1), and the models assert it.
+//! each time to the latest time seen before feeding a model (docs/semantics.md#backwards-clocks), and the models assert it.
 //! They return `tollgate::Decision` (with `outcome == verdict` and no flags) so a test compares
 //! every reported number with one `assert_eq!`.
 
@@ -46,7 +46,7 @@ pub fn ceil_div(a: u128, b: u128) -> u128 {
     a.div_ceil(b)
 }
 
-/// A tick count back to `u64`; the models only produce values the SPEC says fit.
+/// A tick count back to `u64`; the models only produce values docs/semantics.md says fit.
 pub fn ticks(x: u128) -> u64 {
     u64::try_from(x).expect("a reported time fits 64 bits")
 }
@@ -66,7 +66,7 @@ pub fn gcra_span(burst: u64, count: u64, period: u64) -> Option<u64> {
     Some(ticks((max - tolerance) / c1))
 }
 
-/// SPEC §2 validation of a leaky-bucket quota (with no minimum span).
+/// docs/semantics.md#quotas validation of a leaky-bucket quota (with no minimum span).
 pub fn gcra_validate(burst: u64, count: u64, period: u64) -> Result<u64, Error> {
     if burst == 0 {
         return Err(Error::ZeroBurst);
@@ -80,7 +80,7 @@ pub fn gcra_validate(burst: u64, count: u64, period: u64) -> Result<u64, Error> 
     gcra_span(burst, count, period).ok_or(Error::QuotaOverflow)
 }
 
-/// SPEC §3: a bucket whose level L is an exact rational, draining C/P per tick, never below 0.
+/// docs/semantics.md#leaky-bucket: a bucket whose level L is an exact rational, draining C/P per tick, never below 0.
 ///
 /// The level is kept as `L·P`, an integer: a request of cost c adds c·P, and one tick drains C.
 #[derive(Clone, Debug)]
@@ -202,7 +202,7 @@ pub fn fixed_window_span(limit: u64, window: u64, offset: u64) -> u64 {
     u64::try_from(end).unwrap_or(u64::MAX)
 }
 
-/// SPEC §4 validation of a window quota (limit, window, offset).
+/// docs/semantics.md#fixed-window validation of a window quota (limit, window, offset).
 pub fn window_validate(limit: u64, window: u64, offset: u64) -> Result<(), Error> {
     if limit == 0 {
         return Err(Error::ZeroBurst);
@@ -219,7 +219,7 @@ pub fn window_validate(limit: u64, window: u64, offset: u64) -> Result<(), Error
     Ok(())
 }
 
-/// SPEC §4: windows of W ticks starting at every s ≡ o (mod W), at most N units per window.
+/// docs/semantics.md#fixed-window: windows of W ticks starting at every s ≡ o (mod W), at most N units per window.
 /// A `now` in an earlier window than the latest one seen is judged in that latest window, with
 /// times measured from `now` to its end.
 #[derive(Clone, Debug)]
@@ -321,7 +321,7 @@ impl FixedWindow {
     }
 }
 
-/// SPEC §5: at most N units in any half-open window (t − W, t], over a plain list of the admitted
+/// docs/semantics.md#sliding-window-log: at most N units in any half-open window (t − W, t], over a plain list of the admitted
 /// (time, cost) entries. Every call is judged at the latest `now` seen (a clock that steps back
 /// stands still); reported times are measured from the caller's `now`.
 #[derive(Clone, Debug)]
@@ -436,7 +436,7 @@ impl SlidingLog {
     }
 }
 
-/// SPEC §6: a counter of requests in flight, at most `max`.
+/// docs/semantics.md#concurrency-limit: a counter of requests in flight, at most `max`.
 #[derive(Clone, Debug)]
 pub struct Concurrency {
     /// M.
