@@ -1,6 +1,6 @@
 //! Instructions per keyed decision, for `valgrind --tool=callgrind`: runs `n` decisions on 1 000
 //! prepopulated (app, shop) keys drawn uniformly, with one limiter: `tollgate` (our
-//! `BucketTable` at load 0.8), `floor` (`tollgate_benches::floor`) or `governor` (keyed
+//! `BucketTable` at load 0.8, full decisions), `tollgate_check` (the same, outcome only), `floor` (`tollgate_benches::floor`) or `governor` (keyed
 //! `DashMap`, `FakeRelativeClock`). Run it twice with different `n` and divide the difference of
 //! the instruction counts by the difference of `n`: setup cancels out.
 //!
@@ -33,7 +33,7 @@ fn main() {
     let stream = keys_for(&key_indices(KEYS, 1 << 16, Skew::Uniform, 0x7011_6a7e));
     let mask = stream.len() - 1;
     match which.as_str() {
-        "tollgate" => {
+        "tollgate" | "tollgate_check" => {
             let tiers = [Quota::new(30, 2, SECOND).expect("quota")];
             let words = table::words(KEYS as usize * 10 / 8 + 1, 1);
             let memory: Vec<AtomicU64> = (0..words).map(|_| AtomicU64::new(0)).collect();
@@ -47,13 +47,21 @@ fn main() {
             for &(a, s) in &all {
                 let _ = t.decide(Key::pair(a, s), 0, 0, 1);
             }
+            let outcome_only = which == "tollgate_check";
             for i in 0..n {
                 let (a, s) = stream[i & mask];
                 let now = (i as u64 >> 16) * 20 * SECOND;
-                black_box(
-                    t.decide(Key::pair(a, s), 0, now, 1)
-                        .is_ok_and(|d| d.is_allowed()),
-                );
+                if outcome_only {
+                    black_box(
+                        t.check(Key::pair(a, s), 0, now, 1)
+                            .is_ok_and(tollgate::Outcome::is_allowed),
+                    );
+                } else {
+                    black_box(
+                        t.decide(Key::pair(a, s), 0, now, 1)
+                            .is_ok_and(|d| d.is_allowed()),
+                    );
+                }
             }
         }
         "floor" => {
@@ -82,6 +90,6 @@ fn main() {
                 black_box(limiter.check_key(&stream[i & mask]).is_ok());
             }
         }
-        _ => eprintln!("usage: keyed_instructions tollgate|floor|governor N"),
+        _ => eprintln!("usage: keyed_instructions tollgate|tollgate_check|floor|governor N"),
     }
 }

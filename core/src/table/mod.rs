@@ -936,7 +936,10 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
 
     /// The lookup shared by full and outcome-only decisions: `step` answers on the key's state
     /// (a hit), `cold` on everything else (the rest of the window, insertion, the full answer).
-    #[inline]
+    // Measured: with plain `#[inline]` the compiler keeps it out of line behind the closures,
+    // 67 more instructions per decision (callgrind, benches/examples/keyed_instructions.rs).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn run_with<R>(
         &self,
         key: Key,
