@@ -2733,6 +2733,30 @@ int32_t tg_table_check(struct tg_table *table,
                        struct tg_decision *out);
 
 /**
+ * Many outcome-only decisions in one call, for callers that decide in bulk: for each `i` below
+ * `n`, exactly `tg_table_check(table, keys_hi[i], keys_lo[i], tier, now, cost, NULL)`, in order,
+ * its result written to `out_results[i]` (a `tg_outcome`, or a negated `tg_status` for that
+ * request alone). `n` may be 0.
+ *
+ * Errors (nothing decided, nothing written): `TG_STATUS_NULL_POINTER` (an array NULL while
+ * `n > 0`), `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (the table), and
+ * `TG_STATUS_INVALID_ARGUMENT` for `n` larger than any array can be.
+ *
+ * # Safety
+ *
+ * As `tg_table_decide`; `keys_hi` and `keys_lo` are NULL or valid for reads of `n` `uint64_t`,
+ * `out_results` NULL or valid for writes of `n` `int32_t`, none overlapping.
+ */
+tg_status tg_table_check_many(struct tg_table *table,
+                              const uint64_t *keys_hi,
+                              const uint64_t *keys_lo,
+                              size_t n,
+                              size_t tier,
+                              uint64_t now,
+                              uint64_t cost,
+                              int32_t *out_results);
+
+/**
  * `tg_table_peek` with the key as its two halves (see `tg_table_check`), for bindings that
  * pass no struct by value.
  *

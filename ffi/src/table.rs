@@ -547,6 +547,96 @@ pub unsafe extern "C" fn tg_table_check(
     })
 }
 
+/// Many outcome-only decisions in one call, for callers that decide in bulk: for each `i` below
+/// `n`, exactly `tg_table_check(table, keys_hi[i], keys_lo[i], tier, now, cost, NULL)`, in order,
+/// its result written to `out_results[i]` (a `tg_outcome`, or a negated `tg_status` for that
+/// request alone). `n` may be 0.
+///
+/// Errors (nothing decided, nothing written): `TG_STATUS_NULL_POINTER` (an array NULL while
+/// `n > 0`), `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (the table), and
+/// `TG_STATUS_INVALID_ARGUMENT` for `n` larger than any array can be.
+///
+/// # Safety
+///
+/// As `tg_table_decide`; `keys_hi` and `keys_lo` are NULL or valid for reads of `n` `uint64_t`,
+/// `out_results` NULL or valid for writes of `n` `int32_t`, none overlapping.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_table_check_many(
+    table: *mut tg_table,
+    keys_hi: *const u64,
+    keys_lo: *const u64,
+    n: usize,
+    tier: usize,
+    now: u64,
+    cost: u64,
+    out_results: *mut i32,
+) -> tg_status {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let t = unsafe { kind(table) }?;
+        // SAFETY: forwarded contract: NULL or valid for `n` reads each.
+        let hi = unsafe { slice_in(keys_hi, n) }?;
+        // SAFETY: as above.
+        let lo = unsafe { slice_in(keys_lo, n) }?;
+        // SAFETY: forwarded contract: NULL or valid for `n` writes, overlapping no input.
+        let out = unsafe { slice_out(out_results, n) }?;
+        for ((o, &h), &l) in out.iter_mut().zip(hi).zip(lo) {
+            let key = Key::from(tg_key { hi: h, lo: l });
+            let r = match t {
+                Kind::Buckets(t) => t.check(key, tier, now, cost),
+                Kind::Windows(t) => t.check(key, tier, now, cost),
+            };
+            *o = match r {
+                Ok(outcome) => tg_outcome::from(outcome) as i32,
+                Err(e) => check_error(tg_status::from(e)),
+            };
+        }
+        Ok(())
+    })
+}
+
+/// `n` values from C: an empty slice for `n == 0` (any pointer), else checked (not NULL,
+/// aligned, a size that fits).
+///
+/// # Safety
+///
+/// `ptr` is NULL or valid for reads of `n` `T`s, not written meanwhile.
+unsafe fn slice_in<'a, T>(ptr: *const T, n: usize) -> Result<&'a [T], tg_status> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    check_array(ptr, n)?;
+    // SAFETY: not NULL, aligned, a size that fits (checked); valid by the caller's contract.
+    Ok(unsafe { core::slice::from_raw_parts(ptr, n) })
+}
+
+/// [`slice_in`] for an output array.
+///
+/// # Safety
+///
+/// `ptr` is NULL or valid for writes of `n` `T`s, used by no one else meanwhile.
+unsafe fn slice_out<'a, T>(ptr: *mut T, n: usize) -> Result<&'a mut [T], tg_status> {
+    if n == 0 {
+        return Ok(&mut []);
+    }
+    check_array(ptr.cast_const(), n)?;
+    // SAFETY: not NULL, aligned, a size that fits (checked); exclusive by the caller's contract.
+    Ok(unsafe { core::slice::from_raw_parts_mut(ptr, n) })
+}
+
+fn check_array<T>(ptr: *const T, n: usize) -> Result<(), tg_status> {
+    if ptr.is_null() {
+        return Err(tg_status::NullPointer);
+    }
+    if !ptr.is_aligned() {
+        return Err(tg_status::Misaligned);
+    }
+    match n.checked_mul(core::mem::size_of::<T>()) {
+        Some(bytes) if isize::try_from(bytes).is_ok() => Ok(()),
+        _ => Err(tg_status::InvalidArgument),
+    }
+}
+
 /// `tg_table_peek` with the key as its two halves (see `tg_table_check`), for bindings that
 /// pass no struct by value.
 ///

@@ -206,3 +206,20 @@ def test_lying_int_subclass_keys_and_tiers_are_taken_at_their_value() -> None:
     with pytest.raises(tg.InvalidArgumentError):
         table.decide((1, 2), now=0, tier=Liar(2))
     assert table.decide((1, 2), now=0, tier=Liar(1)).limit == 2
+
+
+def test_allow_many_is_allow_in_order_in_one_call() -> None:
+    one = tg.KeyTable(64, tg.Quota(2, 1, 100), seed=(3, 4))
+    many = tg.KeyTable(64, tg.Quota(2, 1, 100), seed=(3, 4))
+    keys = [(1, 1), (1, 2), (1, 1), (1, 1), "shop-9", 12345, (1, 2, 3)]
+    for now in (0, 0, 60, 250):
+        assert many.allow_many(keys, now=now) == [one.allow(k, now=now) for k in keys]
+    assert many.allow_many([], now=300) == []
+    for k in keys:
+        assert many.peek(k, now=300) == one.peek(k, now=300)
+    with pytest.raises(tg.InvalidArgumentError):
+        many.allow_many([(1, 1), (1, -5)], now=300)
+    with pytest.raises(tg.ZeroCostError):
+        many.allow_many([(1, 1)], 0, now=300)
+    shadow = tg.KeyTable(64, tg.Quota(1, 1, 100), shadow=True)
+    assert shadow.allow_many([(1, 1)] * 3, now=0) == [True, True, True]

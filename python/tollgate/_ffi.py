@@ -378,6 +378,10 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
     "tg_table_peek": (_status, [_P(TgTable), TgKey, c_size_t, _u64, _u64, _P(TgDecision)]),
     "tg_table_check": (_check, [_P(TgTable), _u64, _u64, c_size_t, _u64, _u64, _P(TgDecision)]),
     "tg_table_peek_key": (_status, [_P(TgTable), _u64, _u64, c_size_t, _u64, _u64, _P(TgDecision)]),
+    "tg_table_check_many": (
+        _status,
+        [_P(TgTable), _P(_u64), _P(_u64), c_size_t, c_size_t, _u64, _u64, _P(c_int32)],
+    ),
     "tg_table_get_stats": (_status, [_P(TgTable), _P(TgTableStats)]),
     "tg_table_probe_len": (_status, [_P(TgTable), TgKey, _P(c_size_t)]),
     "tg_key_pair": (TgKey, [_u64, _u64]),

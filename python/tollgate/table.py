@@ -320,6 +320,62 @@ class KeyTable(_Limiter):
         """Would ``cost`` pass for ``key``? Spends nothing (a new key is inserted, though)."""
     )
 
+    def allow_many(
+        self,
+        keys: Sequence[KeyLike],
+        cost: int = 1,
+        now: int | None = None,
+        *,
+        tier: int = 0,
+    ) -> list[bool]:
+        """``allow`` for each key in ``keys``, in order, at one ``now``, in one C call
+        (``tg_table_check_many``): for callers that decide in bulk. In shadow mode all True.
+
+        Errors of the whole call (a bad tier, cost or time) are raised; none is per key here,
+        since every key gets the same tier, cost and time.
+        """
+        from array import array
+
+        n = len(keys)
+        his = array("Q")
+        los = array("Q")
+        try:
+            for key in keys:
+                if type(key) is tuple and len(key) == 2:
+                    hi, lo = key
+                    if type(hi) is not int or type(lo) is not int:
+                        k = self._key(key)
+                        hi, lo = k.hi, k.lo
+                else:
+                    k = self._key(key)
+                    hi, lo = k.hi, k.lo
+                his.append(hi)  # array("Q") refuses what is not in 0..2**64-1
+                los.append(lo)
+        except OverflowError:
+            # Out of range: the per-key path names the part that is wrong.
+            for key in keys:
+                self._key(key)
+            raise
+        if now is None:
+            now = self._clock()
+        now = u64("now", now)
+        cost = u64("cost", cost)
+        if type(tier) is not int or not 0 <= tier < self._tier_count:
+            tier = self._checked_tier(tier)
+        results = (ctypes.c_int32 * n)()
+        hi_arr = (ctypes.c_uint64 * n).from_buffer(his) if n else None
+        lo_arr = (ctypes.c_uint64 * n).from_buffer(los) if n else None
+        check(
+            lib.tg_table_check_many(self._table, hi_arr, lo_arr, n, tier, now, cost, results),
+            "tg_table_check_many",
+        )
+        if self.shadow:
+            return [True] * n
+        for r in results:
+            if r < 0:
+                check(-r, "tg_table_check_many")
+        return [r == 0 for r in results]
+
     def check(
         self, key: KeyLike, cost: int = 1, now: int | None = None, *, tier: int = 0
     ) -> Decision:  # type: ignore[override]

@@ -953,6 +953,31 @@ static void test_table_check(void) {
           -(int32_t)TG_STATUS_MISALIGNED);
     CHECK_STATUS(tg_table_peek_key(t, 7, 42, 0, 0, 1, NULL), TG_STATUS_NULL_POINTER);
     CHECK(memcmp(check_mem, twin_mem, sizeof check_mem) == 0);
+
+    /* In bulk: each result as tg_table_check would give it, in order, errors per request. */
+    {
+        const uint64_t hi[5] = {7, 7, 8, 8, 8}, lo[5] = {42, 43, 1, 1, 1};
+        int32_t results[5] = {9, 9, 9, 9, 9}, untouched[2] = {9, 9};
+        CHECK_OK(tg_table_check_many(t, hi, lo, 5, 0, 2000, 1, results));
+        for (i = 0; i < 5; i++) {
+            CHECK(results[i] == tg_table_check(twin, hi[i], lo[i], 0, 2000, 1, NULL));
+        }
+        CHECK(results[2] == TG_OUTCOME_ALLOWED && results[4] == TG_OUTCOME_ALLOWED);
+        CHECK(memcmp(check_mem, twin_mem, sizeof check_mem) == 0);
+        CHECK_OK(tg_table_check_many(t, hi, lo, 2, 0, 2000, 0, results));
+        CHECK(results[0] == -(int32_t)TG_STATUS_ZERO_COST &&
+              results[1] == -(int32_t)TG_STATUS_ZERO_COST);
+        CHECK_OK(tg_table_check_many(t, NULL, NULL, 0, 0, 2000, 1, NULL)); /* nothing to do */
+        CHECK_STATUS(tg_table_check_many(t, NULL, lo, 2, 0, 2000, 1, untouched),
+                     TG_STATUS_NULL_POINTER);
+        CHECK_STATUS(tg_table_check_many(t, hi, lo, 2, 0, 2000, 1, NULL), TG_STATUS_NULL_POINTER);
+        CHECK_STATUS(tg_table_check_many(t, hi, lo, SIZE_MAX, 0, 2000, 1, untouched),
+                     TG_STATUS_INVALID_ARGUMENT);
+        CHECK_STATUS(tg_table_check_many(NULL, hi, lo, 2, 0, 2000, 1, untouched),
+                     TG_STATUS_NULL_POINTER);
+        CHECK(untouched[0] == 9 && untouched[1] == 9);
+        CHECK(memcmp(check_mem, twin_mem, sizeof check_mem) == 0);
+    }
 }
 
 static void test_table(void) {
