@@ -96,6 +96,9 @@ enum Op {
     BucketInit(Obj, Param, Param, Param),
     BucketInitQuota(Obj, Obj),
     BucketDecide(Obj, Param, Param, OutP),
+    BucketCheck(Obj, Param, Param),
+    WindowCheck(Obj, Param, Param),
+    LogCheck(Obj, Param, Param),
     BucketPeek(Obj, Param, Param, OutP),
     BucketIsDrained(Obj, Param, OutP),
     BucketReset(Obj),
@@ -151,6 +154,9 @@ enum Op {
     TableInitWindows(u8, u32, u16, bool, u8, u32, u64, u64, OutP),
     TableDecide(TableP, u64, u64, u16, Param, Param, OutP),
     TablePeek(TableP, u64, u64, u16, Param, Param, OutP),
+    TableCheck(TableP, u64, u64, u16, Param, Param, Option<OutP>),
+    TablePeekKey(TableP, u64, u64, u16, Param, Param, OutP),
+    TableCheckMany(TableP, Vec<(u64, u64)>, u16, Param, Param),
     TableStats(TableP, OutP),
     TableProbeLen(TableP, u64, u64, OutP),
     KeyPair(u64, u64),
@@ -325,6 +331,28 @@ fn check(status: tg_status) -> tg_status {
     status
 }
 
+/// An outcome-only call's result: a `tg_outcome` (0 to 3) or a negated status that `check`
+/// accepts.
+fn check_outcome(r: i32) {
+    if r < 0 {
+        let code = r.unsigned_abs();
+        assert_ne!(
+            code,
+            tg_status::Panic as u32,
+            "a panic was caught at the boundary"
+        );
+        assert_ne!(
+            code,
+            tg_status::Unknown as u32,
+            "an engine error had no status"
+        );
+        let text = unsafe { std::ffi::CStr::from_ptr(tg_status_str(code)) };
+        assert_ne!(text.to_bytes(), b"unknown status", "not a status: {code}");
+    } else {
+        assert!(r <= 3, "an outcome out of range: {r}");
+    }
+}
+
 /// A call whose out-parameter (in the out arena) must be written only on success.
 fn check_out(world: &World, status: tg_status) {
     if check(status) != tg_status::Ok {
@@ -408,6 +436,15 @@ fn run(input: Input) {
                 Op::BucketDecide(o, now, cost, out) => {
                     let (b, out) = (w.obj(o), w.out(out));
                     check_out(&w, tg_bucket_decide(b, now.get(), cost.get(), out));
+                }
+                Op::BucketCheck(o, now, cost) => {
+                    check_outcome(tg_bucket_check(w.obj(o), now.get(), cost.get()));
+                }
+                Op::WindowCheck(o, now, cost) => {
+                    check_outcome(tg_window_check(w.obj(o), now.get(), cost.get()));
+                }
+                Op::LogCheck(o, now, cost) => {
+                    check_outcome(tg_sliding_log_check(w.obj(o), now.get(), cost.get()));
                 }
                 Op::BucketPeek(o, now, cost, out) => {
                     let (b, out) = (w.obj(o), w.out(out));
@@ -727,6 +764,61 @@ fn run(input: Input) {
                     let s =
                         tg_table_peek(t, key, usize::from(tier % 6), now.get(), cost.get(), out);
                     check_out(&w, s);
+                }
+                Op::TableCheck(t, hi, lo, tier, now, cost, out) => {
+                    let t = w.table(t);
+                    let out = out.map_or(ptr::null_mut(), |o| w.out(o));
+                    let r = tg_table_check(
+                        t,
+                        hi,
+                        lo % 64,
+                        usize::from(tier % 6),
+                        now.get(),
+                        cost.get(),
+                        out,
+                    );
+                    check_outcome(r);
+                    if r < 0 && !out.is_null() {
+                        assert!(w.out_untouched(), "out-parameter written on {r}");
+                    }
+                }
+                Op::TablePeekKey(t, hi, lo, tier, now, cost, out) => {
+                    let (t, out) = (w.table(t), w.out(out));
+                    let s = tg_table_peek_key(
+                        t,
+                        hi,
+                        lo % 64,
+                        usize::from(tier % 6),
+                        now.get(),
+                        cost.get(),
+                        out,
+                    );
+                    check_out(&w, s);
+                }
+                Op::TableCheckMany(t, keys, tier, now, cost) => {
+                    let t = w.table(t);
+                    let keys = &keys[..keys.len().min(64)];
+                    let hi: Vec<u64> = keys.iter().map(|k| k.0).collect();
+                    let lo: Vec<u64> = keys.iter().map(|k| k.1 % 64).collect();
+                    let mut out = vec![i32::MIN; keys.len()];
+                    let s = tg_table_check_many(
+                        t,
+                        hi.as_ptr(),
+                        lo.as_ptr(),
+                        keys.len(),
+                        usize::from(tier % 6),
+                        now.get(),
+                        cost.get(),
+                        out.as_mut_ptr(),
+                    );
+                    if check(s) == tg_status::Ok {
+                        out.iter().for_each(|&r| check_outcome(r));
+                    } else {
+                        assert!(
+                            out.iter().all(|&r| r == i32::MIN),
+                            "results written on {s:?}"
+                        );
+                    }
                 }
                 Op::TableStats(t, out) => {
                     let (t, out) = (w.table(t), w.out(out));
