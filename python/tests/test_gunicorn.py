@@ -27,7 +27,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(port: int, shop: int) -> tuple[int, str, str | None]:
+def get(port: int, shop: int) -> tuple[int, str, str | None]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request("GET", "/", headers={"X-App-Id": "1", "X-Shop-Id": str(shop)})
@@ -38,15 +38,17 @@ def request(port: int, shop: int) -> tuple[int, str, str | None]:
         conn.close()
 
 
-@pytest.fixture
-def server(tmp_path: Path):
+@pytest.fixture(params=["gunicorn_app:app", "gunicorn_generic_app:app"])
+def server(tmp_path: Path, request: pytest.FixtureRequest):
+    """gunicorn serving the stdlib WSGI middleware (tollgate.wsgi) or the generic one
+    (tollgate.middleware), both over one SharedKeys directory."""
     port = free_port()
     env = dict(os.environ, TOLLGATE_TEST_KEYS_DIR=str(tmp_path / "keys"))
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind",
             f"127.0.0.1:{port}", "--chdir", str(HERE), "--log-level", "warning",
-            "gunicorn_app:app",
+            request.param,
         ],
         env=env,
     )
@@ -54,7 +56,7 @@ def server(tmp_path: Path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                request(port, 0)
+                get(port, 0)
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
@@ -75,7 +77,7 @@ def test_one_limit_across_gunicorn_workers(server: int) -> None:
     # The burst: 90 requests from 12 threads at once, spread over the workers.
     start = time.monotonic()
     with ThreadPoolExecutor(12) as pool:
-        answers = list(pool.map(lambda _: request(port, shop), range(90)))
+        answers = list(pool.map(lambda _: get(port, shop), range(90)))
     burst_end = time.monotonic()
     admitted = [a for a in answers if a[0] == 200]
     refused = [a for a in answers if a[0] == 429]
@@ -91,7 +93,7 @@ def test_one_limit_across_gunicorn_workers(server: int) -> None:
     phase_start = time.monotonic()
     later = []
     while time.monotonic() - phase_start < 3.0:
-        later.append(request(port, shop))
+        later.append(get(port, shop))
         time.sleep(0.05)
     phase_end = time.monotonic()
     passed = sum(a[0] == 200 for a in later)
@@ -101,4 +103,4 @@ def test_one_limit_across_gunicorn_workers(server: int) -> None:
     assert passed >= int(2 * (phase_end - phase_start)) - 1, passed
     assert len(admitted) + passed <= 30 + int(2 * (phase_end - start)), passed
     # Another key is untouched by all this.
-    assert request(port, shop + 1)[0] == 200
+    assert get(port, shop + 1)[0] == 200

@@ -461,3 +461,44 @@ def test_hybrid_mode_answers_sure_denials_locally_and_equals_the_core_on_one_pro
     # A bounded mirror forgets safely: many keys, answers still exact.
     for k in range(10):
         assert hybrid.decide(f"m{k}", 1, 0, quota=q) == LeakyBucket(5, 1, SECOND).decide(now=0)
+
+
+def test_the_generic_middleware_shares_one_limit_through_redis():
+    """Two WSGI apps (two hosts) with tollgate.middleware over one Redis: one ShopBase limit."""
+    from tollgate.middleware import Policy, RateLimiter, ids
+    from tollgate.middleware.wsgi import RateLimitMiddleware
+
+    q = Quota(30, 2, 1_000_000_000)
+    prefix = fresh("middleware")
+
+    def host() -> RateLimitMiddleware:
+        # Hosts share Redis, so they share a clock too: the (synchronised) wall clock.
+        backend = RedisLimiter.from_url(URL, q, timeout=5.0, prefix=prefix,
+                                        ticks_per_second=1_000_000_000, clock=time.time_ns)
+        limiter = RateLimiter(Policy(q, key=ids(), name="shopbase", backend=backend,
+                                     vendor_header=True))
+
+        def upstream(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+
+        return RateLimitMiddleware(upstream, limiter)
+
+    a, b = host(), host()
+    statuses = []
+    headers = []
+    for i in range(40):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/orders", "QUERY_STRING": "",
+                   "HTTP_X_APP_ID": "7", "HTTP_X_SHOP_ID": "42", "wsgi.url_scheme": "http",
+                   "SERVER_NAME": "localhost", "SERVER_PORT": "80"}
+
+        def start_response(status, hdrs, exc_info=None):
+            statuses.append(int(status.split()[0]))
+            headers.append(dict(hdrs))
+
+        list((a if i % 2 else b)(environ, start_response))
+    # The 40 requests took well under a second: 30 of them (the bucket) pass, whichever host.
+    assert statuses.count(200) in (30, 31), statuses
+    assert statuses[:30] == [200] * 30
+    assert all(s == 429 for s in statuses[31:]), statuses
+    assert headers[29]["X-Sb-Shop-Api-Call-Limit"] == "30/30"

@@ -39,6 +39,7 @@ from . import headers as _headers
 from ._ffi import TgDecision, TgLease, TgRegionError, TgShared, lib
 from ._util import check, u32, u64
 from .decision import Decision, Outcome, from_c
+from .errors import InvalidArgumentError
 from .errors import RegionError, status_error
 from .limiters import Clock, Quota, _allower, _decider, _Limiter
 
@@ -406,8 +407,15 @@ class SharedKeys:
                 self._buckets[key] = bucket
         return bucket
 
-    def decide(self, key: tuple[int, ...], cost: int = 1, now: int | None = None) -> Decision:
-        """Decides for ``key``; ``Outcome.OVERLOADED`` when the key cannot be given a region."""
+    def decide(
+        self, key: tuple[int, ...], cost: int = 1, now: int | None = None, *, tier: int = 0
+    ) -> Decision:
+        """Decides for ``key``; ``Outcome.OVERLOADED`` when the key cannot be given a region.
+
+        The key table's ``decide`` surface, so ``tollgate.middleware.Policy(backend=...)`` takes
+        it: ``tier`` must be 0 (one quota for every key)."""
+        if tier != 0 or type(tier) is bool:
+            raise InvalidArgumentError(f"SharedKeys has one tier (0), got {tier!r}")
         bucket = self.bucket(key)
         if bucket is None:
             limit = self.quota.burst
