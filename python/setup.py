@@ -130,6 +130,19 @@ class _Progress:
         self.say(f"[{self.count}] {'up to date' if fresh else 'compiled'}: {name}")
 
 
+def _without_targets(manifest: str) -> str:
+    """`manifest` without its `[[test]]`, `[[bench]]` and `[[example]]` tables."""
+    out: list[str] = []
+    skipping = False
+    for line in manifest.splitlines():
+        header = line.strip()
+        if header.startswith("["):
+            skipping = header in ("[[test]]", "[[bench]]", "[[example]]")
+        if not skipping:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def stage_rust_sources(dest: Path) -> None:
     """Copies the Rust sources libtollgate is built from into `dest` (an sdist's `rust/`)."""
     for rel in SDIST_RUST:
@@ -139,6 +152,10 @@ def stage_rust_sources(dest: Path) -> None:
         else:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+    # The crates' own test, bench and example targets name files the sdist does not carry.
+    for crate in ("core", "ffi"):
+        path = dest / crate / "Cargo.toml"
+        path.write_text(_without_targets(path.read_text(encoding="utf-8")), encoding="utf-8")
     # The workspace manifest with only the two crates; the lock file pruned to match (cargo
     # drops the other members' packages and changes no version), so `--locked` still holds.
     manifest = (WORKSPACE / "Cargo.toml").read_text(encoding="utf-8")
