@@ -180,8 +180,10 @@ def test_custom_responder_and_vendor_preset() -> None:
 def test_full_table_is_503_and_concurrency_cap() -> None:
     TICKS[0] = 0
     limiter = RateLimiter(window(5, key=api_key(), capacity=1))
-    assert limiter.check(req(X_Api_Key="a")).reply is None
-    full = limiter.check(req(X_Api_Key="b"))
+    # A table asked for one slot has one group of five: five keys fill it.
+    for k in "abcde":
+        assert limiter.check(req(X_Api_Key=k)).reply is None
+    full = limiter.check(req(X_Api_Key="f"))
     assert full.reply.status == 503 and json.loads(full.reply.body)["error"] == "overloaded"
     capped = RateLimiter(window(100, key=api_key()), max_in_flight=1)
     first = capped.check(req(X_Api_Key="a"))
