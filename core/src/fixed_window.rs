@@ -229,6 +229,55 @@ pub(crate) fn convert(
     Ok(encode(window, count.min(new.limit()), new))
 }
 
+/// [`FixedWindow::decide`] on a state word kept anywhere (a window's own, or one in shared
+/// memory): the one implementation both use.
+#[inline]
+pub(crate) fn decide_in(
+    cell: &AtomicU64,
+    quota: &WindowQuota,
+    now: u64,
+    cost: u64,
+) -> Result<Decision, Error> {
+    if cost == 0 {
+        return Err(Error::ZeroCost);
+    }
+    // The CAS loop carries only the outcome and the word it was judged on; the numbers are
+    // computed once, after it. The word is always the judged window: an admission or a
+    // `Never` in a later window writes it, and a denial needs a count above zero, so a
+    // stored window `now` has not left.
+    let (outcome, word) = update(cell, |s| {
+        let (new, outcome) = admit(s, quota, now, cost)?;
+        Ok((new, (outcome, new.unwrap_or(s))))
+    })?;
+    let (window, count) = decode(word, quota);
+    Ok(report(quota, outcome, window, count, now))
+}
+
+/// [`FixedWindow::check`] on a state word kept anywhere.
+#[inline]
+pub(crate) fn check_in(
+    cell: &AtomicU64,
+    quota: &WindowQuota,
+    now: u64,
+    cost: u64,
+) -> Result<Outcome, Error> {
+    if cost == 0 {
+        return Err(Error::ZeroCost);
+    }
+    update(cell, |s| admit(s, quota, now, cost))
+}
+
+/// [`FixedWindow::peek`] on a state word kept anywhere.
+#[inline]
+pub(crate) fn peek_in(
+    cell: &AtomicU64,
+    quota: &WindowQuota,
+    now: u64,
+    cost: u64,
+) -> Result<Decision, Error> {
+    update(cell, |s| step(s, quota, now, cost, Mode::Peek))
+}
+
 /// A fixed-window counter whose state is one atomic word: `&self` decisions, lock-free, no
 /// allocation; it can live in a `static`.
 ///
@@ -272,20 +321,7 @@ impl FixedWindow {
     /// the limit; a denial uses up nothing; a cost above the limit is [`Outcome::Never`].
     #[inline]
     pub fn decide(&self, now: u64, cost: u64) -> Result<Decision, Error> {
-        if cost == 0 {
-            return Err(Error::ZeroCost);
-        }
-        let quota = &self.quota;
-        // The CAS loop carries only the outcome and the word it was judged on; the numbers are
-        // computed once, after it. The word is always the judged window: an admission or a
-        // `Never` in a later window writes it, and a denial needs a count above zero, so a
-        // stored window `now` has not left.
-        let (outcome, word) = update(&self.state, |s| {
-            let (new, outcome) = admit(s, quota, now, cost)?;
-            Ok((new, (outcome, new.unwrap_or(s))))
-        })?;
-        let (window, count) = decode(word, quota);
-        Ok(report(quota, outcome, window, count, now))
+        decide_in(&self.state, &self.quota, now, cost)
     }
 
     /// The outcome alone of [`decide`](FixedWindow::decide): the same state change and
@@ -303,16 +339,12 @@ impl FixedWindow {
     /// Errors: [`Error::ZeroCost`], [`Error::ClockOutOfRange`].
     #[inline]
     pub fn check(&self, now: u64, cost: u64) -> Result<Outcome, Error> {
-        if cost == 0 {
-            return Err(Error::ZeroCost);
-        }
-        let quota = &self.quota;
-        update(&self.state, |s| admit(s, quota, now, cost))
+        check_in(&self.state, &self.quota, now, cost)
     }
 
     /// Would a request of `cost` be admitted at `now`? Spends nothing.
     pub fn peek(&self, now: u64, cost: u64) -> Result<Decision, Error> {
-        update(&self.state, |s| step(s, &self.quota, now, cost, Mode::Peek))
+        peek_in(&self.state, &self.quota, now, cost)
     }
 
     /// `true` if nothing counts against the limit at `now`.

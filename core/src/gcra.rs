@@ -200,6 +200,70 @@ pub(crate) fn convert(state: u64, old: &Quota, new: &Quota, now: u64) -> Result<
     u64::try_from(converted).map_err(|_| Error::ClockOutOfRange)
 }
 
+/// [`LeakyBucket::decide`] on a state word kept anywhere (a bucket's own, or one in shared
+/// memory): the one implementation both use.
+#[inline]
+pub(crate) fn decide_in(
+    cell: &AtomicU64,
+    quota: &Quota,
+    now: u64,
+    cost: u64,
+) -> Result<Decision, Error> {
+    let (now_u, need, deadline) = admit_bounds(quota, now, cost)?;
+    if need == 0 {
+        // Never: record a later `now` (as `step` does) and report the unchanged level.
+        let word = update(cell, |s| {
+            Ok(if now_u > s {
+                (Some(now_u), now_u)
+            } else {
+                (None, s)
+            })
+        })?;
+        return Ok(report(quota, Outcome::Never, word, now_u, None));
+    }
+    // The CAS loop carries only the outcome and the word it was judged on; the numbers are
+    // computed once, after it.
+    let (outcome, word) = update(cell, |s| {
+        let (new, outcome) = admit(s, now_u, need, deadline);
+        Ok((new, (outcome, new.unwrap_or(s))))
+    })?;
+    Ok(if outcome == Outcome::Allowed {
+        report(quota, outcome, word, now_u, Some(0))
+    } else {
+        let retry = retry_after(quota, word, now_u, need);
+        report(quota, outcome, word, now_u, Some(retry))
+    })
+}
+
+/// [`LeakyBucket::check`] on a state word kept anywhere.
+#[inline]
+pub(crate) fn check_in(
+    cell: &AtomicU64,
+    quota: &Quota,
+    now: u64,
+    cost: u64,
+) -> Result<Outcome, Error> {
+    let (now_u, need, deadline) = admit_bounds(quota, now, cost)?;
+    if need == 0 {
+        // Never: record a later `now`, as `decide` does.
+        return update(cell, |s| {
+            Ok((if now_u > s { Some(now_u) } else { None }, Outcome::Never))
+        });
+    }
+    update(cell, |s| Ok(admit(s, now_u, need, deadline)))
+}
+
+/// [`LeakyBucket::peek`] on a state word kept anywhere.
+#[inline]
+pub(crate) fn peek_in(
+    cell: &AtomicU64,
+    quota: &Quota,
+    now: u64,
+    cost: u64,
+) -> Result<Decision, Error> {
+    update(cell, |s| step(s, quota, now, cost, Mode::Peek))
+}
+
 /// A leaky bucket (GCRA) whose state is one atomic word: `&self` decisions, lock-free, no
 /// allocation; it can live in a `static`.
 ///
@@ -243,31 +307,7 @@ impl LeakyBucket {
     /// Errors: [`Error::ZeroCost`], [`Error::ClockOutOfRange`].
     #[inline]
     pub fn decide(&self, now: u64, cost: u64) -> Result<Decision, Error> {
-        let quota = &self.quota;
-        let (now_u, need, deadline) = admit_bounds(quota, now, cost)?;
-        if need == 0 {
-            // Never: record a later `now` (as `step` does) and report the unchanged level.
-            let word = update(&self.state, |s| {
-                Ok(if now_u > s {
-                    (Some(now_u), now_u)
-                } else {
-                    (None, s)
-                })
-            })?;
-            return Ok(report(quota, Outcome::Never, word, now_u, None));
-        }
-        // The CAS loop carries only the outcome and the word it was judged on; the numbers are
-        // computed once, after it.
-        let (outcome, word) = update(&self.state, |s| {
-            let (new, outcome) = admit(s, now_u, need, deadline);
-            Ok((new, (outcome, new.unwrap_or(s))))
-        })?;
-        Ok(if outcome == Outcome::Allowed {
-            report(quota, outcome, word, now_u, Some(0))
-        } else {
-            let retry = retry_after(quota, word, now_u, need);
-            report(quota, outcome, word, now_u, Some(retry))
-        })
+        decide_in(&self.state, &self.quota, now, cost)
     }
 
     /// The outcome alone of [`decide`](LeakyBucket::decide): the same state change (an admitted
@@ -289,20 +329,13 @@ impl LeakyBucket {
     /// Errors: [`Error::ZeroCost`], [`Error::ClockOutOfRange`].
     #[inline]
     pub fn check(&self, now: u64, cost: u64) -> Result<Outcome, Error> {
-        let (now_u, need, deadline) = admit_bounds(&self.quota, now, cost)?;
-        if need == 0 {
-            // Never: record a later `now`, as `decide` does.
-            return update(&self.state, |s| {
-                Ok((if now_u > s { Some(now_u) } else { None }, Outcome::Never))
-            });
-        }
-        update(&self.state, |s| Ok(admit(s, now_u, need, deadline)))
+        check_in(&self.state, &self.quota, now, cost)
     }
 
     /// Would a request of `cost` be admitted at `now`? Spends nothing; the numbers describe the
     /// current level, not counting the request asked about.
     pub fn peek(&self, now: u64, cost: u64) -> Result<Decision, Error> {
-        update(&self.state, |s| step(s, &self.quota, now, cost, Mode::Peek))
+        peek_in(&self.state, &self.quota, now, cost)
     }
 
     /// `true` if the bucket is empty at `now`.

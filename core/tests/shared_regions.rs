@@ -418,6 +418,9 @@ proptest! {
         let shared_bucket = SharedBucket::anonymous(bq).unwrap();
         let private_window = FixedWindow::new(wq);
         let shared_window = SharedWindow::anonymous(wq).unwrap();
+        // Twins driven through the outcome-only `check`: the same outcomes, the same state.
+        let checked_bucket = SharedBucket::anonymous(bq).unwrap();
+        let checked_window = SharedWindow::anonymous(wq).unwrap();
         let mut now = 100u64;
         for (i, op) in ops.iter().enumerate() {
             let (dt, cost, decide) = match *op {
@@ -428,12 +431,20 @@ proptest! {
             now = if i % 7 == 6 { now.saturating_sub(dt) } else { now + dt };
             if decide {
                 prop_assert_eq!(shared_log.decide(now, cost), private_log.decide(now, cost));
-                prop_assert_eq!(shared_bucket.decide(now, cost), private_bucket.decide(now, cost));
-                prop_assert_eq!(shared_window.decide(now, cost), private_window.decide(now, cost));
+                let b = private_bucket.decide(now, cost);
+                prop_assert_eq!(shared_bucket.decide(now, cost), b);
+                prop_assert_eq!(checked_bucket.check(now, cost), b.map(|d| d.outcome));
+                let w = private_window.decide(now, cost);
+                prop_assert_eq!(shared_window.decide(now, cost), w);
+                prop_assert_eq!(checked_window.check(now, cost), w.map(|d| d.outcome));
             } else {
                 prop_assert_eq!(shared_log.peek(now, cost), private_log.peek(now, cost));
-                prop_assert_eq!(shared_bucket.peek(now, cost), private_bucket.peek(now, cost));
-                prop_assert_eq!(shared_window.peek(now, cost), private_window.peek(now, cost));
+                let b = private_bucket.peek(now, cost);
+                prop_assert_eq!(shared_bucket.peek(now, cost), b);
+                prop_assert_eq!(checked_bucket.peek(now, cost), b);
+                let w = private_window.peek(now, cost);
+                prop_assert_eq!(shared_window.peek(now, cost), w);
+                prop_assert_eq!(checked_window.peek(now, cost), w);
             }
         }
     }

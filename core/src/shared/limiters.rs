@@ -6,9 +6,9 @@ use portable_atomic::AtomicU64;
 
 use super::header::{Kind, Layout, Region};
 use super::{Options, RegionError};
-use crate::atomic::{update, Ordering};
-use crate::gcra::{self, Mode};
-use crate::{fixed_window, Decision, Error, Quota, WindowQuota};
+use crate::atomic::Ordering;
+use crate::gcra;
+use crate::{fixed_window, Decision, Error, Outcome, Quota, WindowQuota};
 
 fn bucket_params(q: &Quota) -> [(&'static str, u64); 6] {
     [
@@ -72,17 +72,19 @@ impl SharedBucket {
     /// As [`LeakyBucket::decide`](crate::LeakyBucket::decide).
     #[inline]
     pub fn decide(&self, now: u64, cost: u64) -> Result<Decision, Error> {
-        update(self.cell(), |s| {
-            gcra::step(s, &self.quota, now, cost, Mode::Decide)
-        })
+        gcra::decide_in(self.cell(), &self.quota, now, cost)
+    }
+
+    /// As [`LeakyBucket::check`](crate::LeakyBucket::check): the outcome alone.
+    #[inline]
+    pub fn check(&self, now: u64, cost: u64) -> Result<Outcome, Error> {
+        gcra::check_in(self.cell(), &self.quota, now, cost)
     }
 
     /// As [`LeakyBucket::peek`](crate::LeakyBucket::peek).
     #[inline]
     pub fn peek(&self, now: u64, cost: u64) -> Result<Decision, Error> {
-        update(self.cell(), |s| {
-            gcra::step(s, &self.quota, now, cost, Mode::Peek)
-        })
+        gcra::peek_in(self.cell(), &self.quota, now, cost)
     }
 
     /// `true` if the bucket is empty at `now`.
@@ -148,17 +150,19 @@ impl SharedWindow {
     /// As [`FixedWindow::decide`](crate::FixedWindow::decide).
     #[inline]
     pub fn decide(&self, now: u64, cost: u64) -> Result<Decision, Error> {
-        update(self.cell(), |s| {
-            fixed_window::step(s, &self.quota, now, cost, Mode::Decide)
-        })
+        fixed_window::decide_in(self.cell(), &self.quota, now, cost)
+    }
+
+    /// As [`FixedWindow::check`](crate::FixedWindow::check): the outcome alone.
+    #[inline]
+    pub fn check(&self, now: u64, cost: u64) -> Result<Outcome, Error> {
+        fixed_window::check_in(self.cell(), &self.quota, now, cost)
     }
 
     /// As [`FixedWindow::peek`](crate::FixedWindow::peek).
     #[inline]
     pub fn peek(&self, now: u64, cost: u64) -> Result<Decision, Error> {
-        update(self.cell(), |s| {
-            fixed_window::step(s, &self.quota, now, cost, Mode::Peek)
-        })
+        fixed_window::peek_in(self.cell(), &self.quota, now, cost)
     }
 
     /// `true` if nothing counts in the window at `now`.
