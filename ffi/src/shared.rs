@@ -162,7 +162,7 @@ impl core::fmt::Write for Message<'_> {
             if self.len + 1 >= self.buf.len() {
                 break;
             }
-            self.buf[self.len] = b.cast_signed();
+            self.buf[self.len] = c_char::from_ne_bytes([b]); // i8 or u8, by platform
             self.len += 1;
         }
         Ok(())
