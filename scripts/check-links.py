@@ -7,9 +7,10 @@
   documentation must stand on its own in a clone.
 - Every `docs/semantics.md#anchor` mentioned in any tracked file (code comments, the C header,
   scripts) names a heading that exists.
-- No tracked file refers to files outside the repository or to section numbers of documents it
-  does not contain ("SPEC §3", "SPEC.md", "EMBEDDED.md", "../shared/"), and the documentation uses
-  no words that only mean something inside the team that wrote it.
+- No tracked file refers to files outside the repository (a path that climbs above it, or a
+  document it does not contain) or to section numbers of such documents (the patterns are in
+  FORBIDDEN_EVERYWHERE below), and the documentation uses no words that only mean something
+  inside the team that wrote it.
 
 Exit status 1 with one line per problem; prints a summary either way.
 """
