@@ -10,9 +10,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use proptest::prelude::*;
+use tollgate::key::{Key, Seed};
 use tollgate::shared::{
-    Create, Kind, Options, RegionError, SharedBucket, SharedLeases, SharedLog, SharedWindow,
+    Create, Kind, Options, RegionError, SharedBucket, SharedBucketTable, SharedLeases, SharedLog,
+    SharedWindow, SharedWindowTable,
 };
+use tollgate::table::FullPolicy;
 use tollgate::{Error, FixedWindow, LeakyBucket, Outcome, Quota, SlidingLog, WindowQuota};
 
 /// A fresh path in the temporary directory, removed on drop.
@@ -494,4 +497,195 @@ fn threads_never_overfill_a_shared_log() {
     }
     assert!(total > 7 * (80_000 / 16 / 50) / 2, "admitted only {total}");
     assert!(worst <= 7, "a window held {worst} units");
+}
+
+fn tiers() -> [Quota; 2] {
+    [shopbase(), Quota::new(60, 2, SECOND).unwrap()]
+}
+
+#[test]
+fn two_handles_share_a_key_table_and_the_creators_seed() {
+    let p = TempPath::new("table");
+    let opts = Options::new();
+    let fc = FullPolicy::FailClosed;
+    let a = SharedBucketTable::open(&p.0, 100, &tiers(), None, fc, &opts).unwrap();
+    let b = SharedBucketTable::open(&p.0, 100, &tiers(), None, fc, &opts).unwrap();
+    assert!(a.created() && !b.created());
+    assert_eq!(a.seed(), b.seed(), "the opener adopts the creator's seed");
+    assert_eq!(a.table().capacity(), 100);
+    let shop = Key::pair(7, 42);
+    // The same decisions as a private table, shared: 30 for the key in all.
+    for i in 0..30 {
+        let h = if i % 2 == 0 { &a } else { &b };
+        assert!(h.decide(shop, 0, 0, 1).unwrap().is_allowed());
+    }
+    assert_eq!(b.check(shop, 0, 0, 1).unwrap(), Outcome::Limited);
+    let d = a.peek(shop, 0, SECOND / 2, 1).unwrap();
+    assert_eq!((d.used, d.limit), (29, 30));
+    // Another key has its own bucket; the premium tier carries the level over.
+    assert!(b.decide(Key::pair(7, 43), 0, 0, 1).unwrap().is_allowed());
+    let d = b.decide(shop, 1, 0, 1).unwrap();
+    assert_eq!((d.outcome, d.used, d.limit), (Outcome::Allowed, 31, 60));
+    assert_eq!(a.stats().occupied, 2);
+    assert_eq!(a.stats(), b.table().stats());
+    // Hashed keys agree across handles, because the seed does.
+    assert_eq!(a.seed().key_bytes(b"shop-9"), b.seed().key_bytes(b"shop-9"));
+    // Naming the region's seed opens it; naming another is refused by name.
+    let s = a.seed();
+    SharedBucketTable::open(&p.0, 100, &tiers(), Some(s), fc, &opts).unwrap();
+    let e =
+        SharedBucketTable::open(&p.0, 100, &tiers(), Some(Seed::new(1, 2)), fc, &opts).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RegionError::Mismatch {
+                field: "seed (digest)",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Another region draws another seed.
+    let q = TempPath::new("table2");
+    let c = SharedBucketTable::open(&q.0, 100, &tiers(), None, fc, &opts).unwrap();
+    assert_ne!(c.seed(), a.seed());
+    // A named seed is used as given.
+    let r = TempPath::new("table3");
+    let d = SharedBucketTable::open(&r.0, 100, &tiers(), Some(Seed::new(5, 6)), fc, &opts).unwrap();
+    assert_eq!(d.seed(), Seed::new(5, 6));
+}
+
+#[test]
+fn a_key_table_region_names_each_difference() {
+    let p = TempPath::new("table-mismatch");
+    let opts = Options::new();
+    let fc = FullPolicy::FailClosed;
+    SharedBucketTable::open(&p.0, 100, &tiers(), None, fc, &opts).unwrap();
+    let field = |e: RegionError| match e {
+        RegionError::Mismatch { field, .. } => field,
+        other => panic!("{other}"),
+    };
+    let open = |cap: usize, t: &[Quota], policy| {
+        SharedBucketTable::open(&p.0, cap, t, None, policy, &opts).unwrap_err()
+    };
+    assert_eq!(field(open(200, &tiers(), fc)), "capacity");
+    // 98 rounds up to 100 slots, as every table does: the same table.
+    SharedBucketTable::open(&p.0, 98, &tiers(), None, fc, &opts).unwrap();
+    assert_eq!(field(open(100, &tiers()[..1], fc)), "tier count");
+    assert_eq!(
+        field(open(100, &tiers(), FullPolicy::FailOpen)),
+        "full-table policy"
+    );
+    let other = [shopbase(), Quota::new(60, 5, SECOND).unwrap()];
+    assert_eq!(field(open(100, &other, fc)), "tiers (digest)");
+    let e = SharedWindowTable::open(
+        &p.0,
+        100,
+        &[WindowQuota::new(50, SECOND).unwrap()],
+        None,
+        fc,
+        &opts,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RegionError::Kind {
+                found: Some(Kind::BucketTable),
+                expected: Kind::WindowTable
+            }
+        ),
+        "{e}"
+    );
+    let e = SharedBucket::open(&p.0, shopbase(), &opts).unwrap_err();
+    assert!(matches!(e, RegionError::Kind { .. }), "{e}");
+    // Parameters no table takes are the engine's errors, before any file is made.
+    let q = TempPath::new("table-engine");
+    let e = SharedBucketTable::open(&q.0, 0, &tiers(), None, fc, &opts).unwrap_err();
+    assert!(
+        matches!(e, RegionError::Engine(Error::CapacityExceeded)),
+        "{e}"
+    );
+    let e = SharedBucketTable::open(&q.0, 10, &[], None, fc, &opts).unwrap_err();
+    assert!(
+        matches!(e, RegionError::Engine(Error::InvalidArgument)),
+        "{e}"
+    );
+    assert!(!q.0.exists());
+}
+
+#[test]
+fn a_key_table_block_overwritten_behind_its_header_is_refused() {
+    let p = TempPath::new("table-corrupt");
+    let opts = Options::new();
+    let fc = FullPolicy::FailClosed;
+    SharedBucketTable::open(&p.0, 10, &tiers(), None, fc, &opts).unwrap();
+    // The region header is 32 words; the table's header follows, then its tiers (word 24 of
+    // the table: the first tier's burst).
+    poke(&p.0, 32 + 24, 31);
+    let e = SharedBucketTable::open(&p.0, 10, &tiers(), None, fc, &opts).unwrap_err();
+    assert!(matches!(e, RegionError::Table(_)), "{e}");
+}
+
+#[test]
+fn anonymous_key_tables_of_both_kinds() {
+    let fc = FullPolicy::FailOpen;
+    let t = SharedBucketTable::anonymous(5, &tiers(), None, fc).unwrap();
+    assert!(t.created());
+    for k in 0..5 {
+        assert!(t.decide(Key::pair(1, k), 0, 0, 1).unwrap().is_allowed());
+    }
+    assert_eq!(t.stats().occupied, 5);
+    // Full: the sixth key gets the full policy (fail open: allowed, flagged).
+    let d = t.decide(Key::pair(1, 5), 0, 0, 1).unwrap();
+    assert!(d.is_allowed() && d.verdict == Outcome::Overloaded);
+    let w = SharedWindowTable::anonymous(
+        10,
+        &[WindowQuota::new(50, SECOND).unwrap()],
+        Some(Seed::new(1, 1)),
+        FullPolicy::FailClosed,
+    )
+    .unwrap();
+    for _ in 0..50 {
+        assert!(w.decide(Key::pair(2, 2), 0, 0, 1).unwrap().is_allowed());
+    }
+    assert_eq!(w.check(Key::pair(2, 2), 0, 1, 1).unwrap(), Outcome::Limited);
+    assert!(w
+        .decide(Key::pair(2, 2), 0, SECOND, 1)
+        .unwrap()
+        .is_allowed());
+}
+
+#[test]
+fn racing_threads_create_one_key_table() {
+    let p = TempPath::new("table-race");
+    let created: usize = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|_| {
+                s.spawn(|| {
+                    let t = SharedBucketTable::open(
+                        &p.0,
+                        50,
+                        &tiers(),
+                        None,
+                        FullPolicy::FailClosed,
+                        &Options::new(),
+                    )
+                    .unwrap();
+                    let n = (0..10)
+                        .filter(|_| t.decide(Key::pair(1, 1), 0, 0, 1).unwrap().is_allowed())
+                        .count();
+                    (usize::from(t.created()), n)
+                })
+            })
+            .collect();
+        let r: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            r.iter().map(|x| x.1).sum::<usize>(),
+            30,
+            "one bucket for the key"
+        );
+        r.iter().map(|x| x.0).sum()
+    });
+    assert_eq!(created, 1);
 }

@@ -4,8 +4,9 @@
 //! 1. **Racing creators**: rounds of processes that create-or-open one path at the same instant,
 //!    some of them killed at once; exactly one survivor created the region (or a killed one
 //!    did), and everyone agrees on one state.
-//! 2. **Limiters**: workers hammer seven keys (four leaky buckets, two sliding logs, one fixed
-//!    window, each in its own region) on `CLOCK_MONOTONIC` nanoseconds, while the supervisor
+//! 2. **Limiters**: workers hammer twelve keys (four leaky buckets, two sliding logs, one fixed
+//!    window, each in its own region; three keys of one bucket key table with three tiers; two
+//!    keys of one window key table) on `CLOCK_MONOTONIC` nanoseconds, while the supervisor
 //!    SIGKILLs random workers at random moments and starts new ones. Each worker reports every
 //!    decision through a pipe: `p key` before deciding, `a key cost` or `d key` after. A worker
 //!    killed between the two leaves an unresolved `p`: that decision may or may not have been
@@ -24,7 +25,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use tollgate::shared::{Options, SharedBucket, SharedLeases, SharedLog, SharedWindow};
+use std::rc::Rc;
+
+use tollgate::shared::{
+    Options, SharedBucket, SharedBucketTable, SharedLeases, SharedLog, SharedWindow,
+    SharedWindowTable,
+};
+use tollgate::table::FullPolicy;
 use tollgate::{Quota, WindowQuota};
 
 const MS: u64 = 1_000_000;
@@ -55,11 +62,20 @@ impl Rng {
     }
 }
 
-/// The limiters under test, one region per key.
+/// The limiters under test: one region per key, or a key of a shared key table.
 enum Key {
     Bucket(SharedBucket),
     Log(SharedLog),
     Window(SharedWindow),
+    /// A key of a bucket table, its tier, and that tier's quota.
+    InBucketTable(Rc<SharedBucketTable>, tollgate::key::Key, usize, Quota),
+    /// A key of a window table, its tier, and that tier's quota.
+    InWindowTable(
+        Rc<SharedWindowTable>,
+        tollgate::key::Key,
+        usize,
+        WindowQuota,
+    ),
 }
 
 fn bucket_quotas() -> [Quota; 4] {
@@ -82,7 +98,10 @@ fn window_quota() -> WindowQuota {
     WindowQuota::new(40, 250 * MS).unwrap()
 }
 
-const KEYS: usize = 7;
+/// Slots of the shared key tables: a few groups, so keys share groups and probe.
+const TABLE_SLOTS: usize = 15;
+
+const KEYS: usize = 12;
 
 fn open_keys(dir: &Path) -> Vec<Key> {
     let o = Options::new();
@@ -100,6 +119,38 @@ fn open_keys(dir: &Path) -> Vec<Key> {
     keys.push(Key::Window(
         SharedWindow::open(dir.join("window"), window_quota(), &o).unwrap(),
     ));
+    let tiers = bucket_quotas();
+    let table = Rc::new(
+        SharedBucketTable::open(
+            dir.join("table"),
+            TABLE_SLOTS,
+            &tiers,
+            None,
+            FullPolicy::FailClosed,
+            &o,
+        )
+        .unwrap(),
+    );
+    for (key, tier) in [((1, 1), 0), ((1, 2), 1), ((2, 7), 3)] {
+        let k = tollgate::key::Key::pair(key.0, key.1);
+        keys.push(Key::InBucketTable(Rc::clone(&table), k, tier, tiers[tier]));
+    }
+    let wtiers = [window_quota()];
+    let wtable = Rc::new(
+        SharedWindowTable::open(
+            dir.join("wtable"),
+            TABLE_SLOTS,
+            &wtiers,
+            None,
+            FullPolicy::FailClosed,
+            &o,
+        )
+        .unwrap(),
+    );
+    for key in [(9, 9), (9, 10)] {
+        let k = tollgate::key::Key::pair(key.0, key.1);
+        keys.push(Key::InWindowTable(Rc::clone(&wtable), k, 0, wtiers[0]));
+    }
     keys
 }
 
@@ -109,6 +160,8 @@ impl Key {
             Key::Bucket(b) => b.decide(now, cost),
             Key::Log(l) => l.decide(now, cost),
             Key::Window(w) => w.decide(now, cost),
+            Key::InBucketTable(t, k, tier, _) => t.decide(*k, *tier, now, cost),
+            Key::InWindowTable(t, k, tier, _) => t.decide(*k, *tier, now, cost),
         }
         .unwrap()
         .is_allowed()
@@ -117,19 +170,17 @@ impl Key {
     /// The most units this key may admit to requests at times in `[t0, t1]`.
     fn bound(&self, t0: u64, t1: u64) -> u64 {
         let span = t1 - t0;
+        let bucket = |q: &Quota| q.burst() + q.count() * span / q.period();
+        let window = |q: &WindowQuota| q.limit() * (t1 / q.window() - t0 / q.window() + 1);
         match self {
-            Key::Bucket(b) => {
-                let q = b.quota();
-                q.burst() + q.count() * span / q.period()
-            }
+            Key::Bucket(b) => bucket(b.quota()),
+            Key::InBucketTable(_, _, _, q) => bucket(q),
+            Key::InWindowTable(_, _, _, q) => window(q),
             // Any half-open window of W holds at most N: the ticks t0..=t1 are covered by
             // ⌈(span + 1) / W⌉ such windows.
             Key::Log(l) => l.quota().limit() * (span + 1).div_ceil(l.quota().window()),
             // At most N per window, for every window that meets [t0, t1].
-            Key::Window(w) => {
-                let q = w.quota();
-                q.limit() * (t1 / q.window() - t0 / q.window() + 1)
-            }
+            Key::Window(w) => window(w.quota()),
         }
     }
 
@@ -139,6 +190,8 @@ impl Key {
             Key::Bucket(b) => b.quota().drain_ticks() + 1,
             Key::Log(l) => l.quota().window() + 1,
             Key::Window(w) => w.quota().window() + 1,
+            Key::InBucketTable(_, _, _, q) => q.drain_ticks() + 1,
+            Key::InWindowTable(_, _, _, q) => q.window() + 1,
         }
     }
 }

@@ -46,6 +46,10 @@ pub enum RegionError {
     NotInitialised,
     /// The header's checksum does not match: the header was overwritten.
     Corrupt,
+    /// A key table region's table block fails the checks of
+    /// [`Table::attach`](crate::table::Table::attach), or differs from what the region's
+    /// header records: the block was overwritten.
+    Table(crate::table::AttachError),
     /// The region holds the same kind of limiter with another parameter.
     Mismatch {
         /// The parameter's name (`burst`, `count`, `period`, `limit`, `window`, ...).
@@ -104,6 +108,7 @@ impl fmt::Display for RegionError {
             },
             RegionError::NotInitialised => f.write_str("shared region: header not initialised"),
             RegionError::Corrupt => f.write_str("shared region: header checksum mismatch"),
+            RegionError::Table(e) => write!(f, "shared region: {e}"),
             RegionError::Mismatch {
                 field,
                 found,
@@ -133,6 +138,7 @@ impl std::error::Error for RegionError {
         match self {
             RegionError::Io(e) => Some(e),
             RegionError::Engine(e) => Some(e),
+            RegionError::Table(e) => Some(e),
             _ => None,
         }
     }

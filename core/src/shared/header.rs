@@ -18,9 +18,10 @@
 //! memory block is aligned as it needs); every kind's initial state is all zeros, which is what
 //! a new file or an anonymous mapping holds.
 //!
-//! Key tables (kinds 5 and 6, reserved) will record their capacity, tier count, hash seed and
-//! full-table policy in words 8–11 and a digest of their tiers in word 12; the table's own
-//! memory block, which follows the header, carries the tiers and its own checksum.
+//! Key tables (kinds 5 and 6) record their capacity, tier count, full-table policy and epoch in
+//! words 8–11, a digest of their tiers in word 12 and a digest of their hash seed in word 13;
+//! the table's own memory block, which follows the header, carries the tiers, the seed and its
+//! own checksum (see [`SharedTable`](super::SharedTable)).
 
 use core::fmt;
 use core::fmt::Write as _;
@@ -58,9 +59,9 @@ pub enum Kind {
     Log = 3,
     /// A concurrency limit with leases ([`SharedLeases`](super::SharedLeases)).
     Leases = 4,
-    /// Reserved for a bucket key table.
+    /// A key table of leaky buckets ([`SharedBucketTable`](super::SharedBucketTable)).
     BucketTable = 5,
-    /// Reserved for a fixed-window key table.
+    /// A key table of fixed windows ([`SharedWindowTable`](super::SharedWindowTable)).
     WindowTable = 6,
 }
 
@@ -91,14 +92,39 @@ impl fmt::Display for Kind {
     }
 }
 
+/// Writes a new region's initial state (into the temporary file or anonymous mapping, before
+/// anyone else can see it).
+pub(crate) type InitState<'a> = &'a dyn Fn(&[AtomicU64]) -> Result<(), crate::Error>;
+
 /// What a caller asks for: a kind, its named parameters, and the size of its state.
 pub(crate) struct Layout<'a> {
     pub(crate) kind: Kind,
+    /// Every parameter a region this caller creates records.
     pub(crate) params: &'a [(&'static str, u64)],
+    /// How many of `params` (from the first) an opened region must match: the rest are the
+    /// creator's choice (a table's random seed), which an opener adopts.
+    pub(crate) checked: usize,
     pub(crate) state_bytes: usize,
+    /// The initial state, if not all zeros.
+    pub(crate) init: Option<InitState<'a>>,
 }
 
-impl Layout<'_> {
+impl<'a> Layout<'a> {
+    /// A layout whose every parameter must match and whose initial state is all zeros.
+    pub(crate) const fn new(
+        kind: Kind,
+        params: &'a [(&'static str, u64)],
+        state_bytes: usize,
+    ) -> Layout<'a> {
+        Layout {
+            kind,
+            params,
+            checked: params.len(),
+            state_bytes,
+            init: None,
+        }
+    }
+
     fn total(&self) -> usize {
         HEADER_BYTES + self.state_bytes.next_multiple_of(16)
     }
@@ -116,6 +142,11 @@ impl Layout<'_> {
         h[5] = checksum(&h);
         h
     }
+}
+
+/// The version of the library that created the region in `map`.
+pub(crate) fn creator_version(map: &Mapping) -> u64 {
+    map.words()[2].load(Ordering::Acquire)
 }
 
 fn library_version() -> u64 {
@@ -162,7 +193,12 @@ impl Region {
 
     /// The version of the library that created the region, `major << 32 | minor << 16 | patch`.
     pub(crate) fn creator_version(&self) -> u64 {
-        self.map.words()[2].load(Ordering::Acquire)
+        creator_version(&self.map)
+    }
+
+    /// The mapping, and whether this call created the region.
+    pub(crate) fn into_parts(self) -> (Mapping, bool) {
+        (self.map, self.created)
     }
 
     /// `true` if this call created the region, `false` if it opened an existing one.
@@ -174,6 +210,7 @@ impl Region {
     pub(crate) fn anonymous(layout: &Layout<'_>) -> Result<Region, RegionError> {
         check_lock_free()?;
         let map = Mapping::anonymous(layout.total())?;
+        init_state(&map, layout)?;
         write_header(&map, layout);
         Ok(Region { map, created: true })
     }
@@ -214,6 +251,14 @@ fn check_lock_free() -> Result<(), RegionError> {
         Ok(())
     } else {
         Err(RegionError::NotLockFree)
+    }
+}
+
+/// Runs the layout's state initialiser, if any, on the state words (after the header).
+fn init_state(map: &Mapping, layout: &Layout<'_>) -> Result<(), RegionError> {
+    match layout.init {
+        Some(init) => init(&map.words()[HEADER_BYTES / 8..]).map_err(RegionError::Engine),
+        None => Ok(()),
     }
 }
 
@@ -265,6 +310,7 @@ fn create(
         file.set_permissions(std::fs::Permissions::from_mode(options.mode))?;
         file.set_len(layout.total() as u64)?;
         let map = Mapping::file(&file, layout.total())?;
+        init_state(&map, layout)?;
         write_header(&map, layout);
         match std::fs::hard_link(tmp, path) {
             Ok(()) => Ok(Some(Region { map, created: true })),
@@ -381,7 +427,7 @@ fn check_header(map: &Mapping, layout: &Layout<'_>, file_size: u64) -> Result<()
             expected: layout.kind,
         });
     }
-    for (i, &(field, expected)) in layout.params.iter().enumerate() {
+    for (i, &(field, expected)) in layout.params[..layout.checked].iter().enumerate() {
         let found = h[8 + i];
         if found != expected {
             return Err(RegionError::Mismatch {

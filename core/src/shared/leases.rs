@@ -231,9 +231,5 @@ fn params(max: u32, max_lease: u64) -> Result<[(&'static str, u64); 2], RegionEr
 }
 
 fn layout<'a>(max: u32, params: &'a [(&'static str, u64)]) -> Layout<'a> {
-    Layout {
-        kind: Kind::Leases,
-        params,
-        state_bytes: 16 * (max as usize).max(1),
-    }
+    Layout::new(Kind::Leases, params, 16 * (max as usize).max(1))
 }

@@ -188,9 +188,5 @@ impl SharedWindow {
 }
 
 pub(crate) fn layout<'a>(kind: Kind, params: &'a [(&'static str, u64)]) -> Layout<'a> {
-    Layout {
-        kind,
-        params,
-        state_bytes: 16,
-    }
+    Layout::new(kind, params, 16)
 }

@@ -272,11 +272,7 @@ fn layout<'a>(quota: &WindowQuota, params: &'a [(&'static str, u64)]) -> Layout<
     // limit ≤ 65 535: the cast is exact.
     #[allow(clippy::cast_possible_truncation)]
     let n = quota.limit() as usize;
-    Layout {
-        kind: Kind::Log,
-        params,
-        state_bytes: 16 * (n + 1),
-    }
+    Layout::new(Kind::Log, params, 16 * (n + 1))
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@
 //! does in private memory (the same decisions and numbers), with the same lock-free algorithms:
 //! [`SharedBucket`] and [`SharedWindow`] are one atomic word; [`SharedLog`] is a lock-free log
 //! of admitted units; [`SharedLeases`] is a concurrency limit whose permits are **leases** that
-//! expire, so a process that dies holding permits never wedges the limit.
+//! expire, so a process that dies holding permits never wedges the limit; [`SharedTable`]
+//! ([`SharedBucketTable`], [`SharedWindowTable`]) is a key table — a bucket or window per
+//! key — whose lock-free slots every process shares.
 //!
 //! # A process may die at any instruction
 //!
@@ -73,12 +75,14 @@ mod leases;
 mod limiters;
 mod log;
 mod region;
+mod table;
 
 pub use error::RegionError;
 pub use header::{Kind, LAYOUT_VERSION};
 pub use leases::{Lease, SharedLeases};
 pub use limiters::{SharedBucket, SharedWindow};
 pub use log::{SharedLog, LOG_MAX_LIMIT};
+pub use table::{SharedBucketTable, SharedTable, SharedWindowTable};
 
 /// Whether to create a named region, open an existing one, or either.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

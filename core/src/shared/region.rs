@@ -2,7 +2,8 @@
 //!
 //! A [`Mapping`] owns one `MAP_SHARED` mapping (of a file, or anonymous) from `mmap` until
 //! `munmap` in `Drop`. Everything else in `shared` works on the `&[AtomicU64]` /
-//! `&[AtomicU128]` views handed out here, with safe code.
+//! `&[AtomicU128]` views handed out here, with safe code; [`Held`] keeps a view that borrows a
+//! mapping (a key table's handle) together with the mapping itself.
 #![allow(unsafe_code)]
 
 use core::ffi::c_void;
@@ -11,6 +12,8 @@ use std::fs::File;
 
 use portable_atomic::{AtomicU128, AtomicU64};
 use rustix::mm::{MapFlags, ProtFlags};
+
+use crate::table::{Table, TableQuota};
 
 /// The page-aligned start of every mapping is at least this aligned; the views need 16.
 const MIN_ALIGN: usize = 16;
@@ -108,6 +111,55 @@ impl Mapping {
                 (self.len - offset) / 16,
             )
         }
+    }
+}
+
+/// A mapping together with a key table's handle on its words, so the handle is made (and the
+/// table checked) once and stored beside the memory it borrows. The handle is handed out only
+/// for as long as the pair is borrowed.
+pub(crate) struct HeldTable<Q: TableQuota + 'static> {
+    // Declared first, so dropped first: the handle never outlives the mapping.
+    table: Table<'static, Q>,
+    map: Mapping,
+}
+
+impl<Q: TableQuota + 'static> HeldTable<Q> {
+    /// Makes the handle from the mapping's words from 64-bit word `from` to the end (`make`
+    /// initialises or checks the table there); on an error the mapping is unmapped.
+    pub(crate) fn new<E>(
+        map: Mapping,
+        from: usize,
+        make: impl FnOnce(&'static [AtomicU64]) -> Result<Table<'static, Q>, E>,
+    ) -> Result<HeldTable<Q>, E> {
+        let all = map.words();
+        // SAFETY: the mapping stays at its address until `munmap` in its `Drop`, however the
+        // `Mapping` value moves, and `HeldTable` drops `table` before `map` (and `Table` has no
+        // `Drop`). The `'static` slice reaches callers only inside `table`, which `table()`
+        // hands out with the lifetime of a borrow of `self` (a `Table` is covariant in its
+        // lifetime), so no copy of it outlives the mapping.
+        let words: &'static [AtomicU64] =
+            unsafe { core::slice::from_raw_parts(all.as_ptr(), all.len()) };
+        let table = make(&words[from..])?;
+        Ok(HeldTable { table, map })
+    }
+
+    /// The table's handle, for as long as `self` is borrowed.
+    #[inline]
+    pub(crate) fn table(&self) -> Table<'_, Q> {
+        self.table
+    }
+
+    /// The mapping.
+    pub(crate) fn mapping(&self) -> &Mapping {
+        &self.map
+    }
+}
+
+impl<Q: TableQuota + 'static> core::fmt::Debug for HeldTable<Q> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HeldTable")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
     }
 }
 
