@@ -1002,8 +1002,8 @@ typedef struct TG_ALIGNED(8) tg_sliding_log {
 } tg_sliding_log;
 
 /**
- * A handle on a limiter in shared memory: a leaky bucket, a fixed window, a sliding log or a
- * concurrency limit with leases, shared by every process that maps its region.
+ * A handle on a limiter in shared memory: a leaky bucket, a fixed window, a sliding log, a
+ * concurrency limit with leases or a key table, shared by every process that maps its region.
  *
  * Fixed-size plain memory: `tg_shared s = TG_SHARED_INIT;` then one `tg_shared_open_*`
  * function; `tg_shared_close` unmaps it (the region and its state stay for other processes).
@@ -1045,6 +1045,25 @@ typedef struct tg_region_error {
 } tg_region_error;
 
 /**
+ * A fixed-window quota, plain data: at most `limit` units per `window` ticks, windows starting
+ * at ticks ≡ `offset` (mod `window`). Checked when used (`tg_table_init_windows`).
+ */
+typedef struct tg_window_quota {
+    /**
+     * N: units allowed per window (1 ..= `TG_WINDOW_MAX_LIMIT`).
+     */
+    uint64_t limit;
+    /**
+     * W: the window length in ticks (≥ 1).
+     */
+    uint64_t window;
+    /**
+     * o: where windows start, modulo the window (< `window`).
+     */
+    uint64_t offset;
+} tg_window_quota;
+
+/**
  * A permit of a shared concurrency limit, valid until `deadline` unless released or renewed.
  * Plain data: it may be passed to another process, which may release it.
  */
@@ -1066,25 +1085,6 @@ typedef struct tg_lease {
      */
     uint64_t deadline;
 } tg_lease;
-
-/**
- * A fixed-window quota, plain data: at most `limit` units per `window` ticks, windows starting
- * at ticks ≡ `offset` (mod `window`). Checked when used (`tg_table_init_windows`).
- */
-typedef struct tg_window_quota {
-    /**
-     * N: units allowed per window (1 ..= `TG_WINDOW_MAX_LIMIT`).
-     */
-    uint64_t limit;
-    /**
-     * W: the window length in ticks (≥ 1).
-     */
-    uint64_t window;
-    /**
-     * o: where windows start, modulo the window (< `window`).
-     */
-    uint64_t offset;
-} tg_window_quota;
 
 /**
  * A key of the table: an exact 128-bit value, `hi` the high 64 bits and `lo` the low 64 bits.
@@ -2348,6 +2348,74 @@ tg_status tg_shared_open_leases(struct tg_shared *shared,
                                 struct tg_region_error *err);
 
 /**
+ * Opens (or creates, per `create`) a key table of leaky buckets at `path`, or in an anonymous
+ * shared mapping when `path` is NULL, as `tg_shared_open_bucket` does a bucket: `capacity`
+ * slots (rounded up to a multiple of 5), the tiers `tiers[0 .. tier_count]` and the
+ * `tg_full_policy` `policy`, as `tg_table_init_buckets` takes them. `seed` is NULL (the
+ * region's seed: its creator draws one from the operating system's randomness, and every
+ * process that opens the region uses it) or two `uint64_t` (k0, k1) the region must hold.
+ * Then `tg_shared_table` gives the `tg_table *` every `tg_table_*` function takes, valid
+ * until `tg_shared_close`. An existing region must hold a bucket table with exactly these
+ * parameters; `err` names the first that differs (`capacity`, `tier count`,
+ * `full-table policy`, `tiers (digest)`, `seed (digest)`).
+ *
+ * Errors: as `tg_shared_open_bucket`, and those of `tg_table_init_buckets` for the
+ * parameters; `TG_STATUS_REGION_CORRUPT` for a table block that fails its checks.
+ *
+ * # Safety
+ *
+ * As `tg_shared_open_bucket`; `tiers` is NULL or valid for reads of `tier_count`
+ * `tg_quota`s; `seed` is NULL or valid for reads of two `uint64_t`.
+ */
+tg_status tg_shared_open_bucket_table(struct tg_shared *shared,
+                                      const char *path,
+                                      size_t capacity,
+                                      const struct tg_quota *tiers,
+                                      size_t tier_count,
+                                      uint32_t policy,
+                                      const uint64_t *seed,
+                                      uint32_t mode,
+                                      uint32_t create,
+                                      struct tg_region_error *err);
+
+/**
+ * Opens (or creates) a key table of fixed windows, as `tg_shared_open_bucket_table` does one
+ * of buckets, with tiers of `tg_window_quota` (as `tg_table_init_windows` takes them).
+ *
+ * Errors: those of `tg_shared_open_bucket_table` and of `tg_table_init_windows`.
+ *
+ * # Safety
+ *
+ * As `tg_shared_open_bucket_table`, with `tiers` valid for reads of `tier_count`
+ * `tg_window_quota`s.
+ */
+tg_status tg_shared_open_window_table(struct tg_shared *shared,
+                                      const char *path,
+                                      size_t capacity,
+                                      const struct tg_window_quota *tiers,
+                                      size_t tier_count,
+                                      uint32_t policy,
+                                      const uint64_t *seed,
+                                      uint32_t mode,
+                                      uint32_t create,
+                                      struct tg_region_error *err);
+
+/**
+ * The key table a handle holds, as the `tg_table *` every `tg_table_*` function takes (its
+ * address in this process's mapping of the region). It stays valid until `tg_shared_close`
+ * on this handle; a `fork`ed child that inherited the handle may use it as well.
+ *
+ * Errors: `TG_STATUS_REGION_KIND` (not a key table), `TG_STATUS_NULL_POINTER`,
+ * `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ *
+ * # Safety
+ *
+ * `shared` is NULL or points to an open `tg_shared`; `out_table` is NULL or valid for a
+ * write.
+ */
+tg_status tg_shared_table(const struct tg_shared *shared, struct tg_table **out_table);
+
+/**
  * Unmaps the region from this process. The region, its file and its state stay for the other
  * processes (remove the file to remove the limiter). A second close, or a close of a handle
  * never opened, is `TG_STATUS_UNINITIALIZED`.
@@ -2365,7 +2433,8 @@ tg_status tg_shared_close(struct tg_shared *shared);
  * Decides on a request of `cost` at `now` with the bucket, window or log the handle holds,
  * exactly as `tg_bucket_decide`, `tg_window_decide` or `tg_sliding_log_decide` would.
  *
- * Errors: `TG_STATUS_REGION_KIND` (a concurrency limit: use `tg_shared_acquire`),
+ * Errors: `TG_STATUS_REGION_KIND` (a concurrency limit: use `tg_shared_acquire`; a key
+ * table: use `tg_shared_table` and the `tg_table_*` functions),
  * `TG_STATUS_ZERO_COST`, `TG_STATUS_CLOCK_OUT_OF_RANGE`, `TG_STATUS_NULL_POINTER`,
  * `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
  *
@@ -2396,8 +2465,8 @@ tg_status tg_shared_peek(const struct tg_shared *shared,
 /**
  * Empties a shared bucket or window for every process (an operator's reset).
  *
- * Errors: `TG_STATUS_REGION_KIND` (a log or a concurrency limit), `TG_STATUS_NULL_POINTER`,
- * `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+ * Errors: `TG_STATUS_REGION_KIND` (a log, a concurrency limit or a key table),
+ * `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
  *
  * # Safety
  *

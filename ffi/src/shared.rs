@@ -12,21 +12,25 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use tollgate::key::Seed;
 use tollgate::shared::{
-    Create, Lease, Options, RegionError, SharedBucket, SharedLeases, SharedLog, SharedWindow,
+    Create, Lease, Options, RegionError, SharedBucket, SharedBucketTable, SharedLeases,
+    SharedLog, SharedTable, SharedWindow, SharedWindowTable,
 };
+use tollgate::table::{FullPolicy, TableQuota, MAX_TIERS};
 use tollgate::{Decision, Error, Quota, WindowQuota};
 
 use crate::boundary::{self, guard, init_target, object, Out, Stored};
 use crate::decision::tg_decision;
 use crate::quota::{self, tg_quota};
 use crate::status::tg_status;
+use crate::table::{policy_from, tg_table, tg_window_quota, try_array};
 
 /// Words (`uint64_t`) in a `tg_shared`.
 pub const TG_SHARED_WORDS: usize = 16;
 
-/// A handle on a limiter in shared memory: a leaky bucket, a fixed window, a sliding log or a
-/// concurrency limit with leases, shared by every process that maps its region.
+/// A handle on a limiter in shared memory: a leaky bucket, a fixed window, a sliding log, a
+/// concurrency limit with leases or a key table, shared by every process that maps its region.
 ///
 /// Fixed-size plain memory: `tg_shared s = TG_SHARED_INIT;` then one `tg_shared_open_*`
 /// function; `tg_shared_close` unmaps it (the region and its state stay for other processes).
@@ -95,6 +99,8 @@ enum Held {
     Window(SharedWindow),
     Log(SharedLog),
     Leases(SharedLeases),
+    BucketTable(SharedBucketTable),
+    WindowTable(SharedWindowTable),
 }
 
 impl Stored for Held {
@@ -131,7 +137,7 @@ fn describe(e: &RegionError) -> (tg_status, u64, u64) {
             *expected as u64,
         ),
         RegionError::NotInitialised => (tg_status::RegionNotInitialised, 0, 0),
-        RegionError::Corrupt => (tg_status::RegionCorrupt, 0, 0),
+        RegionError::Corrupt | RegionError::Table(_) => (tg_status::RegionCorrupt, 0, 0),
         RegionError::Mismatch {
             found, expected, ..
         } => (tg_status::RegionMismatch, *found, *expected),
@@ -380,6 +386,225 @@ pub unsafe extern "C" fn tg_shared_open_leases(
     }
 }
 
+/// The tiers of a key table from C, checked (each tier's own status on failure), copied into
+/// an array on the stack (at most `TG_TABLE_MAX_TIERS`; no heap).
+fn stack_tiers<Q: TableQuota + Copy>(
+    count: usize,
+    tier: impl Fn(usize) -> Result<Q, tg_status>,
+    open: impl FnOnce(&[Q]) -> tg_status,
+) -> tg_status {
+    if count == 0 || count > MAX_TIERS {
+        return tg_status::InvalidArgument;
+    }
+    let first = match tier(0) {
+        Ok(q) => q,
+        Err(s) => return s,
+    };
+    let mut all = [first; MAX_TIERS];
+    for (i, slot) in all.iter_mut().enumerate().take(count).skip(1) {
+        match tier(i) {
+            Ok(q) => *slot = q,
+            Err(s) => return s,
+        }
+    }
+    open(&all[..count])
+}
+
+/// The seed a caller names: NULL for the region's own (drawn at random by its creator).
+///
+/// # Safety
+///
+/// `seed` is NULL or points to two `uint64_t`.
+unsafe fn seed_from(seed: *const u64) -> Result<Option<Seed>, tg_status> {
+    if seed.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded contract: not NULL, two words.
+    let w = unsafe { try_array(seed, 2) }?;
+    Ok(Some(Seed::new(w[0], w[1])))
+}
+
+/// Opens a key table of either kind into `shared`.
+///
+/// # Safety
+///
+/// As `tg_shared_open_bucket_table`.
+#[allow(clippy::too_many_arguments)] // the C function's arguments, passed through
+unsafe fn open_table<Q: TableQuota + Copy>(
+    shared: *mut tg_shared,
+    path: *const c_char,
+    capacity: usize,
+    tiers: &[Q],
+    policy: FullPolicy,
+    seed: Option<Seed>,
+    mode: u32,
+    create: u32,
+    err: *mut tg_region_error,
+    wrap: fn(SharedTable<Q>) -> Held,
+) -> tg_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        open_with(shared, path, mode, create, err, |p, o| {
+            Ok(wrap(match p {
+                Some(p) => SharedTable::open(p, capacity, tiers, seed, policy, o)?,
+                None => SharedTable::anonymous(capacity, tiers, seed, policy)?,
+            }))
+        })
+    }
+}
+
+/// Opens (or creates, per `create`) a key table of leaky buckets at `path`, or in an anonymous
+/// shared mapping when `path` is NULL, as `tg_shared_open_bucket` does a bucket: `capacity`
+/// slots (rounded up to a multiple of 5), the tiers `tiers[0 .. tier_count]` and the
+/// `tg_full_policy` `policy`, as `tg_table_init_buckets` takes them. `seed` is NULL (the
+/// region's seed: its creator draws one from the operating system's randomness, and every
+/// process that opens the region uses it) or two `uint64_t` (k0, k1) the region must hold.
+/// Then `tg_shared_table` gives the `tg_table *` every `tg_table_*` function takes, valid
+/// until `tg_shared_close`. An existing region must hold a bucket table with exactly these
+/// parameters; `err` names the first that differs (`capacity`, `tier count`,
+/// `full-table policy`, `tiers (digest)`, `seed (digest)`).
+///
+/// Errors: as `tg_shared_open_bucket`, and those of `tg_table_init_buckets` for the
+/// parameters; `TG_STATUS_REGION_CORRUPT` for a table block that fails its checks.
+///
+/// # Safety
+///
+/// As `tg_shared_open_bucket`; `tiers` is NULL or valid for reads of `tier_count`
+/// `tg_quota`s; `seed` is NULL or valid for reads of two `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_shared_open_bucket_table(
+    shared: *mut tg_shared,
+    path: *const c_char,
+    capacity: usize,
+    tiers: *const tg_quota,
+    tier_count: usize,
+    policy: u32,
+    seed: *const u64,
+    mode: u32,
+    create: u32,
+    err: *mut tg_region_error,
+) -> tg_status {
+    let args = guard_read(|| {
+        // SAFETY: forwarded contract.
+        let given = unsafe { try_array(tiers, tier_count) }?;
+        // SAFETY: forwarded contract.
+        let seed = unsafe { seed_from(seed) }?;
+        Ok((given, seed, policy_from(policy)?))
+    });
+    let (given, seed, policy) = match args {
+        Ok(a) => a,
+        Err(s) => return s,
+    };
+    // SAFETY: an element of the checked array.
+    let tier = |i: usize| guard_read(|| unsafe { quota::read(&raw const given[i]) });
+    stack_tiers(tier_count, tier, |t: &[Quota]| {
+        // SAFETY: forwarded contract.
+        unsafe {
+            open_table(
+                shared,
+                path,
+                capacity,
+                t,
+                policy,
+                seed,
+                mode,
+                create,
+                err,
+                Held::BucketTable,
+            )
+        }
+    })
+}
+
+/// Opens (or creates) a key table of fixed windows, as `tg_shared_open_bucket_table` does one
+/// of buckets, with tiers of `tg_window_quota` (as `tg_table_init_windows` takes them).
+///
+/// Errors: those of `tg_shared_open_bucket_table` and of `tg_table_init_windows`.
+///
+/// # Safety
+///
+/// As `tg_shared_open_bucket_table`, with `tiers` valid for reads of `tier_count`
+/// `tg_window_quota`s.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_shared_open_window_table(
+    shared: *mut tg_shared,
+    path: *const c_char,
+    capacity: usize,
+    tiers: *const tg_window_quota,
+    tier_count: usize,
+    policy: u32,
+    seed: *const u64,
+    mode: u32,
+    create: u32,
+    err: *mut tg_region_error,
+) -> tg_status {
+    let args = guard_read(|| {
+        // SAFETY: forwarded contract.
+        let given = unsafe { try_array(tiers, tier_count) }?;
+        // SAFETY: forwarded contract.
+        let seed = unsafe { seed_from(seed) }?;
+        Ok((given, seed, policy_from(policy)?))
+    });
+    let (given, seed, policy) = match args {
+        Ok(a) => a,
+        Err(s) => return s,
+    };
+    let tier = |i: usize| {
+        let w = given[i];
+        WindowQuota::new(w.limit, w.window)
+            .and_then(|q| q.with_offset(w.offset))
+            .map_err(tg_status::from)
+    };
+    stack_tiers(tier_count, tier, |t: &[WindowQuota]| {
+        // SAFETY: forwarded contract.
+        unsafe {
+            open_table(
+                shared,
+                path,
+                capacity,
+                t,
+                policy,
+                seed,
+                mode,
+                create,
+                err,
+                Held::WindowTable,
+            )
+        }
+    })
+}
+
+/// The key table a handle holds, as the `tg_table *` every `tg_table_*` function takes (its
+/// address in this process's mapping of the region). It stays valid until `tg_shared_close`
+/// on this handle; a `fork`ed child that inherited the handle may use it as well.
+///
+/// Errors: `TG_STATUS_REGION_KIND` (not a key table), `TG_STATUS_NULL_POINTER`,
+/// `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+///
+/// # Safety
+///
+/// `shared` is NULL or points to an open `tg_shared`; `out_table` is NULL or valid for a
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tg_shared_table(
+    shared: *const tg_shared,
+    out_table: *mut *mut tg_table,
+) -> tg_status {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let held = unsafe { object::<Held>(shared) }?;
+        // SAFETY: forwarded contract.
+        let out = unsafe { Out::new(out_table) }?;
+        let mem = match held {
+            Held::BucketTable(t) => t.table().memory().as_ptr(),
+            Held::WindowTable(t) => t.table().memory().as_ptr(),
+            _ => return Err(tg_status::RegionKind),
+        };
+        out.set(mem.cast_mut().cast::<tg_table>());
+        Ok(())
+    })
+}
+
 /// Unmaps the region from this process. The region, its file and its state stay for the other
 /// processes (remove the file to remove the limiter). A second close, or a close of a handle
 /// never opened, is `TG_STATUS_UNINITIALIZED`.
@@ -424,7 +649,9 @@ unsafe fn decide_held(
             (Held::Window(w), true) => w.peek(now, cost),
             (Held::Log(l), false) => l.decide(now, cost),
             (Held::Log(l), true) => l.peek(now, cost),
-            (Held::Leases(_), _) => return Err(tg_status::RegionKind),
+            (Held::Leases(_) | Held::BucketTable(_) | Held::WindowTable(_), _) => {
+                return Err(tg_status::RegionKind);
+            }
         };
         out.set(tg_decision::from(d?));
         Ok(())
@@ -434,7 +661,8 @@ unsafe fn decide_held(
 /// Decides on a request of `cost` at `now` with the bucket, window or log the handle holds,
 /// exactly as `tg_bucket_decide`, `tg_window_decide` or `tg_sliding_log_decide` would.
 ///
-/// Errors: `TG_STATUS_REGION_KIND` (a concurrency limit: use `tg_shared_acquire`),
+/// Errors: `TG_STATUS_REGION_KIND` (a concurrency limit: use `tg_shared_acquire`; a key
+/// table: use `tg_shared_table` and the `tg_table_*` functions),
 /// `TG_STATUS_ZERO_COST`, `TG_STATUS_CLOCK_OUT_OF_RANGE`, `TG_STATUS_NULL_POINTER`,
 /// `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
 ///
@@ -473,8 +701,8 @@ pub unsafe extern "C" fn tg_shared_peek(
 
 /// Empties a shared bucket or window for every process (an operator's reset).
 ///
-/// Errors: `TG_STATUS_REGION_KIND` (a log or a concurrency limit), `TG_STATUS_NULL_POINTER`,
-/// `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
+/// Errors: `TG_STATUS_REGION_KIND` (a log, a concurrency limit or a key table),
+/// `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED`.
 ///
 /// # Safety
 ///
@@ -486,7 +714,9 @@ pub unsafe extern "C" fn tg_shared_reset(shared: *const tg_shared) -> tg_status 
         match unsafe { object::<Held>(shared) }? {
             Held::Bucket(b) => b.reset(),
             Held::Window(w) => w.reset(),
-            Held::Log(_) | Held::Leases(_) => return Err(tg_status::RegionKind),
+            Held::Log(_) | Held::Leases(_) | Held::BucketTable(_) | Held::WindowTable(_) => {
+                return Err(tg_status::RegionKind);
+            }
         }
         Ok(())
     })
@@ -516,6 +746,8 @@ pub unsafe extern "C" fn tg_shared_created(
             Held::Window(w) => w.created(),
             Held::Log(l) => l.created(),
             Held::Leases(l) => l.created(),
+            Held::BucketTable(t) => t.created(),
+            Held::WindowTable(t) => t.created(),
         });
         Ok(())
     })

@@ -174,7 +174,7 @@ pub extern "C" fn tg_table_align() -> usize {
 /// # Safety
 ///
 /// If `ptr` is not NULL and aligned it must be valid for reads of `len` values of `T`.
-unsafe fn try_array<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], tg_status> {
+pub(crate) unsafe fn try_array<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], tg_status> {
     if ptr.is_null() {
         return Err(tg_status::NullPointer);
     }
@@ -237,7 +237,7 @@ unsafe fn check_memory<'a>(
     }
 }
 
-fn policy_from(policy: u32) -> Result<FullPolicy, tg_status> {
+pub(crate) fn policy_from(policy: u32) -> Result<FullPolicy, tg_status> {
     match policy {
         0 => Ok(FullPolicy::FailClosed),
         1 => Ok(FullPolicy::FailOpen),

@@ -1,7 +1,9 @@
 /*
  * Limiters shared by forked processes: exact totals across processes (an anonymous region
  * inherited across fork, and a named one opened by path in each child), a lease abandoned by
- * a child that exits, racing creators, mismatches named, and every tg_shared_* function.
+ * a child that exits, racing creators, mismatches named, key tables shared by path (each
+ * child opens the table, adopting the creator's seed, and decides through tg_table_*), and
+ * every tg_shared_* function.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdbool.h>
@@ -97,6 +99,50 @@ static int race(int i) {
     return (created ? 100 : 0) + admitted;
 }
 
+static char path3[256];
+
+/* Opens the named bucket table (its seed adopted) and spends 30 attempts on each of 3 shops
+ * through the tg_table_* functions: how many were admitted in all (30 per shop are due). */
+static int decide_table_by_path(int i) {
+    (void)i;
+    tg_quota tiers[2];
+    tg_shared s = TG_SHARED_INIT;
+    tg_table *t = NULL;
+    if (tg_quota_init(&tiers[0], 30, 2, SECOND) != TG_STATUS_OK ||
+        tg_quota_init(&tiers[1], 60, 2, SECOND) != TG_STATUS_OK ||
+        tg_shared_open_bucket_table(&s, path3, 100, tiers, 2, TG_FULL_POLICY_FAIL_CLOSED, NULL,
+                                    0, TG_CREATE_EXISTING, NULL) != TG_STATUS_OK ||
+        tg_shared_table(&s, &t) != TG_STATUS_OK) {
+        return 255;
+    }
+    int admitted = 0;
+    for (int n = 0; n < 30; n++) {
+        for (uint64_t shop = 1; shop <= 3; shop++) {
+            int32_t r = tg_table_check(t, 7, shop, 0, 0, 1, NULL);
+            if (r < 0) {
+                return 254;
+            }
+            admitted += r == TG_OUTCOME_ALLOWED;
+        }
+    }
+    tg_shared_close(&s);
+    return admitted;
+}
+
+/* 30 attempts on key (7, 7) of the window table inherited from the parent. */
+static int decide_inherited_table(int i) {
+    (void)i;
+    tg_table *t = NULL;
+    if (tg_shared_table(&inherited, &t) != TG_STATUS_OK) {
+        return 255;
+    }
+    int admitted = 0;
+    for (int n = 0; n < 30; n++) {
+        admitted += tg_table_check(t, 7, 7, 0, 0, 1, NULL) == TG_OUTCOME_ALLOWED;
+    }
+    return admitted;
+}
+
 /* Takes a lease on the inherited limit and exits without releasing it, as a crash would. */
 static int abandon_lease(int i) {
     (void)i;
@@ -113,6 +159,9 @@ int main(void) {
     snprintf(path, sizeof path, "%s/tollgate-test-c-%ld", dir ? dir : "/tmp", (long)getpid());
     snprintf(path2, sizeof path2, "%s/tollgate-test-c-race-%ld", dir ? dir : "/tmp",
              (long)getpid());
+    snprintf(path3, sizeof path3, "%s/tollgate-test-c-table-%ld", dir ? dir : "/tmp",
+             (long)getpid());
+    unlink(path3);
     unlink(path);
     unlink(path2);
     tg_quota q;
@@ -231,6 +280,90 @@ int main(void) {
     CHECK_STATUS(tg_shared_renew(&inherited, &lease, 105, 20), TG_STATUS_NOT_ACQUIRED);
     CHECK_STATUS(tg_shared_acquire(&inherited, 100, 1001, &d, &lease), TG_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(tg_shared_decide(&inherited, 0, 1, &d), TG_STATUS_REGION_KIND);
+    CHECK_OK(tg_shared_close(&inherited));
+
+    /* A named bucket table: the children open it by path (adopting the seed the creator drew)
+     * and decide through tg_table_*: 30 per shop in all, 3 shops. */
+    tg_quota tiers[2];
+    CHECK_OK(tg_quota_init(&tiers[0], 30, 2, SECOND));
+    CHECK_OK(tg_quota_init(&tiers[1], 60, 2, SECOND));
+    tg_shared table = TG_SHARED_INIT;
+    CHECK_OK(tg_shared_open_bucket_table(&table, path3, 100, tiers, 2,
+                                         TG_FULL_POLICY_FAIL_CLOSED, NULL, 0, TG_CREATE_NEW, &err));
+    tg_table *t = NULL;
+    CHECK_OK(tg_shared_table(&table, &t));
+    CHECK(t != NULL && (uintptr_t)t % TG_TABLE_ALIGN == 0);
+    CHECK(fork_workers(decide_table_by_path) == 90);
+    CHECK_OK(tg_table_decide(t, tg_key_pair(7, 2), 0, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_LIMITED && d.used == 30 && d.limit == 30);
+    /* The premium tier carries the level over: 31 of 60. */
+    CHECK_OK(tg_table_decide(t, tg_key_pair(7, 2), 1, 0, 1, &d));
+    CHECK(d.outcome == TG_OUTCOME_ALLOWED && d.used == 31 && d.limit == 60);
+    tg_table_stats stats;
+    CHECK_OK(tg_table_get_stats(t, &stats));
+    CHECK(stats.capacity == 100 && stats.occupied == 3);
+    /* Hashed keys agree across processes, because the table carries the seed. */
+    tg_key k1, k2;
+    CHECK_OK(tg_table_key_bytes(t, (const uint8_t *)"shop-9", 6, &k1));
+    tg_shared again = TG_SHARED_INIT;
+    tg_table *t2 = NULL;
+    CHECK_OK(tg_shared_open_bucket_table(&again, path3, 100, tiers, 2, TG_FULL_POLICY_FAIL_CLOSED,
+                                         NULL, 0, TG_CREATE_EXISTING, &err));
+    CHECK_OK(tg_shared_table(&again, &t2));
+    CHECK_OK(tg_table_key_bytes(t2, (const uint8_t *)"shop-9", 6, &k2));
+    CHECK(k1.hi == k2.hi && k1.lo == k2.lo);
+    CHECK_OK(tg_shared_created(&again, &created));
+    CHECK(!created);
+    CHECK_OK(tg_shared_close(&again));
+    /* Mismatches are named; a seed other than the region's is refused. */
+    CHECK_STATUS(tg_shared_open_bucket_table(&bad, path3, 200, tiers, 2, 0, NULL, 0, 0, &err),
+                 TG_STATUS_REGION_MISMATCH);
+    CHECK(err.found == 100 && err.expected == 200);
+    CHECK(strcmp(err.message, "shared region: capacity is 100 in the region, 200 was asked for") ==
+          0);
+    const uint64_t seed[2] = {1, 2};
+    CHECK_STATUS(tg_shared_open_bucket_table(&bad, path3, 100, tiers, 2, 0, seed, 0, 0, &err),
+                 TG_STATUS_REGION_MISMATCH);
+    CHECK(strncmp(err.message, "shared region: seed (digest) is", 31) == 0);
+    CHECK_STATUS(tg_shared_open_bucket_table(&bad, path3, 100, tiers, 1, 0, NULL, 0, 0, &err),
+                 TG_STATUS_REGION_MISMATCH);
+    CHECK(strncmp(err.message, "shared region: tier count is 2", 30) == 0);
+    tg_window_quota wt = {50, SECOND, 0};
+    CHECK_STATUS(tg_shared_open_window_table(&bad, path3, 100, &wt, 1, 0, NULL, 0, 0, &err),
+                 TG_STATUS_REGION_KIND);
+    CHECK_STATUS(tg_shared_open_bucket(&bad, path3, &q, 0, 0, &err), TG_STATUS_REGION_KIND);
+    /* Bad parameters are refused before any region is made. */
+    CHECK_STATUS(tg_shared_open_bucket_table(&bad, NULL, 100, tiers, 0, 0, NULL, 0, 0, &err),
+                 TG_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tg_shared_open_bucket_table(&bad, NULL, 100, NULL, 2, 0, NULL, 0, 0, &err),
+                 TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_shared_open_bucket_table(&bad, NULL, 100, tiers, 2, 7, NULL, 0, 0, &err),
+                 TG_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(tg_shared_open_bucket_table(&bad, NULL, 0, tiers, 2, 0, NULL, 0, 0, &err),
+                 TG_STATUS_CAPACITY_EXCEEDED);
+    tg_quota unset;
+    memset(&unset, 0, sizeof unset);
+    CHECK_STATUS(tg_shared_open_bucket_table(&bad, NULL, 100, &unset, 1, 0, NULL, 0, 0, &err),
+                 TG_STATUS_UNINITIALIZED);
+    /* A table is not decided on through tg_shared_decide, and a bucket has no table. */
+    CHECK_STATUS(tg_shared_decide(&table, 0, 1, &d), TG_STATUS_REGION_KIND);
+    CHECK_STATUS(tg_shared_reset(&table), TG_STATUS_REGION_KIND);
+    tg_shared plain = TG_SHARED_INIT;
+    CHECK_OK(tg_shared_open_bucket(&plain, NULL, &q, 0, 0, NULL));
+    CHECK_STATUS(tg_shared_table(&plain, &t2), TG_STATUS_REGION_KIND);
+    CHECK_STATUS(tg_shared_table(&table, NULL), TG_STATUS_NULL_POINTER);
+    CHECK_OK(tg_shared_close(&plain));
+    CHECK_OK(tg_shared_close(&table));
+    unlink(path3);
+
+    /* An anonymous window table with a named seed, shared with forked children. */
+    const uint64_t wseed[2] = {11, 12};
+    CHECK_OK(tg_shared_open_window_table(&inherited, NULL, 10, &wt, 1, TG_FULL_POLICY_FAIL_CLOSED,
+                                         wseed, 0, 0, NULL));
+    CHECK_OK(tg_shared_table(&inherited, &t));
+    CHECK(fork_workers(decide_inherited_table) == 50);
+    CHECK(tg_table_check(t, 7, 7, 0, 10, 1, NULL) == TG_OUTCOME_LIMITED);
+    CHECK(tg_table_check(t, 7, 7, 0, SECOND, 1, NULL) == TG_OUTCOME_ALLOWED);
     CHECK_OK(tg_shared_close(&inherited));
     return check_summary();
 }

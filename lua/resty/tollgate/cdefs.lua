@@ -187,17 +187,17 @@ typedef struct tg_region_error {
     uint64_t expected;
     char message[160];
 } tg_region_error;
+typedef struct tg_window_quota {
+    uint64_t limit;
+    uint64_t window;
+    uint64_t offset;
+} tg_window_quota;
 typedef struct tg_lease {
     uint32_t slot;
     uint32_t reserved;
     uint64_t generation;
     uint64_t deadline;
 } tg_lease;
-typedef struct tg_window_quota {
-    uint64_t limit;
-    uint64_t window;
-    uint64_t offset;
-} tg_window_quota;
 typedef struct tg_key {
     uint64_t hi;
     uint64_t lo;
@@ -450,6 +450,27 @@ tg_status tg_shared_open_leases(struct tg_shared *shared,
                                 uint32_t mode,
                                 uint32_t create,
                                 struct tg_region_error *err);
+tg_status tg_shared_open_bucket_table(struct tg_shared *shared,
+                                      const char *path,
+                                      size_t capacity,
+                                      const struct tg_quota *tiers,
+                                      size_t tier_count,
+                                      uint32_t policy,
+                                      const uint64_t *seed,
+                                      uint32_t mode,
+                                      uint32_t create,
+                                      struct tg_region_error *err);
+tg_status tg_shared_open_window_table(struct tg_shared *shared,
+                                      const char *path,
+                                      size_t capacity,
+                                      const struct tg_window_quota *tiers,
+                                      size_t tier_count,
+                                      uint32_t policy,
+                                      const uint64_t *seed,
+                                      uint32_t mode,
+                                      uint32_t create,
+                                      struct tg_region_error *err);
+tg_status tg_shared_table(const struct tg_shared *shared, struct tg_table **out_table);
 tg_status tg_shared_close(struct tg_shared *shared);
 tg_status tg_shared_decide(const struct tg_shared *shared,
                            uint64_t now,
