@@ -1,6 +1,7 @@
 """The WSGI app of the second gunicorn test: the generic middleware
-(``tollgate.middleware``) with a ShopBase policy whose backend is one SharedKeys directory, so
-every pre-forked worker enforces the same per-(app, shop) limit."""
+(``tollgate.middleware``) with a ShopBase policy whose backend is one shared key table (a
+named region every worker opens), so every pre-forked worker enforces the same per-(app, shop)
+limit."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import tollgate as tg
 from tollgate.middleware import Policy, RateLimiter, ids
 from tollgate.middleware.wsgi import RateLimitMiddleware
-from tollgate.shared import SharedKeys
+from tollgate.shared import SharedKeyTable
 
 
 def upstream(environ: dict, start_response) -> list[bytes]:
@@ -22,6 +23,7 @@ def upstream(environ: dict, start_response) -> list[bytes]:
 
 
 quota = tg.Quota(30, 2, 1_000_000_000)  # ShopBase: 30, draining 2 per second
-keys = SharedKeys(os.environ["TOLLGATE_TEST_KEYS_DIR"], quota)
+os.makedirs(os.environ["TOLLGATE_TEST_KEYS_DIR"], mode=0o700, exist_ok=True)
+keys = SharedKeyTable(1000, quota, path=os.path.join(os.environ["TOLLGATE_TEST_KEYS_DIR"], "table"))
 limiter = RateLimiter(Policy(quota, key=ids(), name="shopbase", backend=keys))
 app = RateLimitMiddleware(upstream, limiter)

@@ -41,7 +41,7 @@ def get(port: int, shop: int) -> tuple[int, str, str | None]:
 @pytest.fixture(params=["gunicorn_app:app", "gunicorn_generic_app:app"])
 def server(tmp_path: Path, request: pytest.FixtureRequest):
     """gunicorn serving the stdlib WSGI middleware (tollgate.wsgi) or the generic one
-    (tollgate.middleware), both over one SharedKeys directory."""
+    (tollgate.middleware), over one SharedKeys directory and one shared key table."""
     port = free_port()
     env = dict(os.environ, TOLLGATE_TEST_KEYS_DIR=str(tmp_path / "keys"))
     proc = subprocess.Popen(

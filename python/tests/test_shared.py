@@ -152,3 +152,74 @@ def test_shared_keys_one_bucket_per_key_across_processes(tmp_path: Path) -> None
     refused = keys.decide((9, 1))  # a third key in this process: over max_keys
     assert refused.outcome is tg.Outcome.OVERLOADED
     keys.close()
+
+
+def _table_worker(table: shared.SharedKeyTable, n: int) -> int:
+    """``n`` attempts on each of three shops (an exact pair, a hashed string, a hashed
+    triple) at t = 0: how many were admitted in all."""
+    keys = [(7, 1), "shop-2", (7, 3, 9)]
+    return sum(table.allow(k, now=0) for _ in range(n) for k in keys)
+
+
+def test_a_named_key_table_is_one_limit_per_key_for_spawned_processes(region: Path) -> None:
+    tiers = [tg.Quota(30, 2, SECOND), tg.Quota(60, 2, SECOND)]
+    table = shared.SharedKeyTable(100, tiers, path=region)
+    assert table.created and table.path == str(region)
+    assert stat.S_IMODE(os.stat(region).st_mode) == 0o600
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        admitted = pool.starmap(_table_worker, [(table, 20)] * 3)
+    # 30 per key in all, for each of the three keys: the hashed ones agree across processes
+    # because every process adopted the region's seed.
+    assert sum(admitted) == 90, admitted
+    again = shared.SharedKeyTable(100, tiers, path=region)
+    assert not again.created
+    for k in [(7, 1), "shop-2", (7, 3, 9)]:
+        d = again.decide(k, now=0)
+        assert (d.outcome, d.used, d.limit) == (tg.Outcome.LIMITED, 30, 30), k
+    d = again.decide((7, 1), now=0, tier=1)  # premium: the level carries over
+    assert (d.outcome, d.used, d.limit) == (tg.Outcome.ALLOWED, 31, 60)
+    assert again.stats.occupied == 3
+    assert again.allow_many([(7, 1), (7, 4)], now=0) == [False, True]
+    assert again.key("shop-2") == table.key("shop-2")
+    again.close()
+    with pytest.raises(tg.TollgateError):
+        again.decide((7, 1), now=0)  # closed: refused, never decided on unmapped memory
+    table.close()
+
+
+def test_a_forked_anonymous_window_table_counts_once() -> None:
+    table = shared.SharedKeyTable(10, tg.table.WindowQuota(50, SECOND), seed=(1, 2))
+    assert table.path is None
+    admitted = run_forked(lambda: sum(table.allow((1, 1), now=0) for _ in range(30)), (), WORKERS)
+    assert sum(admitted) == 50, admitted
+    assert not table.allow((1, 1), now=SECOND - 1)
+    assert table.allow((1, 1), now=SECOND)
+    with pytest.raises(TypeError, match="inherited by fork only"):
+        import pickle
+
+        pickle.dumps(table)
+    with pytest.raises(TypeError, match="cannot be copied"):
+        table.copy()
+    table.close()
+
+
+def test_a_key_table_region_names_each_difference(region: Path) -> None:
+    tiers = [tg.Quota(30, 2, SECOND)]
+    shared.SharedKeyTable(100, tiers, path=region).close()
+
+    def refused(*args, **kwargs) -> str:
+        with pytest.raises(tg.RegionError) as e:
+            shared.SharedKeyTable(*args, path=region, **kwargs)
+        return str(e.value)
+
+    assert "capacity is 100 in the region, 200 was asked for" in refused(200, tiers)
+    assert "tier count" in refused(100, tiers * 2)
+    assert "tiers (digest)" in refused(100, [tg.Quota(31, 2, SECOND)])
+    assert "full-table policy" in refused(100, tiers, policy=tg.table.FullPolicy.FAIL_OPEN)
+    assert "seed (digest)" in refused(100, tiers, seed=(1, 2))
+    assert "window table" in refused(100, tg.table.WindowQuota(30, SECOND))
+    with pytest.raises(tg.RegionError, match="bucket table"):
+        shared.SharedBucket(tg.Quota(30, 2, SECOND), path=region)
+    with pytest.raises(tg.InvalidArgumentError):
+        shared.SharedKeyTable(100, [])

@@ -33,15 +33,24 @@ import ctypes
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from . import headers as _headers
-from ._ffi import TgDecision, TgLease, TgRegionError, TgShared, lib
+from ._ffi import TgDecision, TgLease, TgRegionError, TgShared, TgTable, lib
 from ._util import check, u32, u64
 from .decision import Decision, Outcome, from_c
 from .errors import InvalidArgumentError
 from .errors import RegionError, status_error
 from .limiters import Clock, Quota, _allower, _decider, _Limiter
+from .table import (
+    FullPolicy,
+    KeyTable,
+    WindowQuota,
+    _capacity,
+    _seed,
+    _tier_array,
+    _tier_list,
+)
 
 #: ``create=`` values: open the region if it exists, else create it (the default); create only
 #: (an existing path is an error); open only (a missing path is an error).
@@ -72,10 +81,17 @@ def _open(func_name: str, raw: TgShared, args: tuple, region: tuple) -> None:
         raise status_error(status, func_name, lib.tg_status_str)
 
 
-class _Shared(_Limiter):
-    """A handle on a region: closed explicitly, on ``with`` exit, or when garbage-collected."""
+class _RegionHandle:
+    """What every handle on a region does: closed explicitly, on ``with`` exit, or when
+    garbage-collected; passed to another process by path. (Methods only: the classes that mix it
+    in declare the slots ``_raw``, ``_path``, ``_mode``, ``_clock_kw`` and ``name``.)"""
 
-    __slots__ = ("_path", "_mode", "_clock_kw", "__weakref__")
+    __slots__ = ()
+    _raw: Any
+    _path: str | None
+    _mode: int
+    _clock_kw: dict
+    name: str
 
     def _setup(
         self, path: Any, mode: int, create: str, clock: Clock | None, tps: int | None
@@ -114,9 +130,10 @@ class _Shared(_Limiter):
         Idempotent."""
         raw = getattr(self, "_raw", None)
         if raw is not None:
+            self._closing()
             lib.tg_shared_close(raw)  # a second close answers UNINITIALIZED: nothing to do
 
-    def __enter__(self) -> "_Shared":
+    def __enter__(self) -> Any:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -127,6 +144,9 @@ class _Shared(_Limiter):
             self.close()
         except Exception:  # noqa: BLE001 - never raise from a finaliser
             pass
+
+    def _closing(self) -> None:
+        """Called by :meth:`close` before the region is unmapped."""
 
     def _reopen_args(self) -> tuple:
         raise NotImplementedError
@@ -140,6 +160,12 @@ class _Shared(_Limiter):
                 "processes started another way"
             )
         return (_reopen, (type(self), self._reopen_args()))
+
+
+class _Shared(_RegionHandle, _Limiter):
+    """A handle on a region holding one limiter."""
+
+    __slots__ = ("_path", "_mode", "_clock_kw", "__weakref__")
 
 
 def _reopen(cls: type, args: tuple) -> Any:
@@ -349,6 +375,77 @@ class SharedLeases(_Shared):
         return out.value
 
 
+class SharedKeyTable(_RegionHandle, KeyTable):
+    """A :class:`~tollgate.table.KeyTable` in a shared region: one bucket (or fixed window) per
+    key, shared by every process that opens the same ``path`` with the same parameters (or, with
+    ``path=None``, by the children forked after it was made). Every :class:`KeyTable` method
+    works (``decide``, ``allow``, ``check``, ``peek``, ``allow_many``, ``headers``, ``stats``,
+    ``key``), with the same decisions, lock-free across processes.
+
+    ``seed=None`` (the default) uses the region's seed: the process that creates the region
+    draws it from the operating system's randomness and every process that opens the region
+    adopts it, so keys hashed from strings or tuples agree everywhere. A given ``(k0, k1)`` must
+    equal the region's. Opening a region whose capacity, tiers, policy or seed differ raises
+    :class:`~tollgate.RegionError` naming the difference.
+
+    :meth:`close` (or the end of a ``with`` block) unmaps the table from this process: call it
+    only when no other thread of this process decides in it.
+    """
+
+    __slots__ = ("_path", "_mode", "_clock_kw", "_seed_arg", "__weakref__")
+
+    def __init__(
+        self,
+        capacity: int,
+        tiers: Quota | WindowQuota | Sequence[Quota] | Sequence[WindowQuota],
+        *,
+        path: str | os.PathLike[str] | None = None,
+        policy: FullPolicy = FullPolicy.FAIL_CLOSED,
+        seed: tuple[int, int] | None = None,
+        mode: int = 0o600,
+        create: str = CREATE_IF_MISSING,
+        clock: Clock | None = None,
+        ticks_per_second: int | None = None,
+        shadow: bool = False,
+        name: str = "default",
+    ) -> None:
+        _Limiter.__init__(self, clock, ticks_per_second, shadow, name)
+        tier_list, windows = _tier_list(tiers)
+        capacity = _capacity(capacity)
+        policy = FullPolicy(policy)
+        seed_ptr = None
+        if seed is not None:
+            seed_ptr = (ctypes.c_uint64 * 2)(*_seed(seed))
+        region = self._setup(path, mode, create, clock, ticks_per_second)
+        func = "tg_shared_open_window_table" if windows else "tg_shared_open_bucket_table"
+        arr = _tier_array(tier_list, windows)
+        _open(func, self._raw, (capacity, arr, len(tier_list), int(policy), seed_ptr), region)
+        out = ctypes.POINTER(TgTable)()
+        check(lib.tg_shared_table(self._raw, ctypes.byref(out)), "tg_shared_table")
+        self._table = out
+        self._memory = None
+        self._seed_arg = seed
+        self.capacity = capacity
+        self.tiers = tuple(tier_list)
+        self._tier_count = len(self.tiers)
+        self.policy = policy
+        self._windows = windows
+
+    def _closing(self) -> None:
+        # Decisions after close are refused (a NULL table), never made on unmapped memory.
+        self._table = None
+
+    def _reopen_args(self) -> tuple:
+        return (
+            (self.capacity, list(self.tiers)),
+            self._kw(policy=self.policy, seed=self._seed_arg, shadow=self.shadow),
+        )
+
+    def copy(self) -> KeyTable:
+        """Not available for a shared table (a private snapshot would silently stop sharing)."""
+        raise TypeError("a shared key table cannot be copied; open it again by path instead")
+
+
 class SharedKeys:
     """One named :class:`SharedBucket` per key, in ``directory``: a per-key limit (for example a
     bucket per (app, shop)) shared by every process that uses the same directory and quota.
@@ -436,6 +533,7 @@ __all__ = [
     "CREATE_NEW",
     "Lease",
     "SharedBucket",
+    "SharedKeyTable",
     "SharedKeys",
     "SharedLeases",
     "SharedLog",

@@ -141,6 +141,55 @@ def _table_op(func_name: str, full: bool):
     return op
 
 
+def _tier_list(
+    tiers: Quota | WindowQuota | Sequence[Quota] | Sequence[WindowQuota],
+) -> tuple[list, bool]:
+    """The tiers as a list, and whether they are windows (all of one kind, at least one)."""
+    if isinstance(tiers, (Quota, WindowQuota)):
+        tiers = [tiers]
+    tiers = list(tiers)
+    if not tiers:
+        raise InvalidArgumentError("a table needs at least one tier")
+    windows = all(isinstance(t, WindowQuota) for t in tiers)
+    if not windows and not all(isinstance(t, Quota) for t in tiers):
+        raise ArgumentTypeError("tiers must be all Quota (buckets) or all WindowQuota (windows)")
+    return tiers, windows
+
+
+def _tier_array(tiers: list, windows: bool) -> ctypes.Array:
+    """The tiers as the C array ``tg_table_init_*`` and ``tg_shared_open_*_table`` take."""
+    if windows:
+        return (TgWindowQuota * len(tiers))(
+            *[
+                TgWindowQuota(
+                    u64("limit", t.limit), u64("window", t.window), u64("offset", t.offset)
+                )
+                for t in tiers
+            ]
+        )
+    return (TgQuota * len(tiers))(*[t._raw for t in tiers])
+
+
+def _capacity(capacity: int) -> int:
+    capacity = u64("capacity", capacity)
+    if capacity > SIZE_MAX:
+        raise InvalidArgumentError(f"capacity must be at most {SIZE_MAX} (size_t), got {capacity}")
+    return capacity
+
+
+def _seed(seed: object) -> tuple[int, int]:
+    """A seed given as a pair of u64, checked."""
+    if not isinstance(seed, tuple) or len(seed) != 2:
+        raise ArgumentTypeError("seed must be a pair of u64")
+    return u64("seed[0]", seed[0]), u64("seed[1]", seed[1])
+
+
+def _random_seed() -> tuple[int, int]:
+    """A seed from the operating system's randomness."""
+    k0, k1 = (int.from_bytes(os.urandom(8), "little") for _ in range(2))
+    return k0, k1
+
+
 class KeyTable(_Limiter):
     """A table of ``capacity`` slots holding one leaky bucket (or fixed window) per key.
 
@@ -167,28 +216,10 @@ class KeyTable(_Limiter):
         name: str = "default",
     ) -> None:
         super().__init__(clock, ticks_per_second, shadow, name)
-        if isinstance(tiers, (Quota, WindowQuota)):
-            tiers = [tiers]
-        tiers = list(tiers)
-        if not tiers:
-            raise InvalidArgumentError("a table needs at least one tier")
-        windows = all(isinstance(t, WindowQuota) for t in tiers)
-        if not windows and not all(isinstance(t, Quota) for t in tiers):
-            raise ArgumentTypeError(
-                "tiers must be all Quota (buckets) or all WindowQuota (windows)"
-            )
-        capacity = u64("capacity", capacity)
-        if capacity > SIZE_MAX:
-            raise InvalidArgumentError(
-                f"capacity must be at most {SIZE_MAX} (size_t), got {capacity}"
-            )
+        tiers, windows = _tier_list(tiers)
+        capacity = _capacity(capacity)
         policy = FullPolicy(policy)
-        if seed is None:
-            k0, k1 = (int.from_bytes(os.urandom(8), "little") for _ in range(2))
-        else:
-            if not isinstance(seed, tuple) or len(seed) != 2:
-                raise ArgumentTypeError("seed must be a pair of u64")
-            k0, k1 = u64("seed[0]", seed[0]), u64("seed[1]", seed[1])
+        k0, k1 = _seed(seed) if seed is not None else _random_seed()
         size = lib.tg_table_size(capacity, len(tiers))
         if size == 0:
             raise CapacityExceededError(
@@ -200,21 +231,13 @@ class KeyTable(_Limiter):
         address = ctypes.addressof(self._memory)
         start = address + (-address % align)
         out = ctypes.POINTER(TgTable)()
+        arr = _tier_array(tiers, windows)
         if windows:
-            arr = (TgWindowQuota * len(tiers))(
-                *[
-                    TgWindowQuota(
-                        u64("limit", t.limit), u64("window", t.window), u64("offset", t.offset)
-                    )
-                    for t in tiers
-                ]
-            )
             status = lib.tg_table_init_windows(
                 start, size, capacity, arr, len(tiers), int(policy), k0, k1, ctypes.byref(out)
             )
             check(status, "tg_table_init_windows")
         else:
-            arr = (TgQuota * len(tiers))(*[t._raw for t in tiers])
             status = lib.tg_table_init_buckets(
                 start, size, capacity, arr, len(tiers), int(policy), k0, k1, ctypes.byref(out)
             )
