@@ -276,3 +276,38 @@ fn participants_stopped_busy_and_killed() {
         assert!(tbl.decide(Key::new(6), 0, 0, 1).unwrap().is_allowed());
     });
 }
+
+/// Claimants for the model: this model's threads are claimant 1 (alive); claimant 9 is gone,
+/// claimant 8 alive but stopped.
+struct ModelClaimants;
+
+impl table::Claimants for ModelClaimants {
+    fn current(&self) -> u32 {
+        1
+    }
+    fn is_gone(&self, id: u32) -> bool {
+        id == 9
+    }
+}
+
+/// Two participants stopped forever mid-claim (busy slots, keys not written): claimant 9 is
+/// gone, claimant 8 alive. Two threads decide on a new key K with claimants: the gone
+/// claimant's slot is emptied and used, the live one's is left alone; one bucket, exactly the
+/// burst admitted, and with the live claim still busy there is no room for another key.
+#[test]
+fn a_slot_busy_for_a_gone_claimant_is_taken_again() {
+    static CLAIMANTS: ModelClaimants = ModelClaimants;
+    model(|| {
+        let tbl: &'static BucketTable<'static> =
+            Box::leak(Box::new(table(2, 1).with_claimants(&CLAIMANTS)));
+        let k = Key::new(5);
+        leave(tbl, 3, BUSY, (9 << 30) | 5, None);
+        leave(tbl, 4, BUSY, (8 << 30) | 6, None);
+        let other = thread::spawn(move || tbl.decide(k, 0, 0, 1).unwrap().is_allowed());
+        let mine = tbl.decide(k, 0, 0, 1).unwrap().is_allowed();
+        let theirs = other.join().unwrap();
+        assert!(mine ^ theirs, "exactly one admitted: {mine} {theirs}");
+        assert_eq!(tbl.stats().occupied, 4);
+        assert_eq!(tbl.decide(Key::new(6), 0, 0, 1).unwrap().outcome, Outcome::Overloaded);
+    });
+}

@@ -689,3 +689,76 @@ fn racing_threads_create_one_key_table() {
     });
     assert_eq!(created, 1);
 }
+
+/// Writes one 64-bit word of a region file in place (the file stays mapped by open handles).
+fn poke_in_place(path: &PathBuf, word: usize, value: u64) {
+    use std::os::unix::fs::FileExt as _;
+    let f = fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(&value.to_ne_bytes(), (word * 8) as u64)
+        .unwrap();
+}
+
+/// The id of a process that has exited and been reaped.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// A busy slot word as an insertion leaves it right after its claim: tag busy (1), tier 0,
+/// claim version `claimant << 30 | sequence`.
+fn busy_word(claimant: u32, sequence: u64) -> u64 {
+    (((u64::from(claimant) << 30) | sequence) << 11) | 1
+}
+
+/// Region words before the first group of a one-tier table: the region header (32), the
+/// table's header (24) and its tier (8).
+const FIRST_SLOT: usize = 32 + 24 + 8;
+
+/// Five keys into a five-slot table whose last slot was left busy by `claimant`: how many
+/// found room.
+fn fill_around_busy_slot(p: &TempPath, claimant: u32, namespace: Option<u64>) -> (usize, u64) {
+    let t = SharedBucketTable::open(
+        &p.0,
+        5,
+        &[shopbase()],
+        None,
+        FullPolicy::FailClosed,
+        &Options::new(),
+    )
+    .unwrap();
+    drop(t);
+    if let Some(ns) = namespace {
+        poke_in_place(&p.0, 7, ns); // as if created in another pid namespace
+    }
+    let t = SharedBucketTable::open(
+        &p.0,
+        5,
+        &[shopbase()],
+        None,
+        FullPolicy::FailClosed,
+        &Options::new(),
+    )
+    .unwrap();
+    poke_in_place(&p.0, FIRST_SLOT + 4, busy_word(claimant, 3));
+    let admitted = (1..=5)
+        .filter(|&k| t.decide(Key::pair(1, k), 0, 0, 1).unwrap().is_allowed())
+        .count();
+    (admitted, t.stats().occupied)
+}
+
+#[test]
+fn a_slot_left_busy_by_a_process_that_exited_is_taken_again() {
+    // The claimant is gone: the fifth key takes its slot.
+    let p = TempPath::new("table-dead-claimant");
+    assert_eq!(fill_around_busy_slot(&p, dead_pid(), None), (5, 5));
+    // The claimant is alive (this process, as if mid-insert on another thread): its slot
+    // stays busy, and the fifth key finds no room (fail closed).
+    let p = TempPath::new("table-live-claimant");
+    assert_eq!(fill_around_busy_slot(&p, std::process::id(), None), (4, 4));
+    // The region was created in another pid namespace: process ids cannot be checked, so the
+    // slot stays busy even though the id names no process here.
+    let p = TempPath::new("table-foreign-claimant");
+    assert_eq!(fill_around_busy_slot(&p, dead_pid(), Some(12345)), (4, 4));
+}

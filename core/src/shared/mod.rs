@@ -74,6 +74,7 @@ mod header;
 mod leases;
 mod limiters;
 mod log;
+mod processes;
 mod region;
 mod table;
 

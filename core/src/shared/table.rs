@@ -5,6 +5,7 @@ use std::hash::RandomState;
 use std::path::Path;
 
 use super::header::{self, Kind, Layout, Region};
+use super::processes;
 use super::region::HeldTable;
 use super::{Options, RegionError};
 use crate::key::{Key, Seed};
@@ -33,6 +34,18 @@ use crate::{Decision, Error, Outcome, Quota, WindowQuota};
 /// region draws a seed from the operating system's randomness, and every process that opens
 /// it adopts that seed ([`SharedTable::seed`] returns it, for keys hashed from bytes). Pass
 /// `Some(seed)` to require a particular one.
+///
+/// # Processes that die
+///
+/// A process killed at any instant never blocks the others and never makes the table admit
+/// more than its exact bound (see [`table`](crate::table)). One killed in the middle of
+/// inserting a new key — between claiming an empty slot and marking it — leaves that slot
+/// busy; the table records the claiming process's id, and the next insertion that meets the
+/// slot empties it once the kernel reports that process gone (an exited child is gone once its
+/// parent has reaped it). This needs every process to share the creator's pid namespace: a
+/// process in another namespace (another container sharing the file) can use the table, but
+/// its own interrupted claims stay busy until [`Table::recover`] runs while no one else uses
+/// the table.
 ///
 /// # Handles
 ///
@@ -160,6 +173,7 @@ impl<Q: TableQuota + 'static> SharedTable<Q> {
             Some(p) => Region::named(p, &layout, options)?,
             None => Region::anonymous(&layout)?,
         };
+        let claimants = processes::claimants_for(region.pid_namespace());
         let (map, created) = region.into_parts();
         let held = HeldTable::new(map, header::HEADER_BYTES / 8, |state| {
             let t = Table::<Q>::attach(&state[..words]).map_err(RegionError::Table)?;
@@ -176,7 +190,7 @@ impl<Q: TableQuota + 'static> SharedTable<Q> {
                     computed: want.checksum,
                 }));
             }
-            Ok(t)
+            Ok(t.with_claimants(claimants))
         })?;
         Ok(SharedTable { held, created })
     }

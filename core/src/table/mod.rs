@@ -148,11 +148,13 @@
 //!   copy emptied by the next scan; its request was never counted, so nothing is over-admitted;
 //! - while a slot is busy (between the claim and marking it inserting: two stores): that one
 //!   slot stays busy. The key is not blocked (others skip busy slots and insert the key
-//!   elsewhere, and a busy slot never served a decision), but the slot is lost to the table
-//!   until [`Table::recover`] runs while no one else uses the table. Others cannot undo a busy
-//!   claim safely: its owner may only be slow, and would then write its key into a slot that
-//!   is someone else's. (Fencing such a late write needs a version beside the key words: 8
-//!   more bytes per slot.)
+//!   elsewhere, and a busy slot never served a decision). Others cannot simply undo a busy
+//!   claim: its owner may only be slow, and would then write its key into a slot that is
+//!   someone else's. A handle given [`Claimants`] ([`Table::with_claimants`]) records the
+//!   claimant in the busy word and empties a busy slot whose claimant is gone (a process that
+//!   has exited writes nothing more): the shared regions do, with process ids. Without
+//!   claimants, the slot is lost to the table until [`Table::recover`] runs while no one else
+//!   uses the table.
 //! - mid-decision: a decision's only store is its compare-and-swap; before it, nothing
 //!   happened; after it, the decision is complete.
 //!
@@ -229,9 +231,12 @@ use crate::gcra::Mode;
 use crate::key::{Key, Seed};
 use crate::{fixed_window, gcra, Decision, Error, Outcome, Quota, WindowQuota};
 
+mod claimants;
 mod hash;
 mod layout;
 mod word;
+
+pub use claimants::{Claimants, MAX_CLAIMANT};
 
 pub use layout::{
     bytes, capacity_in, words, AttachError, TableHeader, TableKind, TableMemory, ALIGN,
@@ -504,6 +509,8 @@ pub struct Table<'a, Q: TableQuota> {
     secrets: [u64; 2],
     epoch: u64,
     policy: FullPolicy,
+    /// Who claims slots, when busy claims of participants that are gone may be undone.
+    claimants: Option<&'a dyn Claimants>,
     kind: PhantomData<Q>,
 }
 
@@ -643,8 +650,20 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             secrets: [word(H_HASH0), word(H_HASH1)],
             epoch: header.epoch,
             policy: header.policy,
+            claimants: None,
             kind: PhantomData,
         })
+    }
+
+    /// This handle with `claimants`: its insertions record the claimant in each busy slot, and
+    /// a busy slot whose claimant [`is_gone`](Claimants::is_gone) is emptied by the next
+    /// insertion that meets it, so a participant that stops mid-insert loses no slot for good
+    /// (see [`Claimants`]). Every handle on one table should use the same kind of claimants;
+    /// the shared regions do this for their tables.
+    #[must_use]
+    pub fn with_claimants(mut self, claimants: &'a dyn Claimants) -> Table<'a, Q> {
+        self.claimants = Some(claimants);
+        self
     }
 
     /// The header's parameters (for comparing with what a process expects).
@@ -1170,6 +1189,16 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         }
     }
 
+    /// `true` if busy word `w` was claimed by a participant that is gone (never writes again),
+    /// so emptying the slot is safe.
+    #[cold]
+    fn claimant_gone(&self, w: u64) -> bool {
+        self.claimants.is_some_and(|c| {
+            let id = claimants::claimant(word::version(w));
+            id != 0 && c.is_gone(id)
+        })
+    }
+
     fn cas(&self, home: usize, pos: usize, current: u64, new: u64) -> Result<u64, u64> {
         let (c, _) = self.locate(home, pos);
         match self.slots.get(c) {
@@ -1230,7 +1259,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                     }
                     continue;
                 }
-                if word::tag(w) == KILLED {
+                if word::tag(w) == KILLED || (word::tag(w) == BUSY && self.claimant_gone(w)) {
                     let e = word::with_tag(w, EMPTY);
                     if self.cas(home, pos, w, e).is_ok() {
                         w = e;
@@ -1326,7 +1355,11 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             self.counter(H_WATERMARK)
                 .fetch_max(now.min(span), Ordering::SeqCst);
         }
-        let version = self.counter(H_CLAIMS).fetch_add(1, Ordering::Relaxed);
+        let count = self.counter(H_CLAIMS).fetch_add(1, Ordering::Relaxed);
+        let version = match self.claimants {
+            None => count,
+            Some(c) => claimants::version(c.current(), count),
+        };
         let busy = word::control(BUSY, tier, version);
         if self.cas(home, pos, w, busy).is_err() {
             return Claim::Lost;

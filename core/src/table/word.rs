@@ -45,6 +45,11 @@ pub(super) const fn control(tag: u64, tier: usize, version: u64) -> u64 {
     ((version & VERSION_MASK) << VERSION_SHIFT) | ((tier as u64 & 0xff) << TIER_SHIFT) | tag
 }
 
+/// The claim version of a control word.
+pub(super) const fn version(w: u64) -> u64 {
+    (w >> VERSION_SHIFT) & VERSION_MASK
+}
+
 /// The same control word with another tag.
 pub(super) const fn with_tag(w: u64, tag: u64) -> u64 {
     (w & !TAG_MASK) | tag

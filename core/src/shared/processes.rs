@@ -1,0 +1,65 @@
+//! Process ids as a key table's claimants: a slot left busy by a process that has exited is
+//! emptied by the next insertion that meets it.
+
+use std::os::unix::fs::MetadataExt;
+
+use rustix::io::Errno;
+use rustix::process::Pid;
+
+use crate::table::Claimants;
+
+/// The processes of the region's pid namespace: a claim records the claimant's process id,
+/// and a claimant is gone when the kernel says no process has that id (`kill(pid, 0)` fails
+/// with `ESRCH`). A process id reused by a new process reads as alive: its slot then stays
+/// busy until that process exits too, which is safe. An exited child that its parent has not
+/// yet reaped (a zombie) also reads as alive until it is reaped.
+pub(crate) struct Processes;
+
+impl Claimants for Processes {
+    fn current(&self) -> u32 {
+        rustix::process::getpid()
+            .as_raw_nonzero()
+            .get()
+            .unsigned_abs()
+    }
+
+    fn is_gone(&self, id: u32) -> bool {
+        let Some(pid) = i32::try_from(id).ok().and_then(Pid::from_raw) else {
+            return false;
+        };
+        rustix::process::test_kill_process(pid) == Err(Errno::SRCH)
+    }
+}
+
+/// A process in another pid namespace than the region's creator (or where namespaces cannot be
+/// told apart): its process ids mean nothing to the others, so its claims are never undone and
+/// it undoes no one's.
+pub(crate) struct Foreign;
+
+impl Claimants for Foreign {
+    fn current(&self) -> u32 {
+        0
+    }
+
+    fn is_gone(&self, _id: u32) -> bool {
+        false
+    }
+}
+
+/// The calling process's pid namespace (the inode of `/proc/self/ns/pid`), or 0 if unknown.
+pub(crate) fn pid_namespace() -> u64 {
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+}
+
+/// The claimants for a process opening a region whose creator recorded pid namespace
+/// `recorded`.
+pub(crate) fn claimants_for(recorded: u64) -> &'static dyn Claimants {
+    static PROCESSES: Processes = Processes;
+    static FOREIGN: Foreign = Foreign;
+    let mine = pid_namespace();
+    if mine != 0 && mine == recorded {
+        &PROCESSES
+    } else {
+        &FOREIGN
+    }
+}
