@@ -8,6 +8,11 @@
 //! processes (this binary started again as a worker, told what to run through its stdin),
 //! each on the same region (one key) or each on its own (disjoint keys), released together.
 //! Each thread or process times its own loop; reported is the slower one's time per decision.
+//!
+//! Key tables likewise (interleaved only): a `BucketTable` in process memory against a
+//! `SharedBucketTable` in an anonymous mapping and in a named region, 1 000 keys present, each
+//! decision on the next key; and two threads or two processes on one key or on disjoint keys
+//! of one shared table.
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
@@ -17,7 +22,9 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
-use tollgate::shared::{Options, SharedBucket};
+use tollgate::key::{Key, Seed};
+use tollgate::shared::{Options, SharedBucket, SharedBucketTable};
+use tollgate::table::{self, BucketTable, FullPolicy};
 use tollgate::{LeakyBucket, Quota};
 use tollgate_benches::Padded;
 
@@ -48,6 +55,39 @@ fn decide_shared(bucket: &SharedBucket, now: u64, iters: u64) {
     }
 }
 
+/// Keys present in the benchmarked tables, and their slots.
+const TABLE_KEYS: u64 = 1_000;
+const TABLE_SLOTS: usize = 1_250;
+
+fn table_key(i: u64) -> Key {
+    Key::pair(7, i)
+}
+
+/// Decisions on keys `first, first + step, ...` (mod `TABLE_KEYS`) of a table.
+#[inline(never)]
+fn decide_table(t: &BucketTable<'_>, now: u64, iters: u64, first: u64, step: u64) {
+    let mut k = first;
+    for _ in 0..iters {
+        black_box(
+            t.decide(table_key(black_box(k)), 0, black_box(now), 1)
+                .is_ok_and(|d| d.is_allowed()),
+        );
+        k = (k + step) % TABLE_KEYS;
+    }
+}
+
+fn open_table(path: &Path) -> SharedBucketTable {
+    SharedBucketTable::open(
+        path,
+        TABLE_SLOTS,
+        &[quota()],
+        Some(Seed::new(1, 2)),
+        FullPolicy::FailClosed,
+        &Options::new(),
+    )
+    .expect("region")
+}
+
 /// A region path on tmpfs (`/dev/shm`) where there is one, as the docs advise: a region in a
 /// file on disk pays page faults whenever the kernel writes the dirty page back.
 fn region_path(name: &str) -> PathBuf {
@@ -69,7 +109,20 @@ struct Worker {
 
 impl Worker {
     fn start(path: &Path) -> Worker {
-        let mut child = Command::new(std::env::current_exe().expect("exe"))
+        Worker::spawn(path, false)
+    }
+
+    /// A worker deciding on the key table at `path`.
+    fn start_table(path: &Path) -> Worker {
+        Worker::spawn(path, true)
+    }
+
+    fn spawn(path: &Path, table: bool) -> Worker {
+        let mut command = Command::new(std::env::current_exe().expect("exe"));
+        if table {
+            command.env("TOLLGATE_BENCH_TABLE", "1");
+        }
+        let mut child = command
             .env("TOLLGATE_BENCH_WORKER", path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -106,8 +159,18 @@ impl Drop for Worker {
 /// Both workers run `iters` decisions at `now`, released together; the slower one's own time
 /// (each times its loop, so a coordinator descheduled at the wrong moment cannot shrink it).
 fn two_processes(workers: &mut [Worker; 2], iters: u64, now: u64) -> Duration {
-    for w in workers.iter_mut() {
-        w.send(&format!("{iters} {now}"));
+    two_processes_with(workers, iters, now, &["", ""])
+}
+
+/// [`two_processes`] with a suffix for each worker's command (a table's first key and step).
+fn two_processes_with(
+    workers: &mut [Worker; 2],
+    iters: u64,
+    now: u64,
+    extra: &[&str; 2],
+) -> Duration {
+    for (w, e) in workers.iter_mut().zip(extra) {
+        w.send(&format!("{iters} {now}{e}"));
     }
     for w in workers.iter_mut() {
         assert_eq!(w.receive(), "ready");
@@ -149,20 +212,32 @@ fn two_threads_timed(iters: u64, work: &(dyn Fn(usize, u64) + Sync)) -> Duration
 
 /// The worker's side: `iters now`, answer `ready`, wait for `go`, decide, answer the time.
 fn worker(path: &Path) {
-    let bucket = SharedBucket::open(path, quota(), &Options::new()).expect("region");
+    let table = std::env::var_os("TOLLGATE_BENCH_TABLE").is_some();
+    let held_table = table.then(|| open_table(path));
+    let bucket = if table {
+        None
+    } else {
+        Some(SharedBucket::open(path, quota(), &Options::new()).expect("region"))
+    };
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut out = std::io::stdout().lock();
     while let Some(Ok(line)) = lines.next() {
         let mut parts = line.split(' ').map(|p| p.parse::<u64>().expect("number"));
         let (iters, now) = (parts.next().expect("iters"), parts.next().expect("now"));
+        // Tables: the first key and the step between keys (0: one key).
+        let (first, step) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         writeln!(out, "ready").expect("ready");
         out.flush().expect("flush");
         if !matches!(lines.next(), Some(Ok(go)) if go == "go") {
             return;
         }
         let start = Instant::now();
-        decide_shared(&bucket, now, iters);
+        match (&bucket, &held_table) {
+            (Some(b), _) => decide_shared(b, now, iters),
+            (None, Some(t)) => decide_table(&t.table(), now, iters, first, step),
+            (None, None) => return,
+        }
         writeln!(out, "{}", start.elapsed().as_nanos()).expect("time");
         out.flush().expect("flush");
     }
@@ -334,6 +409,98 @@ fn interleaved() {
     }
 }
 
+/// Key tables, interleaved as [`interleaved`]: one thread on a private table and on shared ones
+/// (1 000 keys, a different key each decision), then two threads and two processes on one key
+/// and on disjoint keys (even keys for one, odd for the other) of one shared table.
+fn interleaved_tables() {
+    const ROUND: u64 = 1_000_000;
+    const ROUNDS: u64 = 51;
+    // Aligned as a region's table is (to 128 bytes), so the comparison is of the memory alone.
+    static MEMORY: table::TableMemory<{ table::words(TABLE_SLOTS, 1) }> = table::TableMemory::new();
+    let private = BucketTable::init(
+        MEMORY.words(),
+        &[quota()],
+        Seed::new(1, 2),
+        FullPolicy::FailClosed,
+    )
+    .expect("table");
+    let anonymous = SharedBucketTable::anonymous(
+        TABLE_SLOTS,
+        &[quota()],
+        Some(Seed::new(1, 2)),
+        FullPolicy::FailClosed,
+    )
+    .expect("region");
+    let path = region_path("tables");
+    let named = open_table(&path);
+    let mut now = 1u64 << 40;
+    for t in [private, anonymous.table(), named.table()] {
+        decide_table(&t, now, TABLE_KEYS, 0, 1);
+    }
+    let mut workers = [Worker::start_table(&path), Worker::start_table(&path)];
+    let mut all: [Vec<Duration>; 7] = Default::default();
+    for _ in 0..ROUNDS {
+        let mut times = [Duration::ZERO; 7];
+        for (i, t) in [private, anonymous.table(), named.table()]
+            .iter()
+            .enumerate()
+        {
+            now += 1 << 34;
+            let start = Instant::now();
+            decide_table(t, now, ROUND, 0, 1);
+            times[i] = start.elapsed();
+        }
+        let shared = named.table();
+        now += 1 << 34;
+        times[3] = two_threads_timed(ROUND, &|_, n| decide_table(&shared, now, n, 5, 0));
+        now += 1 << 34;
+        times[4] = two_threads_timed(ROUND, &|t, n| decide_table(&shared, now, n, t as u64, 2));
+        now += 1 << 34;
+        times[5] = two_processes_with(&mut workers, ROUND, now, &[" 5 0", " 5 0"]);
+        now += 1 << 34;
+        times[6] = two_processes_with(&mut workers, ROUND, now, &[" 0 2", " 1 2"]);
+        for (v, t) in all.iter_mut().zip(times) {
+            v.push(t);
+        }
+    }
+    let median: Vec<Duration> = all
+        .iter_mut()
+        .map(|v| {
+            v.sort_unstable();
+            v[v.len() / 2]
+        })
+        .collect();
+    let cases = [
+        "table_private",
+        "table_shared_anonymous",
+        "table_shared_named",
+        "table_threads_one_key",
+        "table_threads_disjoint_keys",
+        "table_processes_one_key",
+        "table_processes_disjoint_keys",
+    ];
+    let per = |d: Duration| d.as_nanos() * 10 / u128::from(ROUND);
+    for (name, &m) in cases.iter().zip(&median) {
+        let tenths = per(m);
+        println!(
+            "interleaved/{name}: {}.{} ns per decision",
+            tenths / 10,
+            tenths % 10
+        );
+    }
+    let ratio = |a: Duration, b: Duration| a.as_nanos() * 100 / b.as_nanos().max(1);
+    let (r1, r2) = (ratio(median[1], median[0]), ratio(median[2], median[0]));
+    println!(
+        "interleaved/ratio table_shared_anonymous/table_private: {}.{:02}x, table_shared_named/table_private: {}.{:02}x",
+        r1 / 100,
+        r1 % 100,
+        r2 / 100,
+        r2 % 100
+    );
+    drop(workers);
+    let _ = std::fs::remove_file(path);
+}
+
 criterion_group!(benches, shared_one, shared_two);
 
 fn main() {
@@ -346,5 +513,6 @@ fn main() {
     // Only in a real run (`cargo bench`), not when the test command runs the bench as a test.
     if std::env::args().any(|a| a == "--bench") {
         interleaved();
+        interleaved_tables();
     }
 }
