@@ -308,6 +308,9 @@ fn a_slot_busy_for_a_gone_claimant_is_taken_again() {
         let theirs = other.join().unwrap();
         assert!(mine ^ theirs, "exactly one admitted: {mine} {theirs}");
         assert_eq!(tbl.stats().occupied, 4);
-        assert_eq!(tbl.decide(Key::new(6), 0, 0, 1).unwrap().outcome, Outcome::Overloaded);
+        assert_eq!(
+            tbl.decide(Key::new(6), 0, 0, 1).unwrap().outcome,
+            Outcome::Overloaded
+        );
     });
 }

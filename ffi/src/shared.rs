@@ -14,8 +14,8 @@ use std::path::Path;
 
 use tollgate::key::Seed;
 use tollgate::shared::{
-    Create, Lease, Options, RegionError, SharedBucket, SharedBucketTable, SharedLeases,
-    SharedLog, SharedTable, SharedWindow, SharedWindowTable,
+    Create, Lease, Options, RegionError, SharedBucket, SharedBucketTable, SharedLeases, SharedLog,
+    SharedTable, SharedWindow, SharedWindowTable,
 };
 use tollgate::table::{FullPolicy, TableQuota, MAX_TIERS};
 use tollgate::{Decision, Error, Quota, WindowQuota};
