@@ -1,60 +1,33 @@
 //! Fixed window (docs/semantics.md#fixed-window).
 //!
-//! Windows of W ticks start at every tick s with s ≡ o (mod W). At most N cost units per window.
-//!
-//! # State
-//!
-//! One 64-bit word: the window index in the high bits and the count in the low
-//! k = ⌊log₂ N⌋ + 1 bits (k ≤ 32, since N ≤ [`WindowQuota::MAX_LIMIT`]). Window index i covers
-//! `[o + (i − 1)·W, o + i·W)`, so index 0 is the partial window before the first boundary.
-//! The clock may reach `o + (2^(64−k) − 1)·W − 1` ticks ([`FixedWindow::span`]); beyond that a
-//! decision returns [`Error::ClockOutOfRange`].
+//! [`FixedWindow`] keeps the state of [`state::window`](crate::state::window) packed in one
+//! atomic 64-bit word — the window index in the high bits, the count in the low
+//! k = ⌊log₂ N⌋ + 1 bits — and runs that module's arithmetic in a CAS loop. The clock may reach
+//! `o + (2^(64−k) − 1)·W − 1` ticks ([`FixedWindow::span`]); beyond that a decision returns
+//! [`Error::ClockOutOfRange`].
 //!
 //! # Known and documented
 //!
 //! Up to 2N units can pass in a span of W ticks that straddles a window edge. Use the leaky
 //! bucket or the sliding log where that matters.
-//!
-//! # Time going backwards
-//!
-//! A `now` in an earlier window than the stored one is judged in the stored window, with
-//! `retry_after` and `reset_after` measured from `now` to that window's end. Peeks and `Never`
-//! answers in a later window move the stored window forward with a count of zero (which changes
-//! no decision), so every decision leaves its time in the state.
 
 use crate::atomic::{const_fn, update, AtomicU64, Ordering};
-use crate::gcra::Mode;
+use crate::state::window::{self, count_bits, index_of, judged_window, max_index, report, State};
+use crate::state::Mode;
 use crate::{Decision, Error, Outcome, WindowQuota};
 
-const fn count_bits(limit: u64) -> u32 {
-    64 - limit.leading_zeros()
-}
-
-const fn max_index(quota: &WindowQuota) -> u64 {
-    u64::MAX >> count_bits(quota.limit())
-}
-
-const fn decode(state: u64, quota: &WindowQuota) -> (u64, u64) {
+const fn decode(word: u64, quota: &WindowQuota) -> State {
     let k = count_bits(quota.limit());
-    (state >> k, state & ((1 << k) - 1))
-}
-
-const fn encode(index: u64, count: u64, quota: &WindowQuota) -> u64 {
-    (index << count_bits(quota.limit())) | count
-}
-
-/// The index of the window holding `now`, if representable: ⌊(now + W − o) / W⌋, computed in
-/// 64 bits (for now ≥ o it is ⌊(now − o) / W⌋ + 1; before the first boundary, 0).
-#[inline]
-fn index_of(quota: &WindowQuota, now: u64) -> Result<u64, Error> {
-    let idx = match now.checked_sub(quota.offset()) {
-        Some(since) => (since / quota.window()).checked_add(1),
-        None => Some(0),
-    };
-    match idx {
-        Some(i) if i <= max_index(quota) => Ok(i),
-        _ => Err(Error::ClockOutOfRange),
+    State {
+        index: word >> k,
+        count: word & ((1 << k) - 1),
     }
+}
+
+/// The packed word of `state`: its index is at most [`max_index`] (every state the arithmetic
+/// makes from a packed word is) and its count at most the limit.
+const fn encode(state: State, quota: &WindowQuota) -> u64 {
+    (state.index << count_bits(quota.limit())) | state.count
 }
 
 /// The largest `now` a fixed window with this quota accepts.
@@ -82,17 +55,17 @@ pub(crate) fn span_in_bits(quota: &WindowQuota, bits: u32) -> Option<u64> {
 
 /// The state of a new window counter that has seen `at` (count zero in `at`'s window).
 pub(crate) fn fresh(quota: &WindowQuota, at: u64) -> u64 {
-    index_of(quota, at).map_or(0, |i| encode(i, 0, quota))
+    index_of(quota, at).map_or(0, |index| encode(State { index, count: 0 }, quota))
 }
 
 /// `true` if the window stored in `state` is over at `now`, whatever its count: a key table
 /// reclaims only such slots (see its protocol).
 pub(crate) fn is_over(state: u64, quota: &WindowQuota, now: u64) -> bool {
-    let (stored, _) = decode(state, quota);
+    let stored = decode(state, quota).index;
     index_of(quota, now).map_or(true, |i| i > stored)
 }
 
-/// One decision on a state word. Pure.
+/// [`window::step`] on a packed word.
 pub(crate) fn step(
     state: u64,
     quota: &WindowQuota,
@@ -100,81 +73,8 @@ pub(crate) fn step(
     cost: u64,
     mode: Mode,
 ) -> Result<(Option<u64>, Decision), Error> {
-    if cost == 0 {
-        return Err(Error::ZeroCost);
-    }
-    let (window, count, record_time) = judged_window(state, quota, now)?;
-    if cost > quota.limit() {
-        return Ok((
-            record_time,
-            report(quota, Outcome::Never, window, count, now),
-        ));
-    }
-    let fits = count + cost <= quota.limit();
-    Ok(match (mode, fits) {
-        (Mode::Decide, true) => {
-            let next = encode(window, count + cost, quota);
-            (
-                Some(next),
-                report(quota, Outcome::Allowed, window, count + cost, now),
-            )
-        }
-        (Mode::Peek, true) => (
-            record_time,
-            report(quota, Outcome::Allowed, window, count, now),
-        ),
-        (_, false) => (
-            record_time,
-            report(quota, Outcome::Limited, window, count, now),
-        ),
-    })
-}
-
-/// The numbers reported for `count` units in window `window`, at `now`.
-#[inline]
-fn report(quota: &WindowQuota, verdict: Outcome, window: u64, count: u64, now: u64) -> Decision {
-    // The window ends at o + window·W, after `now` (window ≥ now's window); past 64 bits the
-    // distance is computed in 128 and saturated.
-    let to_end = if let Some(end) = end_of(quota, window) {
-        end.saturating_sub(now)
-    } else {
-        let end = u128::from(quota.offset()) + u128::from(window) * u128::from(quota.window());
-        u64::try_from(end - u128::from(now)).unwrap_or(u64::MAX)
-    };
-    let retry = match verdict {
-        Outcome::Allowed => Some(0),
-        Outcome::Never => None,
-        _ => Some(to_end),
-    };
-    Decision::plain(verdict, quota.limit(), count, retry, to_end)
-}
-
-/// The end of window `index`, o + index·W, or `None` past 64 bits.
-#[inline]
-const fn end_of(quota: &WindowQuota, index: u64) -> Option<u64> {
-    match index.checked_mul(quota.window()) {
-        Some(e) => e.checked_add(quota.offset()),
-        None => None,
-    }
-}
-
-/// The window a decision at `now` is judged in, given the stored word: the stored window while
-/// `now` is before its end (an earlier `now` included), else `now`'s own window with a count of
-/// zero, recorded. Only the first decision of a new window divides.
-#[inline]
-fn judged_window(
-    state: u64,
-    quota: &WindowQuota,
-    now: u64,
-) -> Result<(u64, u64, Option<u64>), Error> {
-    let (stored, stored_count) = decode(state, quota);
-    match end_of(quota, stored) {
-        Some(end) if now >= end => {
-            let current = index_of(quota, now)?;
-            Ok((current, 0, Some(encode(current, 0, quota))))
-        }
-        _ => Ok((stored, stored_count, None)),
-    }
+    let (next, decision) = window::step(decode(state, quota), quota, now, cost, mode)?;
+    Ok((next.map(|s| encode(s, quota)), decision))
 }
 
 /// The outcome-only [`Mode::Decide`] step: exactly the state change [`step`] makes.
@@ -185,48 +85,39 @@ pub(crate) fn admit(
     now: u64,
     cost: u64,
 ) -> Result<(Option<u64>, Outcome), Error> {
-    let (window, count, record_time) = judged_window(state, quota, now)?;
+    let (judged, moved) = judged_window(decode(state, quota), quota, now)?;
+    let record_time = if moved {
+        Some(encode(judged, quota))
+    } else {
+        None
+    };
     Ok(if cost > quota.limit() {
         (record_time, Outcome::Never)
-    } else if count + cost <= quota.limit() {
-        (Some(encode(window, count + cost, quota)), Outcome::Allowed)
+    } else if judged.count + cost <= quota.limit() {
+        let next = State {
+            count: judged.count + cost,
+            ..judged
+        };
+        (Some(encode(next, quota)), Outcome::Allowed)
     } else {
         (record_time, Outcome::Limited)
     })
 }
 
-/// `true` if a window in `state` holds nothing that counts at `now` and no later time: its
-/// window is over, or it is `now`'s window with a count of zero. A stored window later than
-/// `now`'s (left by a later peek or decision) is a record of time, not a new state.
+/// `true` if a window in `state` holds nothing that counts at `now` and no later time.
 pub(crate) fn is_drained(state: u64, quota: &WindowQuota, now: u64) -> bool {
-    let (stored, count) = decode(state, quota);
-    index_of(quota, now).map_or(true, |i| i > stored || (i == stored && count == 0))
+    window::is_drained(decode(state, quota), quota, now)
 }
 
-/// Re-expresses `state` under a new quota at `now`: the count of the stored window carries over
-/// (capped at the new limit: no free burst). A drained state becomes a new one. Otherwise the count goes
-/// into the new quota's window holding the stored window's last tick — the latest time the
-/// state may have seen — so a clock that stepped back cannot move the count into an earlier
-/// window that a later request would find fresh (docs/semantics.md#time). With an unchanged window and offset
-/// that is simply the current window.
+/// [`window::convert`] on a packed word.
 pub(crate) fn convert(
     state: u64,
     old: &WindowQuota,
     new: &WindowQuota,
     now: u64,
 ) -> Result<u64, Error> {
-    let (stored, count) = decode(state, old);
-    let current_new = index_of(new, now)?;
-    index_of(old, now)?;
-    if is_drained(state, old, now) {
-        // Drained and new are indistinguishable (docs/semantics.md#quota-changes): a fresh state in the new quota.
-        return Ok(encode(current_new, 0, new));
-    }
-    let end = u128::from(old.offset()) + u128::from(stored) * u128::from(old.window());
-    let last_tick = end.saturating_sub(1);
-    let at = u64::try_from(last_tick).unwrap_or(u64::MAX).max(now);
-    let window = index_of(new, at)?;
-    Ok(encode(window, count.min(new.limit()), new))
+    let converted = window::convert(decode(state, old), old, new, now)?;
+    Ok(encode(converted, new))
 }
 
 /// [`FixedWindow::decide`] on a state word kept anywhere (a window's own, or one in shared
@@ -249,8 +140,7 @@ pub(crate) fn decide_in(
         let (new, outcome) = admit(s, quota, now, cost)?;
         Ok((new, (outcome, new.unwrap_or(s))))
     })?;
-    let (window, count) = decode(word, quota);
-    Ok(report(quota, outcome, window, count, now))
+    Ok(report(quota, outcome, decode(word, quota), now))
 }
 
 /// [`FixedWindow::check`] on a state word kept anywhere.
@@ -312,7 +202,8 @@ impl FixedWindow {
         &self.quota
     }
 
-    /// The largest `now` this quota accepts; see the module docs.
+    /// The largest `now` this quota accepts: `o + (2^(64−k) − 1)·W − 1` ticks, for the
+    /// k = ⌊log₂ N⌋ + 1 bits of the state word that hold the count.
     pub fn span(&self) -> u64 {
         span(&self.quota)
     }

@@ -1,44 +1,19 @@
 //! Leaky bucket / GCRA, pass or fail, no queueing (docs/semantics.md#leaky-bucket).
 //!
-//! # State
+//! [`LeakyBucket`] keeps the state word of [`state::bucket`](crate::state::bucket) in an atomic
+//! and runs that module's arithmetic in a CAS loop; the functions here are the loops, and the
+//! arithmetic on a [`Quota`] for the key tables.
 //!
-//! One 64-bit word S per bucket, in units of 1/D tick ([`Quota`] explains the units). S is the
-//! larger of the theoretical arrival time (the moment the bucket will be empty) and the latest
-//! `now` the bucket has been asked about. The level at time t is
-//! `L(t) = max(0, S − t·D) / I` requests, where I is the emission interval in units.
-//! A request of cost c is admitted iff `max(S, t·D) + c·I ≤ t·D + B·I`, i.e. `L(t) + c ≤ B`.
-//!
-//! # Time going backwards
-//!
-//! Keeping the latest `now` in S makes a request at an earlier `now` see the bucket as it was at
-//! the latest time, plus the gap: it can only be judged more strictly, never more leniently, than
-//! the true timeline would. Peeks and `Never` answers record a later `now` when the bucket has
-//! drained (which changes no level), so every decision leaves its time in the state. The
-//! proptests replay the admitted requests at their times raised to the latest time seen and check
-//! that the reference model admits every one.
+//! The proptests replay the admitted requests at their times raised to the latest time seen and
+//! check that the reference model admits every one.
 
 use crate::atomic::{const_fn, update, AtomicU64, Ordering};
+pub(crate) use crate::state::bucket::admit;
+use crate::state::bucket::{self, report, retry_after};
+pub(crate) use crate::state::Mode;
 use crate::{Decision, Error, Outcome, Quota};
 
-/// Whether a step spends capacity or only looks.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Mode {
-    Decide,
-    Peek,
-}
-
-/// `⌈x / d⌉`, skipping the division when `d == 1` (the usual unit: C' = 1 whenever the count
-/// divides the period, as for 50/s or 2/s on any common clock).
-#[inline]
-const fn div_ceil_fast(x: u64, d: u64) -> u64 {
-    if d == 1 {
-        x
-    } else {
-        x.div_ceil(d)
-    }
-}
-
-/// One decision on a state word: the new word (`None`: unchanged) and the decision. Pure.
+/// [`bucket::step`] on a quota.
 #[inline]
 pub(crate) fn step(
     state: u64,
@@ -47,157 +22,25 @@ pub(crate) fn step(
     cost: u64,
     mode: Mode,
 ) -> Result<(Option<u64>, Decision), Error> {
-    let (now_u, need, deadline) = admit_bounds(quota, now, cost)?;
-    Ok(judge(state, quota, now_u, need, deadline, mode))
+    bucket::step(state, quota.units(), now, cost, mode)
 }
 
-/// [`step`] after [`admit_bounds`]: the outcome and new word come from [`admit`] (the
-/// outcome-only path), the numbers from [`report`], so the two paths cannot disagree.
-#[inline]
-fn judge(
-    state: u64,
-    quota: &Quota,
-    now_u: u64,
-    need: u64,
-    deadline: u64,
-    mode: Mode,
-) -> (Option<u64>, Decision) {
-    // Recording a later `now` into a drained bucket changes no level (see the module docs).
-    let record_time = if now_u > state { Some(now_u) } else { None };
-    if need == 0 {
-        return (
-            record_time,
-            report(quota, Outcome::Never, state, now_u, None),
-        );
-    }
-    match (admit(state, now_u, need, deadline), mode) {
-        ((Some(next), _), Mode::Decide) => (
-            Some(next),
-            report(quota, Outcome::Allowed, next, now_u, Some(0)),
-        ),
-        ((Some(_), _), Mode::Peek) => (
-            record_time,
-            report(quota, Outcome::Allowed, state, now_u, Some(0)),
-        ),
-        ((None, _), mode) => {
-            let retry = retry_after(quota, state, now_u, need);
-            let new = if mode == Mode::Peek {
-                record_time
-            } else {
-                None
-            };
-            (
-                new,
-                report(quota, Outcome::Limited, state, now_u, Some(retry)),
-            )
-        }
-    }
-}
-
-/// The numbers reported for a bucket whose word is `state`, at `now_u` (in units).
-#[inline]
-fn report(
-    quota: &Quota,
-    verdict: Outcome,
-    state: u64,
-    now_u: u64,
-    retry_after: Option<u64>,
-) -> Decision {
-    let excess = state.saturating_sub(now_u);
-    let limit = quota.burst();
-    // ⌈excess / interval⌉, capped at the burst (a clock that stepped back can leave more).
-    let used = if excess >= quota.tolerance() {
-        limit
-    } else {
-        quota.requests_in(excess)
-    };
-    Decision::plain(
-        verdict,
-        limit,
-        used,
-        retry_after,
-        div_ceil_fast(excess, quota.unit()),
-    )
-}
-
-/// A denied request's `retry_after`: ⌈(L(t) + c − B) · P / C⌉ in ticks, computed in units as
-/// (excess + need − tolerance) / unit = (excess − (tolerance − need)) / unit, where the denial
-/// means excess > tolerance − need (even if `base + need` overflowed) and need ≤ tolerance.
-/// Exact in u64: no 128-bit division on the decision path (800 bytes of code on a Cortex-M).
-#[inline]
-fn retry_after(quota: &Quota, state: u64, now_u: u64, need: u64) -> u64 {
-    let base = if state > now_u { state } else { now_u };
-    let over = (base - now_u) - (quota.tolerance() - need);
-    div_ceil_fast(over, quota.unit())
-}
-
-/// The numbers an outcome-only decision needs: `now` in units, the request's size in units
-/// (0 for a cost above the burst: [`Outcome::Never`]) and the latest admissible end of the
-/// bucket. The same checks, in the same order, as [`step`].
+/// [`bucket::admission`] on a quota, as the outcome-only paths take it: `now` in units, the
+/// request's size in units (0: [`Outcome::Never`]) and the latest admissible end of the bucket.
 #[inline]
 pub(crate) fn admit_bounds(quota: &Quota, now: u64, cost: u64) -> Result<(u64, u64, u64), Error> {
-    if cost == 0 {
-        return Err(Error::ZeroCost);
-    }
-    if now > quota.exact_span() {
-        return Err(Error::ClockOutOfRange);
-    }
-    // Fits: now ≤ span = (MAX − tolerance) / unit.
-    let now_u = now * quota.unit();
-    if cost > quota.burst() {
-        return Ok((now_u, 0, 0));
-    }
-    // cost ≤ burst, so cost·interval ≤ tolerance fits, and so does now_u + tolerance.
-    Ok((now_u, cost * quota.interval(), now_u + quota.tolerance()))
-}
-
-/// The outcome-only [`Mode::Decide`] step for a cost within the burst (`need ≥ 1`): the new
-/// word if admitted. Exactly the state change [`step`] makes.
-#[inline]
-pub(crate) const fn admit(
-    state: u64,
-    now_u: u64,
-    need: u64,
-    deadline: u64,
-) -> (Option<u64>, Outcome) {
-    let base = if state > now_u { state } else { now_u };
-    match base.checked_add(need) {
-        Some(next) if next <= deadline => (Some(next), Outcome::Allowed),
-        _ => (None, Outcome::Limited),
-    }
+    let a = bucket::admission(quota.units(), now, cost)?;
+    Ok((a.now, a.need, a.deadline))
 }
 
 /// `true` if a bucket in `state` is empty at `now` (indistinguishable from a new one).
 pub(crate) fn is_drained(state: u64, quota: &Quota, now: u64) -> bool {
-    match now.checked_mul(quota.unit()) {
-        Some(now_u) => state <= now_u,
-        None => true,
-    }
+    bucket::is_drained(state, quota.units(), now)
 }
 
-/// Re-expresses `state` from `old` quota units in `new` quota units at `now`, so a key that
-/// changes quota keeps its history: no free burst, and a backlog that never drains sooner than
-/// it would have.
-///
-/// The state cannot tell a backlog (level) from a gap left by a clock that stepped back (the
-/// latest `now` it recorded), so the backlog is converted both ways and the larger result kept:
-/// **by level** (the same number of requests in the new bucket; this is the larger when the new
-/// rate is slower or equal) and **by time** (the bucket empties at the same moment it would
-/// have; the larger when the new rate is faster). Either way the bucket is empty no later than
-/// under the slower of the two quotas, and no request is admitted that the true timeline, with
-/// the change made at the latest time seen, would refuse (docs/semantics.md#backwards-clocks).
-///
-/// [`Error::ClockOutOfRange`] if `now` is beyond either quota's span or the converted backlog
-/// does not fit the new quota's state (it would drain past its span); nothing is changed then.
+/// [`bucket::convert`] between two quotas.
 pub(crate) fn convert(state: u64, old: &Quota, new: &Quota, now: u64) -> Result<u64, Error> {
-    if now > old.exact_span() || now > new.exact_span() {
-        return Err(Error::ClockOutOfRange);
-    }
-    let old_excess = u128::from(state.saturating_sub(now * old.unit()));
-    let by_level = (old_excess * u128::from(new.interval())).div_ceil(u128::from(old.interval()));
-    let by_time = (old_excess * u128::from(new.unit())).div_ceil(u128::from(old.unit()));
-    let converted = u128::from(now * new.unit()) + by_level.max(by_time);
-    u64::try_from(converted).map_err(|_| Error::ClockOutOfRange)
+    bucket::convert(state, old.units(), new.units(), now)
 }
 
 /// [`LeakyBucket::decide`] on a state word kept anywhere (a bucket's own, or one in shared
@@ -219,7 +62,7 @@ pub(crate) fn decide_in(
                 (None, s)
             })
         })?;
-        return Ok(report(quota, Outcome::Never, word, now_u, None));
+        return Ok(report(quota.units(), Outcome::Never, word, now_u, None));
     }
     // The CAS loop carries only the outcome and the word it was judged on; the numbers are
     // computed once, after it.
@@ -227,11 +70,12 @@ pub(crate) fn decide_in(
         let (new, outcome) = admit(s, now_u, need, deadline);
         Ok((new, (outcome, new.unwrap_or(s))))
     })?;
+    let units = quota.units();
     Ok(if outcome == Outcome::Allowed {
-        report(quota, outcome, word, now_u, Some(0))
+        report(units, outcome, word, now_u, Some(0))
     } else {
-        let retry = retry_after(quota, word, now_u, need);
-        report(quota, outcome, word, now_u, Some(retry))
+        let retry = retry_after(units, word, now_u, need);
+        report(units, outcome, word, now_u, Some(retry))
     })
 }
 
@@ -376,11 +220,7 @@ impl LeakyBucket {
     ///
     /// Errors: [`Error::ClockOutOfRange`].
     pub fn raise_level_to(&self, now: u64, used: u64) -> Result<(), Error> {
-        if now > self.quota.exact_span() {
-            return Err(Error::ClockOutOfRange);
-        }
-        // Fits: now·unit + burst·interval ≤ span·unit + tolerance ≤ u64::MAX.
-        let target = now * self.quota.unit() + used.min(self.quota.burst()) * self.quota.interval();
+        let target = bucket::at_level(self.quota.units(), now, used)?;
         update(&self.state, |s| {
             Ok((if target > s { Some(target) } else { None }, ()))
         })

@@ -34,7 +34,9 @@
 //! [`ConcurrencyLimit`] (docs/semantics.md#concurrency-limit). Decisions: [`Decision`], [`Outcome`] (docs/semantics.md#outcomes-and-http-statuses). Header values:
 //! [`header`] (docs/semantics.md#header-values). Pagination: [`pagination`] (docs/semantics.md#deep-pagination). Vendor presets: [`presets`] (docs/semantics.md#vendor-presets).
 //! Keyed tables: [`table`] and [`key`] (docs/semantics.md#key-tables). Client toolkit: [`client`] (docs/semantics.md#client-toolkit). One limit for
-//! the processes of one host (std, Unix, feature `shared`): `shared`.
+//! the processes of one host (std, Unix, feature `shared`): `shared`. The limiters' state
+//! arithmetic as pure functions, for backends that keep the state elsewhere (Redis, a database):
+//! [`state`].
 #![no_std]
 // Without the `shared` feature the crate has no unsafe code at all. With it, mapping shared
 // memory needs some: it is allowed in one module, `shared/region.rs`, and denied elsewhere.
@@ -61,6 +63,7 @@ mod quota;
 #[cfg(all(feature = "shared", unix, not(loom)))]
 pub mod shared;
 mod sliding_log;
+pub mod state;
 pub mod table;
 
 pub use clock::WrappingClock;

@@ -28,6 +28,7 @@
 //! A decision at a `now` beyond the span returns [`Error::ClockOutOfRange`]: never a wrong
 //! answer, never a panic.
 
+use crate::state::bucket::Units;
 use crate::Error;
 
 /// A leaky-bucket (GCRA) quota: a bucket of `burst` requests draining `count` per `period` ticks.
@@ -48,17 +49,11 @@ use crate::Error;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Quota {
-    burst: u64,
     count: u64,
     period: u64,
-    /// Units per tick (C' when exact).
-    unit: u64,
-    /// Units per request: the emission interval (P' when exact).
-    interval: u64,
-    /// burst × interval: the bucket's capacity in units.
-    tolerance: u64,
-    /// Largest `now` in ticks the arithmetic accepts.
-    span: u64,
+    /// Burst, units per tick, units per request, tolerance and span: what the arithmetic
+    /// runs on.
+    units: Units,
     exact: bool,
 }
 
@@ -109,7 +104,7 @@ impl Quota {
         }
         let g = gcd(count, period);
         match Quota::build(burst, count, period, count / g, period / g, true) {
-            Ok(q) if q.span >= min_span => Ok(q),
+            Ok(q) if q.units.span() >= min_span => Ok(q),
             Ok(_) => Err(Error::SpanTooShort),
             Err(e) => Err(e),
         }
@@ -153,7 +148,7 @@ impl Quota {
             #[allow(clippy::cast_possible_truncation)]
             if interval <= u64::MAX as u128 {
                 if let Ok(q) = Quota::build(burst, count, period, unit, interval as u64, false) {
-                    if q.span >= min_span {
+                    if q.units.span() >= min_span {
                         return Ok(q);
                     }
                 }
@@ -173,25 +168,20 @@ impl Quota {
         interval: u64,
         exact: bool,
     ) -> Result<Quota, Error> {
-        let Some(tolerance) = burst.checked_mul(interval) else {
-            return Err(Error::QuotaOverflow);
-        };
-        let span = (u64::MAX - tolerance) / unit;
-        Ok(Quota {
-            burst,
-            count,
-            period,
-            unit,
-            interval,
-            tolerance,
-            span,
-            exact,
-        })
+        match Units::build(burst, unit, interval) {
+            Ok(units) => Ok(Quota {
+                count,
+                period,
+                units,
+                exact,
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// The bucket size B: how many cost-1 requests pass back to back from empty.
     pub const fn burst(&self) -> u64 {
-        self.burst
+        self.units.burst()
     }
 
     /// C: requests drained per period.
@@ -212,44 +202,54 @@ impl Quota {
 
     /// The largest `now`, in ticks, a decision accepts; see the module docs for the formula.
     pub const fn exact_span(&self) -> u64 {
-        self.span
+        self.units.span()
     }
 
     /// Ticks a full bucket takes to drain: ⌈B·P / C⌉ (for an approximate quota, at its rounded
     /// rate).
     pub const fn drain_ticks(&self) -> u64 {
-        self.tolerance.div_ceil(self.unit)
+        self.units.tolerance().div_ceil(self.units.unit())
+    }
+
+    /// The numbers the bucket's arithmetic runs on: B, D (units per tick), I (units per
+    /// request), B·I and the span. The pure state functions of [`state::bucket`](crate::state::bucket)
+    /// take them; two quotas with equal units decide identically.
+    ///
+    /// ```
+    /// use tollgate::Quota;
+    /// let q = Quota::new(30, 2, 1_000_000_000)?; // ShopBase on nanoseconds
+    /// let units = q.units();
+    /// assert_eq!((units.unit(), units.interval()), (1, 500_000_000)); // one request per 0.5 s
+    /// assert_eq!(units.span(), q.exact_span());
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    pub const fn units(&self) -> &Units {
+        &self.units
     }
 
     pub(crate) const fn unit(&self) -> u64 {
-        self.unit
+        self.units.unit()
     }
 
     pub(crate) const fn interval(&self) -> u64 {
-        self.interval
+        self.units.interval()
     }
 
     pub(crate) const fn tolerance(&self) -> u64 {
-        self.tolerance
-    }
-
-    /// ⌈units / interval⌉: the requests `units` of backlog hold.
-    #[inline]
-    pub(crate) const fn requests_in(&self, units: u64) -> u64 {
-        units.div_ceil(self.interval)
+        self.units.tolerance()
     }
 
     /// The quota's fields as words, for a key table's memory: burst, count, period, unit,
     /// interval, tolerance, span, exact. [`Quota::from_words`] reverses it.
     pub(crate) const fn to_words(self) -> [u64; 8] {
         [
-            self.burst,
+            self.units.burst(),
             self.count,
             self.period,
-            self.unit,
-            self.interval,
-            self.tolerance,
-            self.span,
+            self.units.unit(),
+            self.units.interval(),
+            self.units.tolerance(),
+            self.units.span(),
             self.exact as u64,
         ]
     }
@@ -258,13 +258,9 @@ impl Quota {
     /// with [`Quota::check_words`]. Cheap (no division).
     pub(crate) const fn from_words(w: &[u64; 8]) -> Quota {
         Quota {
-            burst: w[0],
             count: w[1],
             period: w[2],
-            unit: w[3],
-            interval: w[4],
-            tolerance: w[5],
-            span: w[6],
+            units: Units::from_words(w[0], w[3], w[4], w[5], w[6]),
             exact: w[7] != 0,
         }
     }
@@ -281,7 +277,7 @@ impl Quota {
         };
         if exact {
             let q = Quota::with_min_span(burst, count, period, 0)?;
-            if q.unit != unit || q.interval != interval {
+            if q.unit() != unit || q.interval() != interval {
                 return Err(Error::InvalidArgument);
             }
             return Ok(q);

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tollgate::state::Mode;
 use tollgate::{Decision, Error};
 
 use crate::limiter::{Limit, RedisLimiter, Request, Stats};
@@ -25,7 +26,7 @@ struct Owned {
     limit: Limit,
     now: u64,
     cost: u64,
-    peek: bool,
+    mode: Mode,
 }
 
 impl AsyncRedisLimiter {
@@ -92,7 +93,7 @@ impl AsyncRedisLimiter {
                 limit: r.limit,
                 now: r.now,
                 cost: r.cost,
-                peek: r.peek,
+                mode: r.mode,
             })
             .collect();
         let inner = Arc::clone(&self.inner);
@@ -104,7 +105,7 @@ impl AsyncRedisLimiter {
                     limit: o.limit,
                     now: o.now,
                     cost: o.cost,
-                    peek: o.peek,
+                    mode: o.mode,
                 })
                 .collect();
             inner.decide_batch(&borrowed)

@@ -19,10 +19,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use tollgate::{Decision, Error};
+use tollgate::state::{bucket, window, Mode};
+use tollgate::{Decision, Error, Outcome};
 
-use crate::fixed_window;
-use crate::gcra::{self, Mode};
 use crate::limiter::{Known, Limit, RedisLimiter, Request};
 
 /// A [`RedisLimiter`] with a local mirror that absorbs clear denials (see the module docs).
@@ -142,41 +141,35 @@ impl HybridLimiter {
 }
 
 /// The denial the mirror is sure of, if any: same quota, a decision (not a peek), and the
-/// mirrored lower bound already denies.
+/// mirrored lower bound already denies. A bucket's admission only gets harder as its state
+/// grows; a window's only within the mirrored window (a later one starts from zero), so a
+/// window is judged locally only when `now` falls in it.
 fn local_denial(known: &Known, r: &Request<'_>) -> Option<Decision> {
-    if r.peek {
+    if r.mode == Mode::Peek {
         return None;
     }
-    match (known, &r.limit) {
-        (Known::Bucket(p, s), Limit::Bucket(q)) => {
-            let q = gcra::Params::of(q).ok()?;
-            if q != *p || !gcra::denies(*s, p, r.now, r.cost) {
-                return None;
-            }
-            gcra::step(*s, p, r.now, r.cost, Mode::Decide)
-                .ok()
-                .map(|(_, d)| d)
+    let decision = match (known, &r.limit) {
+        (Known::Bucket(units, s), Limit::Bucket(q)) if q.units() == units => {
+            bucket::step(*s, units, r.now, r.cost, Mode::Decide).ok()?.1
         }
-        (Known::Window(p, s), Limit::Window(q)) => {
-            if fixed_window::Params::of(q) != *p || !fixed_window::denies(*s, p, r.now, r.cost) {
-                return None;
-            }
-            fixed_window::step(*s, p, r.now, r.cost, Mode::Decide)
-                .ok()
-                .map(|(_, d)| d)
+        (Known::Window(p, s), Limit::Window(q))
+            if q == p && window::index_of(q, r.now) == Ok(s.index) =>
+        {
+            window::step(*s, q, r.now, r.cost, Mode::Decide).ok()?.1
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    (decision.verdict == Outcome::Limited).then_some(decision)
 }
 
 fn drained(known: &Known, now: u64) -> bool {
     match known {
         // Drained: nothing above now (reset_after 0). Forgetting is always safe.
-        Known::Bucket(p, s) => {
-            gcra::step(*s, p, now, 1, Mode::Peek).map_or(true, |(_, d)| d.reset_after == 0)
+        Known::Bucket(units, s) => {
+            bucket::step(*s, units, now, 1, Mode::Peek).map_or(true, |(_, d)| d.reset_after == 0)
         }
-        Known::Window(p, (index, count)) => {
-            *count == 0 || p.index_of(now).map_or(true, |i| i > *index)
+        Known::Window(q, s) => {
+            s.count == 0 || window::index_of(q, now).map_or(true, |i| i > s.index)
         }
     }
 }

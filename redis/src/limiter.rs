@@ -5,11 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::{ErrorKind, RedisError, Script, Value};
+use tollgate::state::bucket::{self, Units};
+use tollgate::state::window::{self, State};
+use tollgate::state::Mode;
 use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
 
 use crate::conn::Target;
 use crate::fixed_window;
-use crate::gcra::{self, Mode};
+use crate::gcra;
 use crate::node::{Counters, Topology};
 
 // The one copy of the scripts, shipped with the Python package too (its `tollgate.redis` module
@@ -132,8 +135,9 @@ pub struct Request<'a> {
     pub now: u64,
     /// The request's cost, at least 1.
     pub cost: u64,
-    /// `true` for a peek: would it pass? Spends nothing.
-    pub peek: bool,
+    /// [`Mode::Decide`] for a decision; [`Mode::Peek`] for a peek: would it pass? Spends
+    /// nothing.
+    pub mode: Mode,
 }
 
 impl<'a> Request<'a> {
@@ -144,23 +148,15 @@ impl<'a> Request<'a> {
             limit: limit.into(),
             now,
             cost,
-            peek: false,
+            mode: Mode::Decide,
         }
     }
 
     /// A peek request.
     pub fn peek(key: &'a str, limit: impl Into<Limit>, now: u64, cost: u64) -> Request<'a> {
         Request {
-            peek: true,
+            mode: Mode::Peek,
             ..Request::decide(key, limit, now, cost)
-        }
-    }
-
-    fn mode(&self) -> Mode {
-        if self.peek {
-            Mode::Peek
-        } else {
-            Mode::Decide
         }
     }
 }
@@ -188,8 +184,8 @@ pub struct Stats {
 /// A key's state as Redis holds it, after a decision: what the hybrid mode caches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Known {
-    Bucket(gcra::Params, u64),
-    Window(fixed_window::Params, (u64, u64)),
+    Bucket(Units, u64),
+    Window(WindowQuota, State),
 }
 
 /// One request on its way through the round trips.
@@ -218,8 +214,8 @@ enum ReplyError {
 }
 
 enum Kind {
-    Bucket(gcra::Params, gcra::ScriptArgs),
-    Window(fixed_window::Params, u64),
+    Bucket(Units, gcra::ScriptArgs),
+    Window(WindowQuota, u64),
 }
 
 /// A leaky bucket and fixed window per key, shared through Redis by every node that uses the
@@ -399,17 +395,16 @@ impl RedisLimiter {
     fn prepare(&self, r: &Request<'_>) -> Result<Job, Error> {
         let (redis_key, kind) = match &r.limit {
             Limit::Bucket(q) => {
-                let p = gcra::Params::of(q)?;
-                let args = gcra::script_args(&p, r.now, r.cost, r.mode())?;
-                (self.redis_key('b', r.key), Kind::Bucket(p, args))
+                let units = *q.units();
+                let args = gcra::script_args(&units, r.now, r.cost, r.mode)?;
+                (self.redis_key('b', r.key), Kind::Bucket(units, args))
             }
             Limit::Window(q) => {
                 if r.cost == 0 {
                     return Err(Error::ZeroCost);
                 }
-                let p = fixed_window::Params::of(q);
-                let index = p.index_of(r.now)?;
-                (self.redis_key('w', r.key), Kind::Window(p, index))
+                let index = window::index_of(q, r.now)?;
+                (self.redis_key('w', r.key), Kind::Window(*q, index))
             }
         };
         Ok(Job {
@@ -430,25 +425,28 @@ impl RedisLimiter {
                 cmd.arg(self.gcra.get_hash())
                     .arg(1)
                     .arg(&job.redis_key)
-                    .arg(p.fingerprint())
-                    .arg(if a.decide { "d" } else { "r" })
+                    .arg(gcra::fingerprint(p))
+                    .arg(if a.need > 0 { "d" } else { "r" })
                     .arg(a.now_units.to_string())
                     .arg(a.need.to_string())
                     .arg(a.threshold.to_string())
-                    .arg(format!("{:e}", p.ms_per_unit(self.config.ticks_per_second)))
+                    .arg(format!(
+                        "{:e}",
+                        gcra::ms_per_unit(p, self.config.ticks_per_second)
+                    ))
                     .arg(grace.to_string())
                     .arg(a.full.to_string());
             }
             Kind::Window(p, index) => {
-                let decide = !r.peek && r.cost <= p.limit;
+                let decide = r.mode == Mode::Decide && r.cost <= p.limit();
                 cmd.arg(self.window.get_hash())
                     .arg(1)
                     .arg(&job.redis_key)
-                    .arg(p.fingerprint())
+                    .arg(fixed_window::fingerprint(p))
                     .arg(if decide { "d" } else { "r" })
                     .arg(index.to_string())
-                    .arg(r.cost.min(p.limit).to_string())
-                    .arg(p.limit.to_string())
+                    .arg(r.cost.min(p.limit()).to_string())
+                    .arg(p.limit().to_string())
                     .arg(
                         self.window_ttl_ms(
                             p,
@@ -466,8 +464,8 @@ impl RedisLimiter {
     }
 
     /// Milliseconds to the end of window `index` seen from `now`, rounded up, plus grace.
-    fn window_ttl_ms(&self, p: &fixed_window::Params, index: u64, now: u64) -> u64 {
-        let ticks = u128::from(p.ticks_to_end(index, now));
+    fn window_ttl_ms(&self, p: &WindowQuota, index: u64, now: u64) -> u64 {
+        let ticks = u128::from(window::ticks_to_end(p, index, now));
         let ms = (ticks * 1000).div_ceil(u128::from(self.config.ticks_per_second));
         let ms = ms + self.config.grace.as_millis() + 1;
         // Capped like the bucket script's TTL: 10^15 ms is 31 000 years.
@@ -513,7 +511,7 @@ impl RedisLimiter {
             (Kind::Bucket(p, _), Some("1")) => {
                 let state = num(1)?;
                 job.result = Some(
-                    gcra::step(state, p, r.now, r.cost, r.mode())
+                    bucket::step(state, p, r.now, r.cost, r.mode)
                         .map(|(next, d)| (d, Some(Known::Bucket(*p, next.unwrap_or(state))))),
                 );
                 Ok((false, repaired(2)))
@@ -523,9 +521,9 @@ impl RedisLimiter {
                 let old_fp = fields.get(2).ok_or(ReplyError::Malformed)?;
                 // A fingerprint this crate did not write: the state's meaning is unknown, so
                 // the key is taken as a full bucket at now (never a fresh one: no free burst).
-                let (converted, foreign) = match gcra::Params::parse(old_fp) {
-                    Some(old) => (gcra::convert(state, &old, p, r.now), false),
-                    None => (gcra::full(p, r.now), true),
+                let (converted, foreign) = match gcra::parse_fingerprint(old_fp) {
+                    Some(old) => (bucket::convert(state, &old, p, r.now), false),
+                    None => (bucket::at_level(p, r.now, p.burst()), true),
                 };
                 match converted {
                     Ok(s) => {
@@ -539,30 +537,42 @@ impl RedisLimiter {
                 }
             }
             (Kind::Window(p, _), Some("1")) => {
-                let state = (num(1)?, num(2)?);
+                let state = State {
+                    index: num(1)?,
+                    count: num(2)?,
+                };
                 job.result = Some(
-                    fixed_window::step(state, p, r.now, r.cost, r.mode())
+                    window::step(state, p, r.now, r.cost, r.mode)
                         .map(|(next, d)| (d, Some(Known::Window(*p, next.unwrap_or(state))))),
                 );
                 Ok((false, repaired(3)))
             }
             (Kind::Window(p, _), Some("0")) => {
-                let state = (num(1)?, num(2)?);
+                let state = State {
+                    index: num(1)?,
+                    count: num(2)?,
+                };
                 let old_fp = fields.get(3).ok_or(ReplyError::Malformed)?;
                 // A foreign fingerprint: a full window (the later of the stored one and now's).
-                let (converted, foreign) = match fixed_window::Params::parse(old_fp) {
-                    Some(old) => (fixed_window::convert(state, &old, p, r.now), false),
-                    None => (p.index_of(r.now).map(|i| (i.max(state.0), p.limit)), true),
+                let (converted, foreign) = match fixed_window::parse_fingerprint(old_fp) {
+                    Some(old) => (window::convert(state, &old, p, r.now), false),
+                    None => (
+                        window::index_of(p, r.now).map(|i| State {
+                            index: i.max(state.index),
+                            count: p.limit(),
+                        }),
+                        true,
+                    ),
                 };
                 match converted {
-                    Ok((i, c)) => {
-                        job.converted_window = Some(i);
+                    Ok(converted) => {
+                        job.converted_window = Some(converted.index);
                         job.conversion = vec![
                             fields[1].clone(),
                             fields[2].clone(),
                             old_fp.clone(),
-                            i.to_string(),
-                            c.to_string(),
+                            converted.index.to_string(),
+                            converted.count.to_string(),
                         ];
                         Ok((true, foreign))
                     }

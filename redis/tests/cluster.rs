@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use tollgate::state::Mode;
 use tollgate::{Decision, Error, FixedWindow, LeakyBucket, Outcome, Quota, WindowQuota};
 use tollgate_redis::{Config, FailurePolicy, Limit, RedisLimiter, Request};
 
@@ -184,14 +185,14 @@ fn through<Q: Copy + Into<Limit>>(
             limit: quotas[q].into(),
             now,
             cost,
-            peek,
+            mode: if peek { Mode::Peek } else { Mode::Decide },
         })
         .collect();
     let mut got = Vec::new();
     for (i, chunk) in requests.chunks(7).enumerate() {
         if i % 3 == 0 {
             for r in chunk {
-                got.push(if r.peek {
+                got.push(if r.mode == Mode::Peek {
                     l.peek(r.key, r.limit, r.now, r.cost)
                 } else {
                     l.decide(r.key, r.limit, r.now, r.cost)

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
+use tollgate::state::Mode;
 use tollgate::{Decision, Error, FixedWindow, LeakyBucket, Quota, WindowQuota};
 use tollgate_redis::{Config, Limit, RedisLimiter, Request};
 
@@ -277,14 +278,14 @@ fn through_redis<Q: Copy + Into<Limit>>(
             limit: t.quotas[op.quota].into(),
             now,
             cost: op.cost,
-            peek: op.peek,
+            mode: if op.peek { Mode::Peek } else { Mode::Decide },
         })
         .collect();
     if t.chunk == 1 {
         return requests
             .iter()
             .map(|r| {
-                if r.peek {
+                if r.mode == Mode::Peek {
                     limiter.peek(r.key, r.limit, r.now, r.cost)
                 } else {
                     limiter.decide(r.key, r.limit, r.now, r.cost)
