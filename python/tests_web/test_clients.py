@@ -94,10 +94,14 @@ def drive_sync(
     seconds: float,
     threads_per_shop: int,
     shops=SHOPS,
+    stagger: float = 0.0,
 ) -> list[threading.Thread]:
-    deadline = time.monotonic() + seconds
+    """Threads calling each shop for ``seconds``; the i-th shop starts ``i × stagger`` s late."""
+    start = time.monotonic()
 
-    def worker(shop: int) -> None:
+    def worker(shop: int, delay: float) -> None:
+        time.sleep(delay)
+        deadline = start + delay + seconds
         with PacedSession(pacing=pacing) as session:
             url, headers = make(base, shop)
             while time.monotonic() < deadline:
@@ -105,8 +109,8 @@ def drive_sync(
                 record.add(shop, r.status_code)
 
     threads = [
-        threading.Thread(target=worker, args=(shop,))
-        for shop in shops
+        threading.Thread(target=worker, args=(shop, i * stagger))
+        for i, shop in enumerate(shops)
         for _ in range(threads_per_shop)
     ]
     for t in threads:
@@ -122,33 +126,51 @@ async def drive_async(
     seconds: float,
     tasks_per_shop: int,
     shops=SHOPS,
+    stagger: float = 0.0,
 ) -> None:
-    deadline = time.monotonic() + seconds
+    """Tasks calling each shop for ``seconds``; the i-th shop starts ``i × stagger`` s late."""
+    start = time.monotonic()
     transport = AsyncPacedTransport(pacing=pacing)
     async with httpx.AsyncClient(transport=transport, timeout=10) as client:
 
-        async def task(shop: int) -> None:
+        async def task(shop: int, delay: float) -> None:
+            await asyncio.sleep(delay)
+            deadline = start + delay + seconds
             url, headers = make(base, shop)
             while time.monotonic() < deadline:
                 r = await client.get(url, headers=headers)
                 record.add(shop, r.status_code)
 
-        await asyncio.gather(*(task(s) for s in shops for _ in range(tasks_per_shop)))
+        await asyncio.gather(
+            *(task(s, i * stagger) for i, s in enumerate(shops) for _ in range(tasks_per_shop))
+        )
 
 
 def run(
-    mode: str, make, base: str, vendor: Vendor, seconds: float, shops=SHOPS
+    mode: str,
+    make,
+    base: str,
+    vendor: Vendor,
+    seconds: float,
+    shops=SHOPS,
+    callers: int = 8,
+    stagger: float = 0.0,
 ) -> tuple[Pacing, Record]:
+    """Drives ``shops`` for ``seconds`` each with ``callers`` threads (sync), tasks (async) or
+    half of each (mixed) per shop, all through one Pacing; shop i starts ``i × stagger`` s late.
+    """
     record = Record(vendor)
     pacing = Pacing(vendor, pacer_factory=record.factory)
+    half = callers // 2
     if mode == "sync":
-        for t in drive_sync(make, base, pacing, record, seconds, 4, shops):
+        for t in drive_sync(make, base, pacing, record, seconds, callers, shops, stagger):
             t.join()
     elif mode == "async":
-        asyncio.run(drive_async(make, base, pacing, record, seconds, 4, shops))
+        asyncio.run(drive_async(make, base, pacing, record, seconds, callers, shops, stagger))
     else:  # the same shops from threads and tasks at once, through one Pacing
-        threads = drive_sync(make, base, pacing, record, seconds, 3, shops)
-        asyncio.run(drive_async(make, base, pacing, record, seconds, 4, shops))
+        threads = drive_sync(make, base, pacing, record, seconds, half, shops, stagger)
+        coro = drive_async(make, base, pacing, record, seconds, callers - half, shops, stagger)
+        asyncio.run(coro)
         for t in threads:
             t.join()
     return pacing, record
@@ -195,10 +217,27 @@ def test_tiktok_zero_429_and_90_percent(mode: str) -> None:
     """The server adds 0-20 ms of latency; the client's margin is 100 ms, for that and for the
     time a busy machine takes to schedule a thread or task between the pacer's answer and the
     request reaching the server (a sliding log of 50 per 1.1 s: 90.9 % of the rate at most over
-    a long run)."""
+    a long run).
+
+    Over the 4 s measured from a key's first send the client sends four bursts of 50, at 0,
+    1.1, 2.2 and 3.3 s (each slot of its log comes free 1.1 s after it was taken), and the
+    server's limit admits 200 in any span shorter than 4 s: the fourth burst must be out within
+    the 0.7 s before the window ends. How long a burst takes is the machine's round trip over
+    the callers per key (Little's law), and the CPU both shops' bursts share: with 4 callers,
+    both shops bursting at the same instants and a 55 ms round trip on one busy core, a burst
+    took the whole 0.7 s, and the share swung between 85 and 100 % with the machine's load,
+    whatever the pacer did. Hence 8 callers per key, the second shop started 0.55 s after the
+    first (half the client's 1.1 s cycle: the two shops' bursts take turns instead of
+    contending; they still run at once through one Pacing), and each shop driven for 4.3 s from
+    its start, so that it is offered calls for the whole 4 s measured from its first send (a
+    call still waiting at the end goes out at 4.4 s, past the window). With a CPU-bound process
+    on the same core, every burst then went out within 0.55 s. The bar is unchanged: the calls
+    sent over what the server admits in their span, at least 90 %.
+    """
     env = {"FAKE_VENDOR": "tiktok", "FAKE_JITTER_MS": "20"}
     with uvicorn("fake_vendor:app", env) as base:
-        pacing, record = run(mode, tiktok_request, base, tiktok_shop(jitter=0.1), 4.0, TIKTOK_SHOPS)
+        vendor = tiktok_shop(jitter=0.1)
+        pacing, record = run(mode, tiktok_request, base, vendor, 4.3, TIKTOK_SHOPS, stagger=0.55)
         stats = server_stats(base)
     assert stats["statuses"].get("429", 0) == 0, stats
     assert pacing.stats.statuses[429] == 0
