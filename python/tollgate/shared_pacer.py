@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ._util import NANOS_PER_SECOND, U64_MAX, u64
 from .client import Pace, PaceAction, parse_call_limit, parse_retry_after
@@ -55,6 +55,9 @@ from .errors import (
 from .limiters import Clock, Quota
 from .shared import CREATE_IF_MISSING, SharedBucket, SharedLog
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 __all__ = ["BLOCK_SUFFIX", "FINE_UNITS", "SharedBucketPacer", "SharedLogPacer"]
 
 #: A bucket mirror's units per request: a header sync raises it to within 1/1000 of a request.
@@ -63,7 +66,6 @@ FINE_UNITS = 1000
 BLOCK_SUFFIX = ".block"
 
 _PathArg = Union[str, "os.PathLike[str]", None]
-_P = TypeVar("_P", bound="_SharedPacer")
 # A bucket of 1 draining 1 per tick is an atomic "maximum time" register: its word is the time
 # before which it refuses, a decision at `until - 1` moves it to `until` unless it is later.
 _BLOCK_QUOTA_ARGS = (1, 1, 1)
@@ -254,7 +256,7 @@ class _SharedPacer:
             if region is not None:
                 region.close()
 
-    def __enter__(self: _P) -> _P:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
