@@ -5,17 +5,23 @@ key, over the span from the key's first send to its last, as the calls sent over
 server's limit can admit in that span: ``burst + rate × span`` for ShopBase's bucket, and
 ``limit × (⌊span / window⌋ + 1)`` for TikTok Shop's 50 per second (the most any sequence with
 at most 50 calls in every second can hold).
+
+The last tests run the callers in four worker processes, each with its own
+``Pacing(shared=directory)``: one pace for all of them, and a header one of them reads paces
+the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import multiprocessing
 import threading
 import time
 from collections import defaultdict
 from typing import Callable
 
+import _shared_workers
 import httpx
 import pytest
 import requests
@@ -359,3 +365,105 @@ def test_transport_errors_retried_for_idempotent_methods(method: str) -> None:
     assert pacing.stats.attempts == 2 * expected
     assert pacing.stats.transport_errors == 2 * expected
     assert pacing.stats.gave_up == (2 if method == "GET" else 0)
+
+
+# Several processes, one pace: each worker process makes its own Pacing(shared=directory), as
+# the workers of a pre-forked server or a task queue would.
+
+
+def run_processes(
+    vendor: str,
+    directory: str,
+    url: str,
+    headers: dict[str, str],
+    processes: int,
+    threads: int,
+    seconds: float,
+    calls: int = 0,
+) -> list[tuple[list[int], dict[int, int], list[str]]]:
+    """Spawns ``processes`` workers (``_shared_workers.drive``), starts them together once all
+    are ready, and returns what each saw."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    args = (vendor, directory, url, headers, threads, seconds, ready, go, results, calls)
+    procs = [ctx.Process(target=_shared_workers.drive, args=args) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    go.set()
+    out = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return out
+
+
+def merged_shares(
+    out: list, allowed: Callable[[float], float], seconds: float
+) -> tuple[int, float, list[int]]:
+    """The calls within ``seconds`` of the first send of any process, their share of
+    ``allowed(span)``, and each process's part of them."""
+    first = min(t for sends, _, _ in out for t in sends)
+    cut = first + seconds * 1e9
+    parts = [sum(1 for t in sends if t <= cut) for sends, _, _ in out]
+    last = max(t for sends, _, _ in out for t in sends if t <= cut)
+    calls = sum(parts)
+    return calls, calls / allowed((last - first) / 1e9), parts
+
+
+def test_four_processes_share_one_tiktok_pace(tmp_path) -> None:
+    """Four worker processes of two threads each call one TikTok Shop api of one shop through
+    one shared pacer: zero 429s, and together at least 90 % of the allowed rate, as one
+    process with 8 callers does (test_tiktok_zero_429_and_90_percent)."""
+    env = {"FAKE_VENDOR": "tiktok", "FAKE_JITTER_MS": "20"}
+    with uvicorn("fake_vendor:app", env) as base:
+        url, headers = tiktok_request(base, 401)
+        out = run_processes("tiktok", str(tmp_path), url, headers, 4, 2, 4.3)
+        stats = server_stats(base)
+    assert stats["statuses"].get("429", 0) == 0, stats
+    assert all(set(statuses) == {200} for _, statuses, _ in out), out
+    calls, share, parts = merged_shares(out, lambda span: 50 * (math.floor(span) + 1), 4.0)
+    print(f"tiktok, 4 processes: {calls} calls {parts}, {share:.1%} of the allowed rate")
+    assert all(parts), parts  # every process took part
+    assert share >= 0.90, (share, parts)
+    assert len(list(tmp_path.iterdir())) == 2  # one key: its mirror and its Retry-After
+
+
+def test_four_processes_share_one_shopbase_pace(tmp_path) -> None:
+    """The same for ShopBase (one shop): zero 429s and at least 95 % of ``30 + 2 × span``."""
+    with uvicorn("fake_vendor:app", {"FAKE_VENDOR": "shopbase", "FAKE_JITTER_MS": "5"}) as base:
+        url, headers = shopbase_request(base, 402)
+        out = run_processes("shopbase", str(tmp_path), url, headers, 4, 2, 5.0)
+        stats = server_stats(base)
+    assert stats["statuses"].get("429", 0) == 0, stats
+    assert all(set(statuses) == {200} for _, statuses, _ in out), out
+    calls, share, parts = merged_shares(out, lambda span: 30 + 2 * span, 5.0)
+    print(f"shopbase, 4 processes: {calls} calls {parts}, {share:.1%} of the allowed rate")
+    assert all(parts), parts
+    assert share >= 0.95, (share, parts)
+
+
+def test_a_call_limit_header_seen_by_one_process_paces_the_others(tmp_path) -> None:
+    """Another client of the same ShopBase shop has used 20 of its 30. One worker process makes
+    one call and reads the shop's count from X-Sb-Shop-Api-Call-Limit; the shared mirror is
+    raised, so three other worker processes, which have sent nothing yet, send only what the
+    shop has left plus its drain: zero 429s (a fresh mirror of their own would have let 28
+    calls go at once into the 10 or so the shop had left)."""
+    with uvicorn("fake_vendor:app", {"FAKE_VENDOR": "shopbase"}) as base:
+        url, headers = shopbase_request(base, 403)
+        for _ in range(20):  # the other client, not paced by us
+            assert requests.get(url, headers=headers, timeout=10).status_code == 200
+        ((_, statuses, seen),) = run_processes("shopbase", str(tmp_path), url, headers, 1, 1, 0, 1)
+        used = int(seen[0].split("/")[0])
+        start = time.monotonic()
+        out = run_processes("shopbase", str(tmp_path), url, headers, 3, 2, 2.0)
+        elapsed = time.monotonic() - start
+        stats = server_stats(base)
+    assert statuses == {200: 1} and used >= 15, seen
+    assert stats["statuses"].get("429", 0) == 0, stats
+    sent = sum(len(sends) for sends, _, _ in out)
+    print(f"after {used}/30: the other processes sent {sent} in {elapsed:.1f} s")
+    assert all(set(s) == {200} for _, s, _ in out), out
+    # What the shop had left after the first worker's call, plus 2 per second since.
+    assert sent <= 30 - used + 2 * elapsed + 1, (sent, used, elapsed)
