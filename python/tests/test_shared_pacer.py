@@ -33,10 +33,12 @@ def tiktok_pair(path: Path | None) -> tuple[SharedLogPacer, LogPacer]:
     return SharedLogPacer(50, S, S // 20, path=path), LogPacer(50, S, S // 20)
 
 
-def run_in_processes(method: str, target: Callable[..., Any], args: tuple, n: int) -> list:
+def run_in_processes(
+    method: str, target: Callable[..., Any], args: tuple[Any, ...], n: int
+) -> list[Any]:
     """``target(*args)`` in ``n`` processes started with ``method`` (with ``fork`` the
     arguments are inherited, not pickled), all at once; their results."""
-    ctx = multiprocessing.get_context(method)
+    ctx: Any = multiprocessing.get_context(method)
     results = ctx.Queue()
     procs = [ctx.Process(target=_put, args=(results, target, args)) for _ in range(n)]
     for p in procs:
@@ -48,7 +50,7 @@ def run_in_processes(method: str, target: Callable[..., Any], args: tuple, n: in
     return out
 
 
-def _put(results: Any, target: Callable[..., Any], args: tuple) -> None:
+def _put(results: Any, target: Callable[..., Any], args: tuple[Any, ...]) -> None:
     results.put(target(*args))
 
 
