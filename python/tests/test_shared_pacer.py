@@ -244,3 +244,23 @@ def test_shared_pacers_keys_and_bounds(tmp_path: Path) -> None:
         Pacing(no_shared, shared=tmp_path)
     with pytest.raises(TypeError, match="not both"):
         Pacing(shopbase(), shared=tmp_path, pacer_factory=lambda key: BucketPacer(1, 1, S))
+
+
+def test_answers_read_through_one_pacing_pace_another(tmp_path: Path) -> None:
+    """Two Pacings on one directory (as two worker processes would be): the headers of an
+    answer given to one (a full count, a 429's Retry-After) make the other's calls wait."""
+    one = Pacing(shopbase(jitter=0), shared=tmp_path)
+    two = Pacing(shopbase(jitter=0), shared=tmp_path)
+    call = one.call("GET", SB_URL, SB_IDS)
+    assert call.ready() is None
+    assert call.answered(200, {"X-Sb-Shop-Api-Call-Limit": "30/30"}) is None
+    wait = two.call("GET", SB_URL, SB_IDS).ready()
+    assert wait is not None and wait <= 0.51, wait  # a mirror of its own would send now
+    other = {"X-App-Id": "7", "X-Shop-Id": "43"}
+    call = two.call("GET", SB_URL, other)
+    assert call.ready() is None
+    retry = call.answered(429, {"Retry-After": "3"})
+    assert retry is not None and retry > 1.0
+    wait = one.call("GET", SB_URL, other).ready()
+    assert wait is not None and 1.0 < wait <= 3.01, wait
+    assert len(one) == len(two) == 2
