@@ -17,18 +17,23 @@ The adapters (:mod:`tollgate.http.requests`, :mod:`tollgate.http.httpx`) share o
 
 One :class:`Pacing` may serve any number of sessions, clients, threads and asyncio tasks at
 once: pass the same object to each adapter, and every call to a given shop goes through one
-pacer. For several processes, give :class:`Pacing` a ``pacer_factory`` that returns pacers
-living in shared memory; the in-process pacers are the default.
+pacer. For several processes, ``Pacing(vendor, shared="/dev/shm/myapp-pacers")`` keeps each
+key's pacer in shared memory (:class:`SharedPacers`, :mod:`tollgate.shared_pacer`): the
+processes that name the same directory pace together. The in-process pacers are the default;
+``pacer_factory`` plugs in any other.
 
 Semantics: ``docs/semantics.md#client-toolkit`` and ``docs/semantics.md#vendor-presets``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Hashable, Mapping
+from pathlib import Path
 from typing import Callable, NamedTuple, Protocol
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,7 +53,7 @@ from ..client import (
     retry_class_of_status,
     retry_class_of_transport_error,
 )
-from ..errors import MalformedError, TollgateError
+from ..errors import CapacityExceededError, MalformedError, TollgateError
 from ..headers import RETRY_AFTER, SHOP_API_CALL_LIMIT
 from ..presets import SHOPBASE_BURST, SHOPBASE_PER_SECOND, TIKTOK_SHOP_PER_SECOND
 
@@ -60,6 +65,7 @@ __all__ = [
     "PacerLike",
     "Pacing",
     "Retry",
+    "SharedPacers",
     "Stats",
     "Vendor",
     "key_from_headers",
@@ -150,6 +156,9 @@ class Vendor(NamedTuple):
     call_limit_header: str | None = None
     #: Whether a 429 without ``Retry-After`` means Never (not retried).
     never_without_retry_after: bool = True
+    #: A new pacer for one key living in shared memory at the path given (see
+    #: :mod:`tollgate.shared_pacer`); None: the vendor cannot be paced across processes.
+    new_shared_pacer: Callable[[str], PacerLike] | None = None
 
 
 def shopbase(*, jitter: float = 0.2, key: ClientKeyFunc | None = None) -> Vendor:
@@ -162,11 +171,17 @@ def shopbase(*, jitter: float = 0.2, key: ClientKeyFunc | None = None) -> Vendor
     def new_pacer() -> PacerLike:
         return BucketPacer(SHOPBASE_BURST, SHOPBASE_PER_SECOND, _TPS, margin)
 
+    def new_shared_pacer(path: str) -> PacerLike:
+        from ..shared_pacer import SharedBucketPacer
+
+        return SharedBucketPacer(SHOPBASE_BURST, SHOPBASE_PER_SECOND, _TPS, margin, path=path)
+
     return Vendor(
         "shopbase",
         new_pacer,
         key or key_from_headers("X-App-Id", "X-Shop-Id"),
         SHOP_API_CALL_LIMIT,
+        new_shared_pacer=new_shared_pacer,
     )
 
 
@@ -180,7 +195,17 @@ def tiktok_shop(*, jitter: float = 0.05, key: ClientKeyFunc | None = None) -> Ve
     def new_pacer() -> PacerLike:
         return LogPacer(TIKTOK_SHOP_PER_SECOND, _TPS, margin)
 
-    return Vendor("tiktok_shop", new_pacer, key or key_from_query("app_key", "shop_cipher|shop_id"))
+    def new_shared_pacer(path: str) -> PacerLike:
+        from ..shared_pacer import SharedLogPacer
+
+        return SharedLogPacer(TIKTOK_SHOP_PER_SECOND, _TPS, margin, path=path)
+
+    return Vendor(
+        "tiktok_shop",
+        new_pacer,
+        key or key_from_query("app_key", "shop_cipher|shop_id"),
+        new_shared_pacer=new_shared_pacer,
+    )
 
 
 class Retry(NamedTuple):
@@ -257,12 +282,83 @@ def _class_of(status: int) -> RetryClass:
     return cls
 
 
+def _key_bytes(key: object) -> bytes:
+    """A byte string naming ``key`` the same way in every process (``hash()`` and ``repr()`` of
+    arbitrary objects may differ between processes)."""
+    if key is None:
+        return b"N"
+    if isinstance(key, bool):
+        return b"B1" if key else b"B0"
+    if isinstance(key, int):
+        return b"I%d;" % key
+    if isinstance(key, str):
+        key = key.encode("utf-8", "surrogatepass")
+        return b"S%d:" % len(key) + key
+    if isinstance(key, bytes):
+        return b"Y%d:" % len(key) + key
+    if isinstance(key, tuple):
+        return b"T%d(" % len(key) + b"".join(_key_bytes(k) for k in key) + b")"
+    raise TypeError(
+        "a key paced in shared memory must be made of str, bytes, int, None and tuples of them, "
+        f"not {type(key).__name__}"
+    )
+
+
+class SharedPacers:
+    """A ``pacer_factory`` for :class:`Pacing`: each key's pacer in shared memory, a region
+    file in ``directory`` (created owner-only if missing; prefer tmpfs such as ``/dev/shm``)
+    named after the vendor and a digest of the key. Every process whose :class:`Pacing` uses
+    the same directory and vendor paces each key against one mirror and one ``Retry-After``.
+
+    Keys must be made of ``str``, ``bytes``, ``int``, ``None`` and tuples of them (the vendor
+    presets' keys are). At most ``max_keys`` keys are opened by one process; past that a call
+    raises :class:`~tollgate.CapacityExceededError` (each key maps two small regions).
+    ``Pacing(vendor, shared=directory)`` makes one of these.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        vendor: Vendor,
+        *,
+        max_keys: int = 10_000,
+    ) -> None:
+        if vendor.new_shared_pacer is None:
+            raise TypeError(f"the vendor {vendor.name!r} has no new_shared_pacer")
+        self.directory = Path(directory)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.vendor = vendor
+        self.max_keys = max_keys
+        self._opened = 0
+        self._lock = threading.Lock()
+
+    def path(self, key: Hashable) -> Path:
+        """The region path of ``key``'s mirror (its ``Retry-After`` region is next to it)."""
+        digest = hashlib.sha256(_key_bytes(key)).hexdigest()[:40]
+        return self.directory / f"{self.vendor.name}-{digest}"
+
+    def __call__(self, key: Hashable) -> PacerLike:
+        path = self.path(key)
+        new = self.vendor.new_shared_pacer
+        assert new is not None  # checked by __init__
+        with self._lock:
+            if self._opened >= self.max_keys:
+                raise CapacityExceededError(
+                    f"more than max_keys={self.max_keys} keys paced in shared memory"
+                )
+            pacer = new(os.fspath(path))
+            self._opened += 1
+        return pacer
+
+
 class Pacing:
     """Pacers per key, the retry policy and a shared retry budget: the engine the adapters use.
 
     ``vendor`` is :func:`shopbase`, :func:`tiktok_shop` or your own :class:`Vendor`.
-    ``pacer_factory(key)`` replaces ``vendor.new_pacer`` (to put pacers in shared memory, for
-    one pace across processes). Thread-safe and usable from any number of asyncio tasks.
+    ``shared=directory`` keeps each key's pacer in shared memory in that directory
+    (:class:`SharedPacers`): every process using the same directory paces together.
+    ``pacer_factory(key)`` replaces ``vendor.new_pacer`` with any other. The retry budget and
+    the backoff stay per process. Thread-safe and usable from any number of asyncio tasks.
     """
 
     def __init__(
@@ -271,7 +367,12 @@ class Pacing:
         *,
         retry: Retry | None = None,
         pacer_factory: Callable[[Hashable], PacerLike] | None = None,
+        shared: str | os.PathLike[str] | None = None,
     ) -> None:
+        if shared is not None:
+            if pacer_factory is not None:
+                raise TypeError("give either shared or pacer_factory, not both")
+            pacer_factory = SharedPacers(shared, vendor)
         self.vendor = vendor
         self.retry = retry = retry if retry is not None else Retry()
         self.ticks_per_second = _TPS
