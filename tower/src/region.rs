@@ -36,18 +36,28 @@ use crate::tables::Tables;
 /// across restarts until it is deleted. A table built before `fork` in an anonymous mapping
 /// ([`SharedBucketTable::anonymous`]) is shared with the children: wrap it with `From`.
 ///
-/// ```no_run
+/// ```
 /// use tollgate::shared::Options;
 /// use tollgate::table::FullPolicy;
 /// use tollgate::Quota;
-/// use tollgate_tower::{KeyExtractor, Policy, RateLimitLayer, RegionTable};
+/// use tollgate_tower::{Backend, KeyExtractor, Policy, RateLimitLayer, RegionTable};
 ///
-/// // In every worker process: ShopBase's bucket per (app, shop), one limit for all workers.
-/// let shops = RegionTable::shopbase("/dev/shm/myapp-shopbase", 15_000)?;
+/// let dir = std::env::temp_dir().join(format!("tollgate-tower-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// // In every worker process (typically under /dev/shm): ShopBase's bucket per (app, shop).
+/// let shops = RegionTable::shopbase(dir.join("shopbase"), 15_000)?;
+/// let other_process = RegionTable::shopbase(dir.join("shopbase"), 15_000)?;
+/// let key = shops.key_bytes(b"app 7, shop 42"); // the region's seed: the same in every process
+/// for _ in 0..15 {
+///     assert!(shops.decide(key, 0, 1).into_inner()?.is_allowed());
+///     assert!(other_process.decide(key, 0, 1).into_inner()?.is_allowed());
+/// }
+/// assert!(!shops.decide(key, 0, 1).into_inner()?.is_allowed()); // 30 in all, not 30 each
+///
 /// // Any tiers, answering a full table by letting new keys through.
 /// let tps = RegionTable::TICKS_PER_SECOND;
 /// let per_ip = RegionTable::buckets(
-///     "/dev/shm/myapp-per-ip",
+///     dir.join("per-ip"),
 ///     &[Quota::per_second(100, 100, tps)?],
 ///     100_000,
 ///     FullPolicy::FailOpen,
@@ -57,7 +67,8 @@ use crate::tables::Tables;
 ///     .route("/shopbase", Policy::shopbase(shops, KeyExtractor::id_pair("x-app-id", "x-shop-id")))
 ///     .route("/", Policy::new("per-ip", per_ip, KeyExtractor::peer_ip())?)
 ///     .build();
-/// # drop(limits);
+/// # drop((limits, other_process));
+/// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
