@@ -84,31 +84,28 @@ mod worker {
 mod supervisor {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{SocketAddr, TcpStream};
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
     use std::time::Duration;
 
     use super::BURST;
 
-    /// A worker process, killed when dropped.
-    struct Worker {
-        child: Child,
-        addr: SocketAddr,
-        created: bool,
-    }
+    /// A worker process, killed when dropped (also when the test fails).
+    struct Worker(Child);
 
     impl Worker {
-        fn spawn(path: &PathBuf) -> Child {
-            Command::new(std::env::current_exe().unwrap())
+        fn spawn(path: &Path) -> Worker {
+            let child = Command::new(std::env::current_exe().unwrap())
                 .env("TOLLGATE_TOWER_REGION", path)
                 .stdout(Stdio::piped())
                 .spawn()
-                .unwrap()
+                .unwrap();
+            Worker(child)
         }
 
-        /// Waits for a spawned worker's region and address.
-        fn ready(mut child: Child) -> Worker {
-            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        /// Waits for the worker's region and address: (whether it created the region, address).
+        fn ready(&mut self) -> (bool, SocketAddr) {
+            let mut lines = BufReader::new(self.0.stdout.take().unwrap()).lines();
             let mut next = || lines.next().expect("worker output").unwrap();
             let created = next() == "created true";
             let addr = next()
@@ -116,18 +113,23 @@ mod supervisor {
                 .expect("listening ADDR")
                 .parse()
                 .unwrap();
-            Worker {
-                child,
-                addr,
-                created,
-            }
+            (created, addr)
         }
     }
 
     impl Drop for Worker {
         fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// The test's directory, removed when dropped.
+    struct Dir(PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -170,18 +172,18 @@ mod supervisor {
 
     pub(crate) fn one_limit_across_two_server_processes() {
         let dir =
-            std::env::temp_dir().join(format!("tollgate-tower-region-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("orders");
+            Dir(std::env::temp_dir().join(format!("tollgate-tower-region-{}", std::process::id())));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let path = dir.0.join("orders");
         // Started together: they race to create the region, and exactly one does.
-        let children = [Worker::spawn(&path), Worker::spawn(&path)];
-        let workers = children.map(Worker::ready);
+        let mut workers = [Worker::spawn(&path), Worker::spawn(&path)];
+        let ready = workers.each_mut().map(Worker::ready);
         assert_eq!(
-            workers.iter().filter(|w| w.created).count(),
+            ready.iter().filter(|(created, _)| *created).count(),
             1,
             "exactly one worker created the region"
         );
-        let addrs: Vec<SocketAddr> = workers.iter().map(|w| w.addr).collect();
+        let addrs: Vec<SocketAddr> = ready.iter().map(|(_, addr)| *addr).collect();
 
         // Five requests to each worker in turn: both admit (the bucket is far from empty).
         let mut admitted = Vec::new();
@@ -246,6 +248,6 @@ mod supervisor {
             (200, "1/30")
         );
         drop(workers);
-        std::fs::remove_dir_all(&dir).unwrap();
+        drop(dir);
     }
 }
