@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::limits::MAX_TIERS;
@@ -20,6 +21,9 @@ use toml::Spanned;
 /// (`docs/gateway.md` shows and explains it).
 pub const VENDORS_TOML: &str = include_str!("../config/vendors.toml");
 
+/// Why a config may not name both a shared directory and Redis.
+pub const SHARED_AND_REDIS: &str =
+    "fleet mode (Redis) and [limits] shared_dir exclude each other: choose one store";
 /// The largest key table accepted: 2²⁶ slots (1.7 GB at 25.6 bytes a slot).
 pub const MAX_TABLE_SLOTS: u64 = 1 << 26;
 /// The most runtime worker threads accepted.
@@ -67,6 +71,7 @@ struct ServerFile {
 struct LimitsFile {
     table_slots: Option<u64>,
     full_table: Option<String>,
+    shared_dir: Option<String>,
     new_keys_burst: Option<u64>,
     new_keys_per_minute: Option<u64>,
 }
@@ -199,6 +204,10 @@ pub struct Limits {
     pub table_slots: usize,
     /// What a full table answers.
     pub full_table: FullTable,
+    /// A directory for the policies' key tables in named shared-memory regions (one file per
+    /// policy, named after it), mapped by every gateway process of the host that names it;
+    /// `None`: tables in this process's memory.
+    pub shared_dir: Option<PathBuf>,
     /// New keys one owner may create at once on a route whose key has caller-chosen parts.
     pub new_keys_burst: u64,
     /// New keys per minute one owner may create after its burst.
@@ -558,6 +567,11 @@ impl Settings {
                 Some("open") => FullTable::Open,
                 Some(o) => return Err(e(format!("full_table: \"closed\" or \"open\", got {o:?}"))),
             },
+            shared_dir: match lv.shared_dir.as_deref() {
+                None => None,
+                Some("") => return Err(e("shared_dir: a directory path expected".into())),
+                Some(d) => Some(PathBuf::from(d)),
+            },
             new_keys_burst: bounded(lv.new_keys_burst, 64, 1, 1 << 20, "new_keys_burst")
                 .map_err(e)?,
             new_keys_per_minute: bounded(
@@ -576,6 +590,9 @@ impl Settings {
             Some(r) => {
                 let span = r.span();
                 let e = |m: String| cx.at(&span, format!("[redis] {m}"));
+                if limits.shared_dir.is_some() {
+                    return Err(e(SHARED_AND_REDIS.into()));
+                }
                 Some(redis_settings(r.get_ref()).map_err(e)?)
             }
         };
@@ -1012,6 +1029,8 @@ per (app, shop) from X-App-Id and X-Shop-Id) and TikTok Shop on /tiktok/{api} (5
   --max-connections N      client connections open at once
   --shadow                 shadow mode on every route
   --fail-open              a full key table lets requests through
+  --shared-dir DIR         key tables in shared-memory regions under DIR, shared by every
+                           gateway process of the host that names it (e.g. /dev/shm/tollgate-gw)
   --redis URL              fleet mode: limits shared through Redis
   --redis-mode M           shared (default) or hybrid
   --redis-failure P        closed (default: 503 while Redis is down) or open
@@ -1037,7 +1056,7 @@ fn flag_takes_value(name: &str) -> Option<bool> {
         "check" | "shadow" | "fail-open" => Some(false),
         "config" | "listen" | "port" | "upstream" | "slots" | "max-in-flight"
         | "max-connections" | "redis" | "redis-mode" | "redis-failure" | "access-log"
-        | "threads" | "duration" => Some(true),
+        | "threads" | "duration" | "shared-dir" => Some(true),
         _ => None,
     }
 }
@@ -1144,6 +1163,12 @@ impl Cli {
                 "threads" => s.server.threads = to_usize(num(1, MAX_THREADS)?),
                 "shadow" => s.routes.iter_mut().for_each(|r| r.shadow = true),
                 "fail-open" => s.limits.full_table = FullTable::Open,
+                "shared-dir" => {
+                    if v.is_empty() {
+                        return Err(e("a directory path expected".into()));
+                    }
+                    s.limits.shared_dir = Some(PathBuf::from(v));
+                }
                 "access-log" => {
                     s.server.access_log = match v.as_str() {
                         "off" => AccessLog::Off,

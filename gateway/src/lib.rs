@@ -7,8 +7,9 @@
 //! - [`server`]: the request pipeline (path normalisation, routes, keys, the pagination rule,
 //!   concurrency caps, rate decisions, proxying), the connection cap and deadlines, SIGHUP
 //!   reload;
-//! - [`limits`]: where decisions are made — in-process key tables or Redis (shared or hybrid),
-//!   behind one small trait;
+//! - [`limits`]: where decisions are made — key tables (in-process, or in shared-memory regions
+//!   that the gateways of one host map together) or Redis (shared or hybrid), behind one small
+//!   trait;
 //! - [`path`]: one normal form per path, and the decoded query the pagination rule reads;
 //! - [`conn`]: per-connection idle and write deadlines;
 //! - [`observe`]: Prometheus metrics and the JSON access log;

@@ -1,21 +1,22 @@
 //! Where the gateway's decisions are made: a small [`Backend`] trait with two implementations,
-//! in-process key tables ([`Local`], the core's `tollgate::table`) and Redis ([`Shared`], the
-//! `tollgate-redis` crate, shared or hybrid). This module is the only one that touches either
-//! API, so a change there is a change here.
-//!
-//! A third backend, key tables in a shared-memory region that several gateway processes on one
-//! host map together (`docs/semantics.md#shared-regions`), plugs in behind the same trait; it
-//! is not provided yet.
+//! key tables ([`Local`], the core's `tollgate::table`, in this process's memory or in named
+//! shared-memory regions that several gateway processes of one host map together, see
+//! `docs/semantics.md#shared-regions`) and Redis ([`Shared`], the `tollgate-redis` crate, shared
+//! or hybrid). This module is the only one that touches either API, so a change there is a
+//! change here.
 
 use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::BuildHasher;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tollgate::clock::StdClock;
 use tollgate::key::{Key, Seed};
+use tollgate::shared::{Options, RegionError, SharedBucketTable, SharedWindowTable};
 use tollgate::table::{self, BucketTable, FullPolicy, TableStats, WindowTable};
 use tollgate::{Decision, Error, FixedWindow, LeakyBucket, Quota, WindowQuota};
 
@@ -116,6 +117,16 @@ pub trait Backend: Send + Sync {
 /// kept across a reload keep their time base.
 static CLOCK: LazyLock<StdClock> = LazyLock::new(StdClock::new);
 
+/// The clock of tables in shared regions: `CLOCK_MONOTONIC` in nanoseconds, one clock for every
+/// process of the host (what `Instant` reads on Linux, from the boot rather than from a point
+/// of this process).
+fn host_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(t.tv_nsec).unwrap_or(0);
+    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
+}
+
 /// A random 128-bit seed from std's OS-seeded `RandomState`.
 pub fn random_seed() -> Seed {
     let a = RandomState::new();
@@ -165,10 +176,54 @@ self_cell::self_cell!(
     }
 );
 
-/// One policy's in-process table.
+/// One policy's key table: in this process's memory, or in a shared-memory region.
 enum Table {
     Bucket(OwnedBucket),
     Window(OwnedWindow),
+    SharedBucket(SharedBucketTable),
+    SharedWindow(SharedWindowTable),
+}
+
+/// A table's handle, wherever its memory is.
+#[derive(Clone, Copy)]
+enum Handle<'a> {
+    Bucket(BucketRef<'a>),
+    Window(WindowRef<'a>),
+}
+
+/// The tiers of `built` that are leaky buckets.
+fn bucket_tiers(built: &[Built]) -> Box<[Quota]> {
+    built
+        .iter()
+        .filter_map(|b| match b {
+            Built::Bucket(q) => Some(*q),
+            Built::Window(_) => None,
+        })
+        .collect()
+}
+
+/// The tiers of `built` that are fixed windows.
+fn window_tiers(built: &[Built]) -> Box<[WindowQuota]> {
+    built
+        .iter()
+        .filter_map(|b| match b {
+            Built::Window(q) => Some(*q),
+            Built::Bucket(_) => None,
+        })
+        .collect()
+}
+
+/// A region's error as a start-up or reload error: the path, what differs, and what to do.
+fn region_error(path: &Path, e: &RegionError) -> String {
+    let hint = match e {
+        RegionError::Mismatch { .. } | RegionError::Kind { .. } | RegionError::Size { .. } => {
+            ": the region was created with other quotas, table_slots or full_table; a region \
+             is never reinterpreted: stop every gateway that maps it and delete it, or use \
+             another shared_dir"
+        }
+        _ => "",
+    };
+    format!("{}: {e}{hint}", path.display())
 }
 
 impl Table {
@@ -177,13 +232,7 @@ impl Table {
         let fail = |e: Error| format!("key table: {e}");
         match built.first() {
             Some(Built::Bucket(_)) => {
-                let tiers: Box<[Quota]> = built
-                    .iter()
-                    .filter_map(|b| match b {
-                        Built::Bucket(q) => Some(*q),
-                        Built::Window(_) => None,
-                    })
-                    .collect();
+                let tiers = bucket_tiers(built);
                 let storage = Storage {
                     words: alloc_words(slots, tiers.len())?,
                 };
@@ -194,13 +243,7 @@ impl Table {
                 .map_err(fail)
             }
             Some(Built::Window(_)) => {
-                let tiers: Box<[WindowQuota]> = built
-                    .iter()
-                    .filter_map(|b| match b {
-                        Built::Window(q) => Some(*q),
-                        Built::Bucket(_) => None,
-                    })
-                    .collect();
+                let tiers = window_tiers(built);
                 let storage = Storage {
                     words: alloc_words(slots, tiers.len())?,
                 };
@@ -214,26 +257,69 @@ impl Table {
         }
     }
 
+    /// Creates or opens the table in the shared region at `path` (owner-only). An existing
+    /// region must hold exactly these tiers, slots and full-table policy; its seed is adopted.
+    fn open(
+        path: &Path,
+        built: &[Built],
+        slots: usize,
+        policy: FullPolicy,
+    ) -> Result<Table, String> {
+        let options = Options::new();
+        let table = match built.first() {
+            Some(Built::Bucket(_)) => {
+                SharedBucketTable::open(path, slots, &bucket_tiers(built), None, policy, &options)
+                    .map(Table::SharedBucket)
+            }
+            Some(Built::Window(_)) => {
+                SharedWindowTable::open(path, slots, &window_tiers(built), None, policy, &options)
+                    .map(Table::SharedWindow)
+            }
+            None => return Err("a policy without quotas".into()),
+        };
+        table.map_err(|e| region_error(path, &e))
+    }
+
+    fn handle(&self) -> Handle<'_> {
+        match self {
+            Table::Bucket(t) => Handle::Bucket(*t.borrow_dependent()),
+            Table::Window(t) => Handle::Window(*t.borrow_dependent()),
+            Table::SharedBucket(t) => Handle::Bucket(t.table()),
+            Table::SharedWindow(t) => Handle::Window(t.table()),
+        }
+    }
+
+    /// The table's key for `key`: the request's own (hashed with this process's seed) for a
+    /// table in this process; for a shared table, the text hashed with the region's seed,
+    /// which every process sharing it uses.
+    fn key_of(&self, key: &KeyId) -> Key {
+        match self {
+            Table::Bucket(_) | Table::Window(_) => key.key,
+            Table::SharedBucket(t) => t.seed().key_bytes(key.text.as_bytes()),
+            Table::SharedWindow(t) => t.seed().key_bytes(key.text.as_bytes()),
+        }
+    }
+
     fn decide(&self, key: Key, tier: usize, now: u64, peek: bool) -> Result<Decision, Error> {
-        match (self, peek) {
-            (Table::Bucket(t), false) => t.borrow_dependent().decide(key, tier, now, 1),
-            (Table::Bucket(t), true) => t.borrow_dependent().peek(key, tier, now, 1),
-            (Table::Window(t), false) => t.borrow_dependent().decide(key, tier, now, 1),
-            (Table::Window(t), true) => t.borrow_dependent().peek(key, tier, now, 1),
+        match (self.handle(), peek) {
+            (Handle::Bucket(t), false) => t.decide(key, tier, now, 1),
+            (Handle::Bucket(t), true) => t.peek(key, tier, now, 1),
+            (Handle::Window(t), false) => t.decide(key, tier, now, 1),
+            (Handle::Window(t), true) => t.peek(key, tier, now, 1),
         }
     }
 
     fn contains(&self, key: Key) -> bool {
-        match self {
-            Table::Bucket(t) => t.borrow_dependent().probe_len(key).is_some(),
-            Table::Window(t) => t.borrow_dependent().probe_len(key).is_some(),
+        match self.handle() {
+            Handle::Bucket(t) => t.probe_len(key).is_some(),
+            Handle::Window(t) => t.probe_len(key).is_some(),
         }
     }
 
     fn stats(&self) -> TableStats {
-        match self {
-            Table::Bucket(t) => t.borrow_dependent().stats(),
-            Table::Window(t) => t.borrow_dependent().stats(),
+        match self.handle() {
+            Handle::Bucket(t) => t.stats(),
+            Handle::Window(t) => t.stats(),
         }
     }
 }
@@ -247,9 +333,11 @@ struct PolicyTable {
     table: Arc<Table>,
 }
 
-/// In-process key tables, one per policy.
+/// Key tables, one per policy: in this process, or in shared regions under a directory.
 pub struct Local {
     policies: Vec<PolicyTable>,
+    /// The directory of the shared regions; `None`: in-process tables.
+    shared_dir: Option<PathBuf>,
 }
 
 fn full_policy(f: FullTable) -> FullPolicy {
@@ -268,10 +356,23 @@ fn build_quotas(p: &Policy, tps: u64) -> Result<Vec<Built>, String> {
 }
 
 impl Local {
-    /// Tables for `settings`; a table of `old` whose policy name, quotas, size and full-table
-    /// policy are unchanged is kept, with its state.
+    /// Tables for `settings`; a table of `old` whose policy name, quotas, size, full-table
+    /// policy and shared directory are unchanged is kept, with its state.
+    ///
+    /// With `shared_dir`, each policy's table is the region `<shared_dir>/<policy>`, created
+    /// if missing (the directory too, owner-only); a region created with other parameters is
+    /// an error naming the difference.
     pub fn new(settings: &Settings, old: Option<&Local>) -> Result<Local, String> {
         let tps = StdClock::TICKS_PER_SECOND;
+        let shared_dir = settings.limits.shared_dir.clone();
+        let old = old.filter(|o| o.shared_dir == shared_dir);
+        if let Some(dir) = &shared_dir {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("[limits] shared_dir {}: {e}", dir.display()))?;
+        }
         let mut policies = Vec::new();
         for p in &settings.policies {
             let quotas = build_quotas(p, tps)?;
@@ -282,9 +383,13 @@ impl Local {
                     t.name == p.name && t.quotas == quotas && t.slots == slots && t.full == full
                 })
             });
-            let table = match kept {
-                Some(t) => Arc::clone(&t.table),
-                None => Arc::new(Table::new(&quotas, slots, full_policy(full))?),
+            let table = match (kept, &shared_dir) {
+                (Some(t), _) => Arc::clone(&t.table),
+                (None, None) => Arc::new(Table::new(&quotas, slots, full_policy(full))?),
+                (None, Some(dir)) => Arc::new(
+                    Table::open(&dir.join(&p.name), &quotas, slots, full_policy(full))
+                        .map_err(|e| format!("policy {}: {e}", p.name))?,
+                ),
             };
             policies.push(PolicyTable {
                 name: p.name.clone(),
@@ -294,7 +399,10 @@ impl Local {
                 table,
             });
         }
-        Ok(Local { policies })
+        Ok(Local {
+            policies,
+            shared_dir,
+        })
     }
 
     /// Names of the policies whose tables were kept from `old`.
@@ -313,7 +421,11 @@ impl Backend for Local {
     }
 
     fn now(&self) -> u64 {
-        CLOCK.now()
+        if self.shared_dir.is_some() {
+            host_ns()
+        } else {
+            CLOCK.now()
+        }
     }
 
     fn quotas(&self, policy: usize) -> &[Built] {
@@ -321,16 +433,16 @@ impl Backend for Local {
     }
 
     fn decide(&self, policy: usize, key: &KeyId, tier: usize, now: u64) -> Pending {
-        let d = self.policies[policy]
-            .table
-            .decide(key.key, tier, now, false);
+        let table = &self.policies[policy].table;
+        let d = table.decide(table.key_of(key), tier, now, false);
         Box::pin(std::future::ready(d))
     }
 
     fn peek_known(&self, policy: usize, key: &KeyId, tier: usize, now: u64) -> Option<Decision> {
         let p = &self.policies[policy];
-        if p.table.contains(key.key) {
-            if let Ok(d) = p.table.decide(key.key, tier, now, true) {
+        let k = p.table.key_of(key);
+        if p.table.contains(k) {
+            if let Ok(d) = p.table.decide(k, tier, now, true) {
                 return Some(d);
             }
         }
@@ -356,10 +468,14 @@ impl Backend for Local {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "in-process key tables ({} slots per policy)",
-            self.policies.first().map_or(0, |p| p.slots)
-        )
+        let slots = self.policies.first().map_or(0, |p| p.slots);
+        match &self.shared_dir {
+            None => format!("in-process key tables ({slots} slots per policy)"),
+            Some(dir) => format!(
+                "key tables in shared regions under {} ({slots} slots per policy)",
+                dir.display()
+            ),
+        }
     }
 }
 
@@ -519,6 +635,9 @@ impl BackendSlot {
     /// The backend for `settings`; from `old`, tables (in-process) or the Redis connection are
     /// kept where the settings allow.
     pub fn build(settings: &Settings, old: Option<&BackendSlot>) -> Result<BackendSlot, String> {
+        if settings.redis.is_some() && settings.limits.shared_dir.is_some() {
+            return Err(crate::config::SHARED_AND_REDIS.into());
+        }
         if settings.redis.is_some() {
             let prev = match old {
                 Some(BackendSlot::Shared(s)) => Some(&**s),

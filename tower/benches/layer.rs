@@ -2,7 +2,9 @@
 //!
 //! One inner service (a `service_fn` answering an empty 200 at once), wrapped by nothing (the
 //! baseline), by tollgate's `RateLimitLayer` (a `LocalTable` keyed by the peer's IP, which adds
-//! `RateLimit` and `RateLimit-Policy` to every answer), and by tower_governor's `GovernorLayer`
+//! `RateLimit` and `RateLimit-Policy` to every answer; and the same layer over a `RegionTable`,
+//! the same table in a shared-memory region under `/dev/shm`, on `CLOCK_MONOTONIC`), and by
+//! tower_governor's `GovernorLayer`
 //! (its peer-IP extractor over governor's keyed limiter), with and without its
 //! `x-ratelimit-*` headers. Each iteration builds a request carrying axum's
 //! `ConnectInfo<SocketAddr>`, calls the service and polls the answer once (every service here
@@ -28,8 +30,10 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, Response};
+use tollgate::shared::Options;
+use tollgate::table::FullPolicy;
 use tollgate::Quota;
-use tollgate_tower::{KeyExtractor, LocalTable, Policy, RateLimitLayer};
+use tollgate_tower::{KeyExtractor, LocalTable, Policy, RateLimitLayer, RegionTable};
 use tower::{service_fn, Layer, Service};
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::GovernorLayer;
@@ -78,6 +82,30 @@ fn tollgate_layer(quota: Quota) -> RateLimitLayer<LocalTable> {
     RateLimitLayer::new(Policy::new("api", table, KeyExtractor::peer_ip()).expect("policy"))
 }
 
+/// The same layer over a table of the same size in a fresh shared region at `path`.
+fn region_layer(quota: Quota, path: &std::path::Path) -> RateLimitLayer<RegionTable> {
+    let _ = std::fs::remove_file(path);
+    let table = RegionTable::buckets(
+        path,
+        &[quota],
+        4_096,
+        FullPolicy::FailClosed,
+        &Options::new(),
+    )
+    .expect("region");
+    RateLimitLayer::new(Policy::new("api", table, KeyExtractor::peer_ip()).expect("policy"))
+}
+
+/// Where the benchmark's regions go: tmpfs where there is one.
+fn region_dir() -> std::path::PathBuf {
+    let shm = std::path::PathBuf::from("/dev/shm");
+    if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 fn layer(c: &mut Criterion) {
     let open = Quota::per_second(1_000_000_000, 1_000_000_000, TPS).expect("quota");
     let shut = Quota::new(1, 1, 3_600 * TPS).expect("quota");
@@ -106,6 +134,16 @@ fn layer(c: &mut Criterion) {
         g.bench_function("tollgate RateLimitLayer", |b| {
             b.iter(|| black_box(call_tollgate(&mut ours, request(next_ip()))));
         });
+
+        let path = region_dir().join(format!("tollgate-bench-layer-{}", std::process::id()));
+        let mut region = region_layer(if deny { shut } else { open }, &path).layer(inner());
+        assert_eq!(call_tollgate(&mut region, request(base)), 200);
+        assert_eq!(call_tollgate(&mut region, request(base)), expect);
+        g.bench_function("tollgate RateLimitLayer over RegionTable", |b| {
+            b.iter(|| black_box(call_tollgate(&mut region, request(next_ip()))));
+        });
+        drop(region);
+        let _ = std::fs::remove_file(&path);
 
         let mut conf = GovernorConfigBuilder::default();
         if deny {

@@ -2,10 +2,11 @@
 //!
 //! A backend owns the limiter state and the clock: it answers "may this key spend `cost` now?"
 //! with a [`Decision`], and says what its tiers are so the layer can write `RateLimit-Policy`.
-//! [`LocalTable`](crate::LocalTable), a lock-free key table in this process, is the backend
-//! shipped here. A backend that keeps its state elsewhere (a table in a shared-memory region, so
-//! several processes on one host enforce one limit; or Redis, so a fleet does) implements the
-//! same trait: its future may be pending while it waits for the store.
+//! [`LocalTable`](crate::LocalTable), a lock-free key table in this process, is one backend
+//! shipped here; `RegionTable` (feature `shared`) keeps the same table in a shared-memory region,
+//! so several processes on one host enforce one limit; `RedisBackend` (feature `redis`) keeps
+//! state in Redis, so a fleet does. A backend that keeps its state elsewhere implements the same
+//! trait: its future may be pending while it waits for the store.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,10 +30,10 @@ pub struct TierInfo {
 /// A backend owns the limiter state and the clock: it answers "may this key spend `cost` now?"
 /// with a [`Decision`], and says what its tiers are so the layer can write `RateLimit-Policy`.
 /// [`LocalTable`](crate::LocalTable), a lock-free key table in this process, is one; with the
-/// `redis` feature, `RedisBackend` keeps one limit across a fleet. A backend that keeps its
-/// state elsewhere (a table in a shared-memory region, so that several processes on one host
-/// enforce one limit; a store of your own) implements the same trait: its future may be pending
-/// while it waits for the store.
+/// `shared` feature, `RegionTable` keeps one limit across the processes of one host (a table in
+/// a shared-memory region); with the `redis` feature, `RedisBackend` keeps one limit across a
+/// fleet. A backend that keeps its state elsewhere (a store of your own) implements the same
+/// trait: its future may be pending while it waits for the store.
 ///
 /// Decisions are exact and per key: the backend reads its own clock, so every decision for a
 /// key is judged on one timeline. The layer polls the future once as soon as the request

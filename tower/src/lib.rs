@@ -5,7 +5,9 @@
 //! - **Servers**: [`RateLimitLayer`], a tower [`Layer`](tower_layer::Layer) for axum, hyper or
 //!   any tower stack. Per route a [`Policy`]: whose limit a request spends ([`KeyExtractor`]:
 //!   headers, the peer's address, a closure), the quotas ([`LocalTable`], a lock-free key
-//!   table in this process; `RedisBackend`, one limit across a fleet; or any [`Backend`]),
+//!   table in this process; `RegionTable`, the same table in a shared-memory region, one limit
+//!   across the processes of one host; `RedisBackend`, one limit across a fleet; or any
+//!   [`Backend`]),
 //!   shadow mode, and the answers: 429 and 503 with `RateLimit`,
 //!   `RateLimit-Policy`, `Retry-After` and, for ShopBase, `X-Sb-Shop-Api-Call-Limit`; the
 //!   same headers on the requests that pass.
@@ -49,9 +51,27 @@
 //!
 //! - `axum` (default): [`KeyExtractor::peer_ip`] reads axum's `ConnectInfo<SocketAddr>`.
 //! - `reqwest` (default): the client middleware.
+//! - `shared` (default; Unix, nothing elsewhere): `RegionTable`, a key table in a shared-memory
+//!   region, so that several processes of one host (pre-forked workers, instances sharing a
+//!   port through `SO_REUSEPORT`) enforce one limit per key. Each process opens the same path:
+//!
+//! ```no_run
+//! # #[cfg(unix)] {
+//! use tollgate_tower::{KeyExtractor, Policy, RateLimitLayer, RegionTable};
+//! // In every process: one ShopBase bucket per (app, shop) for all of them.
+//! let shops = RegionTable::shopbase("/dev/shm/myapp-shopbase", 15_000)?;
+//! let limits = RateLimitLayer::new(Policy::shopbase(
+//!     shops,
+//!     KeyExtractor::id_pair("x-app-id", "x-shop-id"),
+//! ));
+//! # drop(limits);
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! - `redis`: `RedisBackend`, one limit across a fleet of servers, in Redis.
 //!
-//! A server that needs neither: `default-features = false`.
+//! A server that needs none of them: `default-features = false`.
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -64,6 +84,9 @@ mod layer;
 mod local;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(all(feature = "shared", unix))]
+mod region;
+mod tables;
 mod values;
 
 pub use backend::{Backend, TierInfo};
@@ -81,5 +104,7 @@ pub use layer::{
 pub use local::{LocalTable, TableCounters};
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackend, RedisDecision};
+#[cfg(all(feature = "shared", unix))]
+pub use region::RegionTable;
 #[cfg(feature = "reqwest")]
 pub use tollgate::client::Jitter;

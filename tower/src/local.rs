@@ -1,6 +1,6 @@
 //! [`LocalTable`]: the in-process backend, a lock-free key table of leaky buckets or fixed
-//! windows (see `docs/semantics.md#key-tables`). This is the only module that builds a
-//! `tollgate::table`.
+//! windows (see `docs/semantics.md#key-tables`) in this process's memory. This is the only
+//! module that builds a `tollgate::table` in private memory.
 
 use std::collections::hash_map::RandomState;
 use std::future::{ready, Ready};
@@ -9,9 +9,10 @@ use std::hash::BuildHasher;
 use tollgate::key::{Key, Seed};
 use tollgate::presets::{shopbase, tiktok_shop};
 use tollgate::table::{self, BucketTable, FullPolicy, Table, TableQuota, WindowTable};
-use tollgate::{header, Decision, Error, Quota, WindowQuota};
+use tollgate::{Decision, Error, Quota, WindowQuota};
 
 use crate::backend::{Backend, TierInfo};
+use crate::tables::Tables;
 
 /// A key table in this process, on a nanosecond clock ([`LocalTable::TICKS_PER_SECOND`]).
 ///
@@ -34,7 +35,7 @@ use crate::backend::{Backend, TierInfo};
 /// ```
 #[derive(Debug)]
 pub struct LocalTable {
-    table: Kind,
+    table: Tables<'static>,
     clock: Clock,
 }
 
@@ -59,12 +60,6 @@ impl Clock {
     fn now(&self) -> u64 {
         self.source.delta_as_nanos(self.origin, self.source.raw())
     }
-}
-
-#[derive(Debug)]
-enum Kind {
-    Buckets(BucketTable<'static>),
-    Windows(WindowTable<'static>),
 }
 
 /// A snapshot of a [`LocalTable`]'s counters.
@@ -117,7 +112,7 @@ impl LocalTable {
         let memory = leak_memory(capacity, tiers.len())?;
         let table = BucketTable::init(memory, tiers, random_seed(), FullPolicy::FailClosed)?;
         Ok(LocalTable {
-            table: Kind::Buckets(table),
+            table: Tables::Buckets(table),
             clock: Clock::new(),
         })
     }
@@ -129,7 +124,7 @@ impl LocalTable {
         let memory = leak_memory(capacity, tiers.len())?;
         let table = WindowTable::init(memory, tiers, random_seed(), FullPolicy::FailClosed)?;
         Ok(LocalTable {
-            table: Kind::Windows(table),
+            table: Tables::Windows(table),
             clock: Clock::new(),
         })
     }
@@ -168,8 +163,8 @@ impl LocalTable {
         // Re-initialising memory this table already initialised, with the same tiers, cannot
         // fail; should it, the table keeps its policy.
         let table = match self.table {
-            Kind::Buckets(t) => Kind::Buckets(with_policy(t, policy).unwrap_or(t)),
-            Kind::Windows(t) => Kind::Windows(with_policy(t, policy).unwrap_or(t)),
+            Tables::Buckets(t) => Tables::Buckets(with_policy(t, policy).unwrap_or(t)),
+            Tables::Windows(t) => Tables::Windows(with_policy(t, policy).unwrap_or(t)),
         };
         LocalTable {
             table,
@@ -179,25 +174,7 @@ impl LocalTable {
 
     /// The table's counters.
     pub fn counters(&self) -> TableCounters {
-        let s = match &self.table {
-            Kind::Buckets(t) => t.stats(),
-            Kind::Windows(t) => t.stats(),
-        };
-        TableCounters {
-            capacity: s.capacity,
-            occupied: s.occupied,
-            rejected: s.rejected,
-        }
-    }
-
-    fn run(&self, key: Key, tier: usize, cost: u64, peek: bool) -> Result<Decision, Error> {
-        let now = self.clock.now();
-        match (&self.table, peek) {
-            (Kind::Buckets(t), false) => t.decide(key, tier, now, cost),
-            (Kind::Buckets(t), true) => t.peek(key, tier, now, cost),
-            (Kind::Windows(t), false) => t.decide(key, tier, now, cost),
-            (Kind::Windows(t), true) => t.peek(key, tier, now, cost),
-        }
+        self.table.counters()
     }
 }
 
@@ -205,25 +182,15 @@ impl Backend for LocalTable {
     type Future = Ready<Result<Decision, Error>>;
 
     fn decide(&self, key: Key, tier: usize, cost: u64) -> Self::Future {
-        ready(self.run(key, tier, cost, false))
+        ready(self.table.run(key, tier, self.clock.now(), cost, false))
     }
 
     fn peek(&self, key: Key, tier: usize, cost: u64) -> Self::Future {
-        ready(self.run(key, tier, cost, true))
+        ready(self.table.run(key, tier, self.clock.now(), cost, true))
     }
 
     fn tier(&self, tier: usize) -> Option<TierInfo> {
-        let tps = Self::TICKS_PER_SECOND;
-        match &self.table {
-            Kind::Buckets(t) => t.tier(tier).map(|q| TierInfo {
-                limit: q.burst(),
-                window_seconds: header::bucket_window_seconds(&q, tps).unwrap_or(0),
-            }),
-            Kind::Windows(t) => t.tier(tier).map(|q| TierInfo {
-                limit: q.limit(),
-                window_seconds: header::window_seconds(&q, tps).unwrap_or(0),
-            }),
-        }
+        self.table.tier_info(tier, Self::TICKS_PER_SECOND)
     }
 
     fn ticks_per_second(&self) -> u64 {
@@ -231,9 +198,6 @@ impl Backend for LocalTable {
     }
 
     fn key_bytes(&self, bytes: &[u8]) -> Key {
-        match &self.table {
-            Kind::Buckets(t) => t.seed().key_bytes(bytes),
-            Kind::Windows(t) => t.seed().key_bytes(bytes),
-        }
+        self.table.seed().key_bytes(bytes)
     }
 }
