@@ -194,7 +194,7 @@
 /**
  * Words (`uint64_t`) in a `tg_shared`.
  */
-#define TG_SHARED_WORDS 16
+#define TG_SHARED_WORDS 24
 
 /**
  * Bytes in `tg_region_error.message`, its NUL included.

@@ -27,7 +27,7 @@ use crate::status::tg_status;
 use crate::table::{policy_from, tg_table, tg_window_quota, try_array};
 
 /// Words (`uint64_t`) in a `tg_shared`.
-pub const TG_SHARED_WORDS: usize = 16;
+pub const TG_SHARED_WORDS: usize = 24;
 
 /// A handle on a limiter in shared memory: a leaky bucket, a fixed window, a sliding log, a
 /// concurrency limit with leases or a key table, shared by every process that maps its region.

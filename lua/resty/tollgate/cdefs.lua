@@ -178,7 +178,7 @@ typedef struct __attribute__((aligned(8))) tg_sliding_log {
     uint64_t _private[266];
 } tg_sliding_log;
 typedef struct __attribute__((aligned(8))) tg_shared {
-    uint64_t _private[16];
+    uint64_t _private[24];
 } tg_shared;
 typedef struct tg_region_error {
     uint32_t status;
@@ -644,7 +644,7 @@ tg_status tg_window_params(const struct tg_window *window_counter,
     TG_PRESET_TIKTOK_SHOP_PER_SECOND = 50,
     TG_QUOTA_WORDS = 9,
     TG_QUOTA_DEFAULT_MIN_SPAN = 72057594037927936ULL,
-    TG_SHARED_WORDS = 16,
+    TG_SHARED_WORDS = 24,
     TG_REGION_ERROR_MESSAGE_SIZE = 160,
     TG_SLIDING_LOG_CAPACITY = 128,
     TG_SLIDING_LOG_WORDS = 266,
