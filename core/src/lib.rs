@@ -57,6 +57,8 @@ mod fixed_window;
 mod gcra;
 pub mod header;
 pub mod key;
+#[doc(hidden)]
+pub mod log_ring;
 pub mod pagination;
 pub mod presets;
 mod quota;
