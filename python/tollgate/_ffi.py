@@ -1,7 +1,7 @@
 """The ctypes layer: finding ``libtollgate``, the C structs, and every function's signature.
 
 Nothing here is public API. ``DECLARATIONS`` is the single place where each ``tg_*`` function's
-``restype`` and ``argtypes`` are written down; ``tests/test_header.py`` parses
+``restype`` and ``argtypes`` are written down; ``tests/test_ffi_declarations.py`` parses
 ``include/tollgate.h`` and fails if a header function is missing here or declared differently.
 """
 

@@ -828,7 +828,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     /// group), or `None` if the key is not in the table. For tests and monitoring.
     pub fn probe_len(&self, key: Key) -> Option<usize> {
         let home = hash::home(self.secrets, key, self.groups);
-        (0..self.window()).find_map(|pos| {
+        (0..self.probe_window()).find_map(|pos| {
             let (w, k) = self.read(home, pos, false);
             (word::is_member(w) && k == Some(key)).then_some(pos + 1)
         })
@@ -919,7 +919,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     }
 
     /// Slots in a key's probe window.
-    fn window(&self) -> usize {
+    fn probe_window(&self) -> usize {
         self.groups.min(PROBE_GROUPS) * GROUP_SLOTS
     }
 
@@ -1238,7 +1238,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             let mut restart = false;
             let mut seen: u64 = 0;
             let latest = confirm || candidate.is_some();
-            for pos in 0..self.window() {
+            for pos in 0..self.probe_window() {
                 let (mut w, k) = self.read(home, pos, latest);
                 if word::is_member(w) {
                     if k == Some(key) {
