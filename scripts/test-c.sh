@@ -111,8 +111,8 @@ shared_api() { # the same API test against the shared library (found by its SONA
       -o "$out/test_api_shared" && LD_LIBRARY_PATH="$out/so" "$out/test_api_shared"
 }
 step "C99 API test against libtollgate.so" shared_api
-step "benchmark program builds" gcc -std=c99 "${warn[@]}" -O2 -Iinclude tests/c/bench.c \
-  "${static_libs[@]}" -o "$out/bench"
+step "benchmark program (benches/c/bench.c) builds" gcc -std=c11 "${warn[@]}" -O2 -Iinclude \
+  benches/c/bench.c "${static_libs[@]}" -o "$out/bench"
 
 # --- valgrind: a million decisions allocate exactly as much as none.
 allocs() { # allocs N: the heap allocation count of alloc_count N; fails on any memcheck error

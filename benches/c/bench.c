@@ -2,8 +2,9 @@
  * The C ABI called from C: nanoseconds per call of tg_bucket_decide (admitted and refused,
  * the caller's tick) and tg_table_decide (1 000 and 1 000 000 (app, shop) keys, uniform and
  * Zipf-skewed), the same cases as the Rust benches in benches/benches/, so the two can be
- * read side by side. Not a test: speed is never asserted. Each case prints the best of
- * ROUNDS rounds, one line "c/<case>: <ns> ns per call".
+ * read side by side, and THREADS threads deciding on one bucket with the clock read per call.
+ * Not a test: speed is never asserted (the C test suite only builds it). Each case prints the
+ * best of ROUNDS rounds, one line "c/<case>: <ns> ns per call".
  *
  * Built and run by scripts/bench.sh:
  *   gcc -std=c11 -O2 -Iinclude benches/c/bench.c target/release/libtollgate.a \
@@ -11,6 +12,7 @@
  */
 #define _POSIX_C_SOURCE 200112L
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,8 +199,53 @@ static void bench_table(uint32_t keys, int zipf) {
     free(memory);
 }
 
+#define THREADS 2
+#define PER_THREAD 2000000ul
+
+static tg_bucket contended = TG_BUCKET_INIT;
+
+/* PER_THREAD decisions on the contended bucket, the clock read for each; its own time. */
+static void *run_thread(void *arg) {
+    uint64_t t0 = now_ns();
+    unsigned long i;
+    tg_decision d;
+    (void)arg;
+    for (i = 0; i < PER_THREAD; i++) {
+        check(tg_bucket_decide(&contended, now_ns(), 1, &d), "tg_bucket_decide");
+    }
+    return (void *)(uintptr_t)(now_ns() - t0);
+}
+
+/* THREADS threads on one bucket (every decision a compare-and-swap on one word). */
+static void bench_threads(void) {
+    pthread_t tid[THREADS];
+    double best = 0;
+    int r, t;
+    check(tg_bucket_init(&contended, 1000000, 1000000, SECOND), "tg_bucket_init");
+    for (r = 0; r < ROUNDS; r++) {
+        uint64_t slowest = 0;
+        for (t = 0; t < THREADS; t++) {
+            if (pthread_create(&tid[t], NULL, run_thread, NULL) != 0) {
+                exit(1);
+            }
+        }
+        for (t = 0; t < THREADS; t++) {
+            void *ns = NULL;
+            pthread_join(tid[t], &ns);
+            if ((uint64_t)(uintptr_t)ns > slowest) {
+                slowest = (uint64_t)(uintptr_t)ns;
+            }
+        }
+        if (r == 0 || (double)slowest / PER_THREAD < best) {
+            best = (double)slowest / PER_THREAD;
+        }
+    }
+    printf("c/bucket_%d_threads_one_bucket_clock_read: %.1f ns per call\n", THREADS, best);
+}
+
 int main(void) {
     bench_bucket();
+    bench_threads();
     bench_table(1000, 0);
     bench_table(1000, 1);
     bench_table(1000000, 0);
