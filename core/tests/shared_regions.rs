@@ -730,7 +730,9 @@ fn fill_around_busy_slot(p: &TempPath, claimant: u32, namespace: Option<u64>) ->
     .unwrap();
     drop(t);
     if let Some(ns) = namespace {
-        poke_in_place(&p.0, 7, ns); // as if created in another pid namespace
+        // The table's claim namespace (table header word 13): as if created in another pid
+        // namespace.
+        poke_in_place(&p.0, 32 + 13, ns);
     }
     let t = SharedBucketTable::open(
         &p.0,

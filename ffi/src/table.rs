@@ -428,10 +428,21 @@ unsafe fn kind<'a>(table: *const tg_table) -> Result<Kind<'a>, tg_status> {
     // SAFETY: forwarded contract: an initialised table is valid for the size it records.
     let mem = unsafe { words(table.cast(), bytes) }?;
     Ok(match kind {
-        1 => Kind::Buckets(Table::open(mem).map_err(attach_status)?),
-        2 => Kind::Windows(Table::open(mem).map_err(attach_status)?),
+        1 => Kind::Buckets(with_claimants(Table::open(mem).map_err(attach_status)?)),
+        2 => Kind::Windows(with_claimants(Table::open(mem).map_err(attach_status)?)),
         _ => return Err(tg_status::LayoutMismatch),
     })
+}
+
+/// The handle with the claimants a shared region recorded in the table (process ids), so a
+/// slot left busy by a process that exited is taken again whichever API decides.
+#[inline]
+fn with_claimants<Q: TableQuota>(t: Table<'_, Q>) -> Table<'_, Q> {
+    #[cfg(all(feature = "shared", unix))]
+    if let Some(c) = tollgate::shared::table_claimants(&t) {
+        return t.with_claimants(c);
+    }
+    t
 }
 
 /// # Safety

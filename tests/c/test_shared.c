@@ -356,6 +356,45 @@ int main(void) {
     CHECK_OK(tg_shared_close(&table));
     unlink(path3);
 
+    /* A process killed between claiming a slot and writing its key leaves the slot busy under
+     * its process id; once the process is gone (exited and reaped), the next insertion that
+     * meets the slot takes it, through the tg_table_* functions too. Slot 4 of a one-group
+     * table: its state word is word 4 of the first group, which starts after the header and
+     * the one tier (rounded up to 128 bytes). */
+    pid_t dead = fork();
+    if (dead == 0) {
+        _exit(0);
+    }
+    waitpid(dead, NULL, 0);
+    CHECK_OK(tg_shared_open_bucket_table(&table, NULL, 5, tiers, 1, TG_FULL_POLICY_FAIL_CLOSED,
+                                         NULL, 0, 0, &err));
+    CHECK_OK(tg_shared_table(&table, &t));
+    size_t first_group = (TG_TABLE_HEADER_SIZE + TG_TABLE_TIER_SIZE + TG_TABLE_GROUP_SIZE - 1) /
+                         TG_TABLE_GROUP_SIZE * TG_TABLE_GROUP_SIZE / 8;
+    volatile uint64_t *words = (volatile uint64_t *)(void *)t;
+    words[first_group + 4] = ((((uint64_t)dead << 30) | 3) << 11) | 1; /* busy, claimant dead */
+    int found_room = 0;
+    for (uint64_t shop = 1; shop <= 5; shop++) {
+        found_room += tg_table_check(t, 9, shop, 0, 0, 1, NULL) == TG_OUTCOME_ALLOWED;
+    }
+    CHECK(found_room == 5);
+    CHECK_OK(tg_table_get_stats(t, &stats));
+    CHECK(stats.occupied == 5);
+    /* The same with a live claimant (this process): the slot stays busy, the fifth key finds
+     * no room. */
+    CHECK_OK(tg_shared_close(&table));
+    CHECK_OK(tg_shared_open_bucket_table(&table, NULL, 5, tiers, 1, TG_FULL_POLICY_FAIL_CLOSED,
+                                         NULL, 0, 0, &err));
+    CHECK_OK(tg_shared_table(&table, &t));
+    words = (volatile uint64_t *)(void *)t;
+    words[first_group + 4] = ((((uint64_t)getpid() << 30) | 3) << 11) | 1;
+    found_room = 0;
+    for (uint64_t shop = 1; shop <= 5; shop++) {
+        found_room += tg_table_check(t, 9, shop, 0, 0, 1, NULL) == TG_OUTCOME_ALLOWED;
+    }
+    CHECK(found_room == 4);
+    CHECK_OK(tg_shared_close(&table));
+
     /* An anonymous window table with a named seed, shared with forked children. */
     const uint64_t wseed[2] = {11, 12};
     CHECK_OK(tg_shared_open_window_table(&inherited, NULL, 10, &wt, 1, TG_FULL_POLICY_FAIL_CLOSED,

@@ -11,7 +11,7 @@
 //! | 4 | size of the whole region in bytes |
 //! | 5 | checksum (FNV-1a) of words 0–4 and 8–31 |
 //! | 6 | initialisation word: [`READY`] once the header is complete |
-//! | 7 | the creating process's pid namespace (0 if unknown; see [`SharedTable`](super::SharedTable)) |
+//! | 7 | reserved, zero |
 //! | 8–31 | the kind's parameters, zero-padded |
 //!
 //! The limiter's state starts at byte [`HEADER_BYTES`] (a multiple of 128, so a key table's
@@ -156,8 +156,7 @@ fn library_version() -> u64 {
         | part(env!("CARGO_PKG_VERSION_PATCH"))
 }
 
-/// FNV-1a over words 0–4 and 8–31 (not the checksum, the initialisation word or the pid
-/// namespace).
+/// FNV-1a over words 0–4 and 8–31 (not the checksum, the initialisation word or word 7).
 fn checksum(h: &[u64; 32]) -> u64 {
     let mut x: u64 = 0xcbf2_9ce4_8422_2325;
     for (i, w) in h.iter().enumerate() {
@@ -195,11 +194,6 @@ impl Region {
     /// The version of the library that created the region, `major << 32 | minor << 16 | patch`.
     pub(crate) fn creator_version(&self) -> u64 {
         creator_version(&self.map)
-    }
-
-    /// The pid namespace the region's creator recorded (0 if unknown).
-    pub(crate) fn pid_namespace(&self) -> u64 {
-        self.map.words()[7].load(Ordering::Acquire)
     }
 
     /// The mapping, and whether this call created the region.
@@ -273,7 +267,6 @@ fn write_header(map: &Mapping, layout: &Layout<'_>) {
     for (w, v) in words.iter().zip(layout.header()) {
         w.store(v, Ordering::Relaxed);
     }
-    words[7].store(super::processes::pid_namespace(), Ordering::Relaxed);
     // Last, and released: whoever sees READY sees the whole header.
     words[6].store(READY, Ordering::Release);
 }

@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use rustix::io::Errno;
 use rustix::process::Pid;
 
-use crate::table::Claimants;
+use crate::table::{Claimants, Table, TableQuota};
 
 /// The processes of the region's pid namespace: a claim records the claimant's process id,
 /// and a claimant is gone when the kernel says no process has that id (`kill(pid, 0)` fails
@@ -47,19 +47,26 @@ impl Claimants for Foreign {
 }
 
 /// The calling process's pid namespace (the inode of `/proc/self/ns/pid`), or 0 if unknown.
+/// Read once per process (a process that enters another pid namespace keeps the first).
 pub(crate) fn pid_namespace() -> u64 {
-    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+    static MINE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MINE.get_or_init(|| std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino()))
 }
 
-/// The claimants for a process opening a region whose creator recorded pid namespace
-/// `recorded`.
-pub(crate) fn claimants_for(recorded: u64) -> &'static dyn Claimants {
+/// The claimants for a handle on `table`: `None` if its claims record no process ids (a table
+/// not made by a shared region), process ids if this process is in the pid namespace they were
+/// recorded for, else claims that are never undone.
+pub fn table_claimants<Q: TableQuota>(table: &Table<'_, Q>) -> Option<&'static dyn Claimants> {
     static PROCESSES: Processes = Processes;
     static FOREIGN: Foreign = Foreign;
+    let recorded = table.claim_namespace();
+    if recorded == 0 {
+        return None;
+    }
     let mine = pid_namespace();
-    if mine != 0 && mine == recorded {
+    Some(if mine != 0 && mine == recorded {
         &PROCESSES
     } else {
         &FOREIGN
-    }
+    })
 }

@@ -42,7 +42,9 @@ use crate::{Decision, Error, Outcome, Quota, WindowQuota};
 /// inserting a new key — between claiming an empty slot and marking it — leaves that slot
 /// busy; the table records the claiming process's id, and the next insertion that meets the
 /// slot empties it once the kernel reports that process gone (an exited child is gone once its
-/// parent has reaped it). This needs every process to share the creator's pid namespace: a
+/// parent has reaped it). The table's memory records the pid namespace of those ids
+/// ([`Table::claim_namespace`]), so this holds for decisions through the C and Python APIs too,
+/// which make their handles from the memory ([`table_claimants`](super::table_claimants)). This needs every process to share the creator's pid namespace: a
 /// process in another namespace (another container sharing the file) can use the table, but
 /// its own interrupted claims stay busy until [`Table::recover`] runs while no one else uses
 /// the table.
@@ -158,7 +160,9 @@ impl<Q: TableQuota + 'static> SharedTable<Q> {
             .checksum;
         let params = params(&expected, expected.checksum, seed_digest);
         let init = |state: &[table::AtomicU64]| -> Result<(), Error> {
-            Table::init(&state[..words], tiers, chosen, policy).map(drop)
+            let t = Table::init(&state[..words], tiers, chosen, policy)?;
+            t.record_claim_namespace(processes::pid_namespace());
+            Ok(())
         };
         let kind = match expected.kind {
             TableKind::Buckets => Kind::BucketTable,
@@ -173,7 +177,6 @@ impl<Q: TableQuota + 'static> SharedTable<Q> {
             Some(p) => Region::named(p, &layout, options)?,
             None => Region::anonymous(&layout)?,
         };
-        let claimants = processes::claimants_for(region.pid_namespace());
         let (map, created) = region.into_parts();
         let held = HeldTable::new(map, header::HEADER_BYTES / 8, |state| {
             let t = Table::<Q>::attach(&state[..words]).map_err(RegionError::Table)?;
@@ -190,7 +193,10 @@ impl<Q: TableQuota + 'static> SharedTable<Q> {
                     computed: want.checksum,
                 }));
             }
-            Ok(t.with_claimants(claimants))
+            Ok(match processes::table_claimants(&t) {
+                Some(c) => t.with_claimants(c),
+                None => t,
+            })
         })?;
         Ok(SharedTable { held, created })
     }

@@ -38,7 +38,10 @@ pub(super) const H_EPOCH: usize = 9;
 pub(super) const H_HASH0: usize = 10;
 pub(super) const H_HASH1: usize = 11;
 pub(super) const H_CHECKSUM: usize = 12;
-// Words 13..16 are zero (reserved). The counters sit on their own cache line (words 16..24),
+/// The pid namespace whose process ids claims record (0: claims record no process ids); set
+/// by a shared region's creator, outside the checksum.
+pub(super) const H_CLAIM_NAMESPACE: usize = 13;
+// Words 14..16 are zero (reserved). The counters sit on their own cache line (words 16..24),
 // away from the parameters every decision reads.
 pub(super) const H_WATERMARK: usize = 16;
 pub(super) const H_CLAIMS: usize = 17;

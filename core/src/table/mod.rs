@@ -53,7 +53,8 @@
 //! | 9 | the epoch |
 //! | 10, 11 | the home-hash secrets, derived from the seed |
 //! | 12 | checksum of words 1..12 and the tiers |
-//! | 13..16 | zero |
+//! | 13 | the pid namespace of claimants' process ids (0: none; see [`Table::claim_namespace`]) |
+//! | 14..16 | zero |
 //! | 16..24 | counters: watermark, claim versions, occupied, reclaimed, rejected (own cache line) |
 //! | 24 .. 24 + 8·T | the T tiers, 8 words each (a [`Quota`]'s fields, or a [`WindowQuota`]'s) |
 //! | then, from a multiple of 16 | groups of 16 words (128 bytes), 5 slots each |
@@ -243,8 +244,8 @@ pub use layout::{
     HEADER_WORDS, LAYOUT_VERSION, MAGIC, TIER_WORDS,
 };
 use layout::{
-    H_CLAIMS, H_HASH0, H_HASH1, H_OCCUPIED, H_RECLAIMED, H_REJECTED, H_SEED0, H_SEED1, H_WATERMARK,
-    TIERS_AT,
+    H_CLAIMS, H_CLAIM_NAMESPACE, H_HASH0, H_HASH1, H_OCCUPIED, H_RECLAIMED, H_REJECTED, H_SEED0,
+    H_SEED1, H_WATERMARK, TIERS_AT,
 };
 /// The atomic word a table's memory is made of (portable-atomic's `AtomicU64`; loom's under
 /// `--cfg loom`).
@@ -664,6 +665,22 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     pub fn with_claimants(mut self, claimants: &'a dyn Claimants) -> Table<'a, Q> {
         self.claimants = Some(claimants);
         self
+    }
+
+    /// The pid namespace whose process ids this table's claims record, or 0 when its claims
+    /// record none. A shared region's creator sets it (outside the checksum), so every handle
+    /// on the table — from Rust, C or Python — can be given the same [`Claimants`]
+    /// (`tollgate::shared::table_claimants`).
+    pub fn claim_namespace(&self) -> u64 {
+        self.counter(H_CLAIM_NAMESPACE).load(Ordering::Acquire)
+    }
+
+    /// Records the pid namespace whose process ids the table's claims carry (before anyone
+    /// else uses the table).
+    #[cfg(feature = "shared")]
+    pub(crate) fn record_claim_namespace(&self, namespace: u64) {
+        self.counter(H_CLAIM_NAMESPACE)
+            .store(namespace, Ordering::Release);
     }
 
     /// The header's parameters (for comparing with what a process expects).
