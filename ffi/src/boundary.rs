@@ -10,9 +10,16 @@
 //! answers `TG_STATUS_UNINITIALIZED` until the type's `_init` function has run; a struct of
 //! another type, or of garbage, is refused the same way. Compile-time asserts in each module tie
 //! the C struct's size and alignment to its slot.
+//!
+//! An object that is not lock-free (`tg_sliding_log`, the client toolkit's pacers, backoffs and
+//! retry budgets) is stored as an [`Exclusive`] value: one caller at a time, a second one is told
+//! `TG_STATUS_BUSY`. [`with`] and [`init_with`] check its pointer and run a closure on it.
 
+use core::cell::UnsafeCell;
+use core::ffi::c_char;
 use core::mem::{align_of, MaybeUninit};
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::status::tg_status;
 
@@ -248,6 +255,105 @@ pub(crate) unsafe fn take<T: Stored>(ptr: *mut T::C) -> Result<T, tg_status> {
     Ok(unsafe { slot.value.assume_init_read() })
 }
 
+/// A value for one caller at a time: a flag, then the value. The storage of every object C may
+/// call from several threads but that is not lock-free (`tg_sliding_log`, the pacers, backoffs
+/// and retry budgets): a second caller arriving while one is inside gets `TG_STATUS_BUSY`.
+pub(crate) struct Exclusive<T> {
+    busy: AtomicU32,
+    value: UnsafeCell<T>,
+}
+
+impl<T> Exclusive<T> {
+    pub(crate) const fn new(value: T) -> Exclusive<T> {
+        Exclusive {
+            busy: AtomicU32::new(0),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` on the value if no one else is inside, else `TG_STATUS_BUSY`.
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut T) -> Result<R, tg_status>,
+    ) -> Result<R, tg_status> {
+        /// Releases the flag even if `f` panics.
+        struct Release<'a>(&'a AtomicU32);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.store(0, Ordering::Release);
+            }
+        }
+        if self
+            .busy
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(tg_status::Busy);
+        }
+        let _release = Release(&self.busy);
+        // SAFETY: the flag was 0 and is now ours: no other reference to the value exists until
+        // it is released (every access goes through `with`).
+        f(unsafe { &mut *self.value.get() })
+    }
+}
+
+/// Checks a C object pointer and runs `f` on the value inside, one caller at a time.
+///
+/// # Safety
+///
+/// As [`object`].
+pub(crate) unsafe fn with<T, R>(
+    ptr: *const <Exclusive<T> as Stored>::C,
+    f: impl FnOnce(&mut T) -> Result<R, tg_status>,
+) -> Result<R, tg_status>
+where
+    Exclusive<T>: Stored,
+{
+    // SAFETY: forwarded contract.
+    unsafe { object::<Exclusive<T>>(ptr) }?.with(f)
+}
+
+/// Checks a C object pointer and initialises it with `make()`'s value, written only on success.
+///
+/// # Safety
+///
+/// As [`init_target`]; no other thread uses the object during the call.
+pub(crate) unsafe fn init_with<T>(
+    ptr: *mut <Exclusive<T> as Stored>::C,
+    make: impl FnOnce() -> Result<T, tg_status>,
+) -> tg_status
+where
+    Exclusive<T>: Stored,
+{
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let target = unsafe { init_target::<Exclusive<T>>(ptr) }?;
+        init(target, Exclusive::new(make()?));
+        Ok(())
+    })
+}
+
+/// Header bytes C passed as `(pointer, length)`: `None` for a NULL pointer with length 0 (the
+/// header was absent).
+///
+/// # Safety
+///
+/// As [`try_bytes`].
+pub(crate) unsafe fn header_value<'a>(
+    ptr: *const c_char,
+    len: usize,
+) -> Result<Option<&'a [u8]>, tg_status> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(None)
+        } else {
+            Err(tg_status::NullPointer)
+        };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { try_bytes(ptr.cast::<u8>(), len) }.map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +381,19 @@ mod tests {
             let odd = words.as_ptr().cast::<u8>().wrapping_add(1).cast::<u64>();
             assert!(matches!(try_ref(odd), Err(tg_status::Misaligned)));
         }
+    }
+
+    #[test]
+    fn a_second_caller_is_told_busy_and_nothing_happens() {
+        let cell = Exclusive::new(5u64);
+        let inner = cell.with(|v| {
+            *v += 1;
+            Ok(cell.with(|w| {
+                *w += 1;
+                Ok(())
+            }))
+        });
+        assert!(matches!(inner, Ok(Err(tg_status::Busy))));
+        assert_eq!(cell.with(|v| Ok(*v)), Ok(6));
     }
 }

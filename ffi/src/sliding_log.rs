@@ -1,11 +1,8 @@
 //! `tg_sliding_log`: a strict sliding window log (docs/semantics.md#sliding-window-log), for clients and small key counts.
 
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, Ordering};
-
 use tollgate::{Decision, SlidingLog, WindowQuota};
 
-use crate::boundary::{self, guard, init_target, object, Out, Stored};
+use crate::boundary::{self, guard, init_target, Exclusive, Out, Stored};
 use crate::decision::{check_error, tg_decision, tg_outcome};
 use crate::status::tg_status;
 
@@ -33,43 +30,12 @@ pub struct tg_sliding_log {
 
 type Log = SlidingLog<TG_SLIDING_LOG_CAPACITY>;
 
-/// The log and a flag that admits one caller at a time.
-pub(crate) struct LogCell {
-    busy: AtomicU32,
-    log: UnsafeCell<Log>,
-}
-
-impl Stored for LogCell {
+impl Stored for Exclusive<Log> {
     type C = tg_sliding_log;
     const MAGIC: u64 = boundary::magic(*b"tglogcap");
 }
 
-const _: () = assert!(boundary::fits::<LogCell>());
-
-impl LogCell {
-    /// Runs `f` on the log if no one else is inside, else `TG_STATUS_BUSY`.
-    fn with<R>(&self, f: impl FnOnce(&mut Log) -> R) -> Result<R, tg_status> {
-        /// Releases the flag even if `f` panics.
-        struct Release<'a>(&'a AtomicU32);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                self.0.store(0, Ordering::Release);
-            }
-        }
-        if self
-            .busy
-            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return Err(tg_status::Busy);
-        }
-        let _release = Release(&self.busy);
-        // SAFETY: the flag was 0 and is now ours: no other reference to the log exists until it
-        // is released (every access goes through `with`).
-        let log = unsafe { &mut *self.log.get() };
-        Ok(f(log))
-    }
-}
+const _: () = assert!(boundary::fits::<Exclusive<Log>>());
 
 /// # Safety
 ///
@@ -79,8 +45,7 @@ unsafe fn with_log<R>(
     f: impl FnOnce(&mut Log) -> Result<R, tg_status>,
 ) -> Result<R, tg_status> {
     // SAFETY: forwarded contract.
-    let cell = unsafe { object::<LogCell>(log) }?;
-    cell.with(f)?
+    unsafe { boundary::with(log, f) }
 }
 
 /// Initialises an empty log of at most `limit` units per sliding `window` of ticks.
@@ -116,14 +81,8 @@ pub(crate) unsafe fn init_with_quota(
     quota: WindowQuota,
 ) -> Result<(), tg_status> {
     // SAFETY: forwarded contract.
-    let target = unsafe { init_target::<LogCell>(log) }?;
-    boundary::init(
-        target,
-        LogCell {
-            busy: AtomicU32::new(0),
-            log: UnsafeCell::new(Log::new(quota)?),
-        },
-    );
+    let target = unsafe { init_target::<Exclusive<Log>>(log) }?;
+    boundary::init(target, Exclusive::new(Log::new(quota)?));
     Ok(())
 }
 
@@ -292,22 +251,19 @@ mod tests {
     #[test]
     fn the_c_struct_holds_exactly_a_log_on_this_host() {
         assert_eq!(
-            size_of::<boundary::Slot<LogCell>>(),
+            size_of::<boundary::Slot<Exclusive<Log>>>(),
             size_of::<tg_sliding_log>()
         );
     }
 
     #[test]
     fn a_second_caller_is_told_busy_and_nothing_happens() {
-        let cell = LogCell {
-            busy: AtomicU32::new(0),
-            log: UnsafeCell::new(Log::new(WindowQuota::new(2, 10).unwrap()).unwrap()),
-        };
+        let cell = Exclusive::new(Log::new(WindowQuota::new(2, 10).unwrap()).unwrap());
         let inner = cell.with(|l| {
             assert!(l.decide(0, 1).unwrap().is_allowed());
-            cell.with(|l2| l2.decide(0, 1).unwrap())
+            Ok(cell.with(|l2| Ok(l2.decide(0, 1).unwrap())))
         });
         assert!(matches!(inner, Ok(Err(tg_status::Busy))));
-        assert_eq!(cell.with(|l| l.used(0)), Ok(1));
+        assert_eq!(cell.with(|l| Ok(l.used(0))), Ok(1));
     }
 }
