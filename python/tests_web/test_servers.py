@@ -173,9 +173,12 @@ def test_gunicorn_two_workers_limit_per_worker() -> None:
         pid = r.headers["X-Worker-Pid"] if r.status_code == 200 else None
         if pid is not None:
             admitted[pid] += 1
-    # A 429 is answered before the app runs (no X-Worker-Pid): every worker that admitted any
-    # request admitted exactly 5 (it served at least 60 / 16 of them in practice, or none).
-    assert all(n == 5 for n in admitted.values()), admitted
+    # A 429 is answered before the app runs (no X-Worker-Pid), so how many requests each worker
+    # served is not known; how the 60 split between the workers is the scheduler's choice. What
+    # holds whatever the split: no worker admits more than its own 5, and the worker that served
+    # at least half of the 60 (one did) admitted exactly 5.
+    assert all(n <= 5 for n in admitted.values()), admitted
+    assert max(admitted.values()) == 5, admitted
     total = sum(admitted.values())
     assert 5 <= total <= 10
     print(f"two gunicorn workers: admitted per worker {dict(admitted)}")
