@@ -161,8 +161,9 @@ impl Seed {
         self.key_parts(&[app, shop, api])
     }
 
-    /// The seed's two halves (k0, k1).
-    pub(crate) const fn halves(&self) -> [u64; 2] {
+    /// The seed's two halves (k0, k1), as [`Seed::new`] takes them: to store a seed, or to
+    /// hand it to another binding of the same table.
+    pub const fn halves(&self) -> [u64; 2] {
         [self.k0, self.k1]
     }
 
