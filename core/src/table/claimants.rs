@@ -22,7 +22,7 @@ const CLAIMANT_BITS: u32 = 22;
 /// Bits of the claim counter below it, when claimants are recorded.
 pub(super) const SEQUENCE_BITS: u32 = 30;
 
-/// The participants that claim a table's slots (see the [module docs](self)).
+/// The participants that claim a table's slots.
 ///
 /// # Contract
 ///
