@@ -115,3 +115,15 @@ def test_random_seed_is_two_u64_and_differs() -> None:
     assert all(0 <= k < 2**64 for k in a + b)
     t = tg.KeyTable(5, tg.Quota(1, 1, period_s=1), seed=a)
     assert t.decide(tg.key_pair(1, 2), now=0).allowed
+
+
+def test_the_c_seed_draw_fills_two_words() -> None:
+    import ctypes
+
+    from tollgate._ffi import lib
+
+    words = (ctypes.c_uint64 * 2)()
+    assert lib.tg_seed_random(words) == 0
+    again = (ctypes.c_uint64 * 2)()
+    assert lib.tg_seed_random(again) == 0
+    assert list(words) != list(again)
