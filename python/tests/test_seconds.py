@@ -51,10 +51,11 @@ def test_a_float_that_is_not_the_number_it_reads_as_is_refused_with_a_hint() -> 
         tg.Quota(1, 1, period_s=0.1, ticks_per_second=MS)
     with pytest.raises(tg.InvalidArgumentError, match="not exact as a float"):
         WindowQuota.from_seconds(1, 0.001, MS)
-    # The same float is exact enough on a clock whose ticks it does hit exactly: never.
-    # 0.1's binary value times 10**9 is not an integer either.
+    # 0.1's binary value times 10**9 is not a whole number either: refused on nanoseconds too.
     with pytest.raises(tg.InvalidArgumentError, match="not exact as a float"):
         tg.Quota(1, 1, period_s=0.1)
+    with pytest.raises(tg.InvalidArgumentError, match="and 1/10 s is not a whole number of ticks at 3"):
+        tg.Quota(1, 1, period_s=0.1, ticks_per_second=3)
 
 
 def test_a_time_that_is_not_a_whole_number_of_ticks_is_refused() -> None:

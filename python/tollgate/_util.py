@@ -104,6 +104,11 @@ def seconds_to_ticks(name: str, seconds: object, ticks_per_second: int) -> int:
                 f"{name}={seconds!r} s is not exact as a float: pass "
                 f"{_fraction_text(intended)} (seconds) or {intended * tps} ticks"
             )
+        if exact != intended:
+            raise InvalidArgumentError(
+                f"{name}={seconds!r} s is not exact as a float, and {intended} s is not a whole "
+                f"number of ticks at {tps} ticks per second either: pass ticks"
+            )
     else:
         raise ArgumentTypeError(
             f"{name} must be seconds as int, Fraction, Decimal or float, "
