@@ -357,6 +357,11 @@ enum tg_status
      */
     TG_STATUS_LAYOUT_MISMATCH = 106,
     /**
+     * The operating system supplied no random bytes (`tg_seed_random`), or the library was
+     * built without `std` (firmware) and has no source of randomness.
+     */
+    TG_STATUS_RANDOM_UNAVAILABLE = 107,
+    /**
      * Shared regions (200–299). A system call on a shared region failed (`open`, `link`,
      * `mmap`, ...) for a reason without its own status below; `tg_region_error.found` holds
      * the `errno`.
@@ -2265,6 +2270,22 @@ tg_status tg_quota_params(const struct tg_quota *quota,
                           uint64_t *out_period);
 
 /**
+ * Draws a key table's secret seed (`seed_k0`, `seed_k1` of `tg_table_init_buckets` and
+ * `tg_table_init_windows`) from the operating system's randomness: on success
+ * `out_k0_k1[0]` is k0 and `out_k0_k1[1]` is k1. Call it once when the process starts.
+ *
+ * Errors: `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED` (`out_k0_k1` not aligned to 8),
+ * `TG_STATUS_RANDOM_UNAVAILABLE` (the operating system supplied no random bytes, or the
+ * library was built without `std`, as for firmware: there, take a seed from the hardware's
+ * random number generator).
+ *
+ * # Safety
+ *
+ * `out_k0_k1` is NULL or valid for a write of two `uint64_t`.
+ */
+tg_status tg_seed_random(uint64_t *out_k0_k1);
+
+/**
  * Opens (or creates, per `create`, a `tg_create`) a leaky bucket with `quota` (from a
  * `tg_quota_init*` function) at `path`, or in an anonymous shared mapping when `path` is NULL
  * (shared with the children this process forks afterwards). `mode` is the permission bits of
@@ -2681,9 +2702,9 @@ size_t tg_table_align(void);
  * Initialises a table of leaky buckets (docs/semantics.md#leaky-bucket) in `memory`: `capacity` slots (rounded up
  * to a multiple of 5), and the tiers `tiers[0 .. tier_count]` (copied into the memory: the
  * array may go away afterwards) that decisions name by index. `policy` is a
- * `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed: pick them at
- * random when the process starts (a fixed seed lets an attacker aim keys at one group). On
- * success `*out_table` is the table (at `memory`).
+ * `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed: draw them with
+ * `tg_seed_random` when the process starts (a fixed seed lets an attacker aim keys at one
+ * group). On success `*out_table` is the table (at `memory`).
  *
  * Errors, all checked before anything is written: `TG_STATUS_NULL_POINTER` (`memory`, `tiers`,
  * `out_table`), `TG_STATUS_MISALIGNED` (`memory` not aligned to `TG_TABLE_ALIGN`, or

@@ -38,7 +38,8 @@ pub enum Error {
     BufferTooSmall(usize),
     /// A header value or other text input could not be parsed.
     Malformed,
-    /// An argument is outside its documented range (for example `ticks_per_second == 0`).
+    /// An argument is outside its documented range (for example `ticks_per_second == 0`, or a
+    /// duration that is not a whole number of ticks or whose ticks do not fit 64 bits).
     InvalidArgument,
 }
 

@@ -105,6 +105,27 @@ impl Seed {
         Seed { k0, k1 }
     }
 
+    /// A seed drawn from the operating system's randomness (`getrandom(2)` on Linux,
+    /// `getentropy` on macOS, `ProcessPrng` on Windows): what a key table should use, drawn
+    /// once when the process starts. Feature `std`.
+    ///
+    /// Fails only if the operating system cannot supply random bytes (for example a Linux
+    /// kernel whose random pool is not yet initialised, with no fallback allowed); the error
+    /// carries the operating system's error code when there is one.
+    ///
+    /// ```
+    /// use tollgate::key::Seed;
+    /// let seed = Seed::random()?;
+    /// assert_ne!(seed, Seed::random()?); // two draws of 128 bits differ
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn random() -> Result<Seed, std::io::Error> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)?;
+        Ok(Seed::from_bytes(bytes))
+    }
+
     /// A seed from 16 bytes: k0 from bytes 0..8 and k1 from bytes 8..16, little-endian.
     pub const fn from_bytes(bytes: [u8; 16]) -> Seed {
         let [a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7] = bytes;
@@ -140,8 +161,9 @@ impl Seed {
         self.key_parts(&[app, shop, api])
     }
 
-    /// The seed's two halves (k0, k1).
-    pub(crate) const fn halves(&self) -> [u64; 2] {
+    /// The seed's two halves (k0, k1), as [`Seed::new`] takes them: to store a seed, or to
+    /// hand it to another binding of the same table.
+    pub const fn halves(&self) -> [u64; 2] {
         [self.k0, self.k1]
     }
 
@@ -176,5 +198,14 @@ mod tests {
         assert_ne!(s.key_parts(&[]), s.key_bytes(&[]));
         assert_ne!(s.key_parts(&[0]), s.key_bytes(&[0; 8]));
         assert_ne!(s.key_triple(1, 2, 3), Seed::new(0, 0).key_triple(1, 2, 3));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn random_seeds_differ() {
+        let a = Seed::random().unwrap();
+        let b = Seed::random().unwrap();
+        assert_ne!(a, b);
+        assert_ne!(a, Seed::new(0, 0));
     }
 }

@@ -74,5 +74,5 @@ pub use decision::{Decision, Outcome};
 pub use error::Error;
 pub use fixed_window::FixedWindow;
 pub use gcra::LeakyBucket;
-pub use quota::{Quota, WindowQuota};
+pub use quota::{duration_to_ticks, Quota, WindowQuota};
 pub use sliding_log::SlidingLog;

@@ -1,4 +1,4 @@
-//! The lock-free log of admitted units behind [`SharedLog`](crate::shared::SharedLog): a strict
+//! The lock-free log of admitted units behind `shared::SharedLog` (feature `shared`): a strict
 //! sliding-window log over 128-bit cells, safe when a participant dies at any instruction.
 //!
 //! Not part of the public API (hidden): public only so the loom models in

@@ -28,8 +28,58 @@
 //! A decision at a `now` beyond the span returns [`Error::ClockOutOfRange`]: never a wrong
 //! answer, never a panic.
 
+use core::time::Duration;
+
 use crate::state::bucket::Units;
 use crate::Error;
+
+/// `seconds` whole seconds in ticks of a clock of `ticks_per_second`, or
+/// [`Error::InvalidArgument`] when they do not fit 64 bits or `ticks_per_second` is zero.
+const fn seconds_to_ticks(seconds: u64, ticks_per_second: u64) -> Result<u64, Error> {
+    if ticks_per_second == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    match seconds.checked_mul(ticks_per_second) {
+        Some(ticks) => Ok(ticks),
+        None => Err(Error::InvalidArgument),
+    }
+}
+
+/// A duration in ticks of a clock of `ticks_per_second`, exactly: `d × ticks_per_second / 10⁹`
+/// when it is a whole number that fits 64 bits.
+///
+/// Errors: [`Error::InvalidArgument`] when `ticks_per_second` is zero, when `d` is not a whole
+/// number of ticks (1.5 ms on a millisecond clock), or when its ticks do not fit 64 bits. Never
+/// rounds. A zero duration is zero ticks (which a quota refuses as [`Error::ZeroPeriod`]).
+///
+/// ```
+/// use core::time::Duration;
+/// use tollgate::{duration_to_ticks, Error};
+/// assert_eq!(duration_to_ticks(Duration::from_millis(1_500), 1_000), Ok(1_500));
+/// assert_eq!(duration_to_ticks(Duration::from_millis(1_500), 2), Ok(3));
+/// assert_eq!(duration_to_ticks(Duration::from_millis(1_500), 1), Err(Error::InvalidArgument));
+/// assert_eq!(duration_to_ticks(Duration::from_micros(1_500), 1_000), Err(Error::InvalidArgument));
+/// ```
+pub const fn duration_to_ticks(d: Duration, ticks_per_second: u64) -> Result<u64, Error> {
+    const NANOS_PER_SECOND: u128 = 1_000_000_000;
+    if ticks_per_second == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    // d × ticks_per_second in units of 10⁻⁹ tick; beyond 128 bits the ticks exceed 64 bits anyway.
+    let Some(scaled) = d.as_nanos().checked_mul(ticks_per_second as u128) else {
+        return Err(Error::InvalidArgument);
+    };
+    if scaled % NANOS_PER_SECOND != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let ticks = scaled / NANOS_PER_SECOND;
+    if ticks > u64::MAX as u128 {
+        return Err(Error::InvalidArgument);
+    }
+    // In range: checked just above.
+    #[allow(clippy::cast_possible_truncation)]
+    Ok(ticks as u64)
+}
 
 /// A leaky-bucket (GCRA) quota: a bucket of `burst` requests draining `count` per `period` ticks.
 ///
@@ -80,9 +130,86 @@ impl Quota {
         Quota::with_min_span(burst, count, period, Quota::DEFAULT_MIN_SPAN)
     }
 
-    /// `count` requests per second on a clock of `ticks_per_second`, with a bucket of `burst`.
+    /// `count` requests per second on a clock of `ticks_per_second`, with a bucket of `burst`:
+    /// exactly [`Quota::new`]`(burst, count, ticks_per_second)`.
+    ///
+    /// ```
+    /// use tollgate::Quota;
+    /// let q = Quota::per_second(30, 2, 1_000)?; // 2 per second on a millisecond clock
+    /// assert_eq!(q, Quota::new(30, 2, 1_000)?);
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
     pub const fn per_second(burst: u64, count: u64, ticks_per_second: u64) -> Result<Quota, Error> {
         Quota::new(burst, count, ticks_per_second)
+    }
+
+    /// `count` requests per minute on a clock of `ticks_per_second`, with a bucket of `burst`:
+    /// exactly [`Quota::new`]`(burst, count, 60 × ticks_per_second)`.
+    ///
+    /// Errors: those of [`Quota::new`], and [`Error::InvalidArgument`] when a minute's ticks
+    /// do not fit 64 bits.
+    ///
+    /// ```
+    /// use tollgate::Quota;
+    /// let q = Quota::per_minute(40, 40, 1_000_000_000)?; // 40 per minute on nanoseconds
+    /// assert_eq!(q, Quota::new(40, 40, 60_000_000_000)?);
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    pub const fn per_minute(burst: u64, count: u64, ticks_per_second: u64) -> Result<Quota, Error> {
+        match seconds_to_ticks(60, ticks_per_second) {
+            Ok(period) => Quota::new(burst, count, period),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `count` requests per hour on a clock of `ticks_per_second`, with a bucket of `burst`:
+    /// exactly [`Quota::new`]`(burst, count, 3600 × ticks_per_second)`.
+    ///
+    /// Errors: those of [`Quota::new`], and [`Error::InvalidArgument`] when an hour's ticks do
+    /// not fit 64 bits.
+    ///
+    /// ```
+    /// use tollgate::Quota;
+    /// let q = Quota::per_hour(100, 5_000, 1_000)?; // 5 000 per hour on a millisecond clock
+    /// assert_eq!(q, Quota::new(100, 5_000, 3_600_000)?);
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    pub const fn per_hour(burst: u64, count: u64, ticks_per_second: u64) -> Result<Quota, Error> {
+        match seconds_to_ticks(3600, ticks_per_second) {
+            Ok(period) => Quota::new(burst, count, period),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `count` requests per `period` of time on a clock of `ticks_per_second`, with a bucket
+    /// of `burst`: exactly [`Quota::new`]`(burst, count, ticks)` where `ticks` is `period` in
+    /// ticks — see [`duration_to_ticks`] for when a duration converts.
+    ///
+    /// Errors: those of [`duration_to_ticks`] ([`Error::InvalidArgument`] for a period that is
+    /// not a whole number of ticks or whose ticks do not fit 64 bits), then those of
+    /// [`Quota::new`] (a zero period is [`Error::ZeroPeriod`]).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use tollgate::Quota;
+    /// // 3 requests per 250 ms on a microsecond clock.
+    /// let q = Quota::per_duration(3, 3, Duration::from_millis(250), 1_000_000)?;
+    /// assert_eq!(q, Quota::new(3, 3, 250_000)?);
+    /// // 1 ns is not a whole number of microsecond ticks: refused, never rounded.
+    /// let odd = Duration::from_nanos(250_000_001);
+    /// assert_eq!(Quota::per_duration(3, 3, odd, 1_000_000), Err(tollgate::Error::InvalidArgument));
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    pub const fn per_duration(
+        burst: u64,
+        count: u64,
+        period: Duration,
+        ticks_per_second: u64,
+    ) -> Result<Quota, Error> {
+        match duration_to_ticks(period, ticks_per_second) {
+            Ok(ticks) => Quota::new(burst, count, ticks),
+            Err(e) => Err(e),
+        }
     }
 
     /// An exact quota whose arithmetic must reach at least `min_span` ticks of the caller's
@@ -338,6 +465,72 @@ impl WindowQuota {
         })
     }
 
+    /// At most `limit` units per second on a clock of `ticks_per_second`: exactly
+    /// [`WindowQuota::new`]`(limit, ticks_per_second)`.
+    ///
+    /// ```
+    /// use tollgate::WindowQuota;
+    /// assert_eq!(WindowQuota::per_second(50, 1_000)?, WindowQuota::new(50, 1_000)?);
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    pub const fn per_second(limit: u64, ticks_per_second: u64) -> Result<WindowQuota, Error> {
+        WindowQuota::new(limit, ticks_per_second)
+    }
+
+    /// At most `limit` units per minute on a clock of `ticks_per_second`: exactly
+    /// [`WindowQuota::new`]`(limit, 60 × ticks_per_second)`, or [`Error::InvalidArgument`] when
+    /// a minute's ticks do not fit 64 bits.
+    ///
+    /// ```
+    /// use tollgate::WindowQuota;
+    /// assert_eq!(WindowQuota::per_minute(600, 1_000)?, WindowQuota::new(600, 60_000)?);
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    pub const fn per_minute(limit: u64, ticks_per_second: u64) -> Result<WindowQuota, Error> {
+        match seconds_to_ticks(60, ticks_per_second) {
+            Ok(window) => WindowQuota::new(limit, window),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// At most `limit` units per hour on a clock of `ticks_per_second`: exactly
+    /// [`WindowQuota::new`]`(limit, 3600 × ticks_per_second)`, or [`Error::InvalidArgument`]
+    /// when an hour's ticks do not fit 64 bits.
+    ///
+    /// ```
+    /// use tollgate::WindowQuota;
+    /// assert_eq!(WindowQuota::per_hour(5_000, 1)?, WindowQuota::new(5_000, 3_600)?);
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    pub const fn per_hour(limit: u64, ticks_per_second: u64) -> Result<WindowQuota, Error> {
+        match seconds_to_ticks(3600, ticks_per_second) {
+            Ok(window) => WindowQuota::new(limit, window),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// At most `limit` units per `window` of time on a clock of `ticks_per_second`: exactly
+    /// [`WindowQuota::new`]`(limit, ticks)` where `ticks` is `window` in ticks. Errors: those
+    /// of [`duration_to_ticks`], then those of [`WindowQuota::new`].
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use tollgate::WindowQuota;
+    /// let q = WindowQuota::per_duration(10, Duration::from_secs(10), 1_000)?;
+    /// assert_eq!(q, WindowQuota::new(10, 10_000)?);
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    pub const fn per_duration(
+        limit: u64,
+        window: Duration,
+        ticks_per_second: u64,
+    ) -> Result<WindowQuota, Error> {
+        match duration_to_ticks(window, ticks_per_second) {
+            Ok(ticks) => WindowQuota::new(limit, ticks),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The same quota with fixed windows starting at ticks ≡ `offset` (mod window).
     /// [`Error::OffsetOutOfRange`] unless `offset < window`.
     pub const fn with_offset(self, offset: u64) -> Result<WindowQuota, Error> {
@@ -375,6 +568,131 @@ impl WindowQuota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NS: u64 = 1_000_000_000;
+
+    #[test]
+    fn unit_helpers_equal_the_raw_constructors() {
+        assert_eq!(Quota::per_minute(40, 40, NS), Quota::new(40, 40, 60 * NS));
+        assert_eq!(Quota::per_hour(1, 7, 1_000), Quota::new(1, 7, 3_600_000));
+        assert_eq!(WindowQuota::per_second(5, 10), WindowQuota::new(5, 10));
+        assert_eq!(WindowQuota::per_minute(5, 10), WindowQuota::new(5, 600));
+        assert_eq!(WindowQuota::per_hour(5, 10), WindowQuota::new(5, 36_000));
+        // Errors of the raw constructor pass through unchanged.
+        assert_eq!(Quota::per_minute(0, 1, 1), Err(Error::ZeroBurst));
+        assert_eq!(WindowQuota::per_hour(0, 1), Err(Error::ZeroBurst));
+    }
+
+    #[test]
+    fn periods_that_overflow_or_use_no_clock_are_refused() {
+        assert_eq!(
+            Quota::per_minute(1, 1, u64::MAX / 59),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(Quota::per_hour(1, 1, 0), Err(Error::InvalidArgument));
+        assert_eq!(
+            WindowQuota::per_minute(1, u64::MAX),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            duration_to_ticks(Duration::MAX, 1),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            duration_to_ticks(Duration::MAX, u64::MAX),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            duration_to_ticks(Duration::from_secs(1), 0),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            duration_to_ticks(Duration::from_secs(u64::MAX), 1),
+            Ok(u64::MAX)
+        );
+        assert_eq!(
+            Quota::per_duration(1, 1, Duration::ZERO, NS),
+            Err(Error::ZeroPeriod)
+        );
+    }
+
+    #[test]
+    fn durations_convert_exactly_or_not_at_all() {
+        assert_eq!(duration_to_ticks(Duration::from_nanos(1), NS), Ok(1));
+        assert_eq!(
+            duration_to_ticks(Duration::from_nanos(1), NS - 1),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(duration_to_ticks(Duration::from_millis(100), 10), Ok(1));
+        assert_eq!(
+            duration_to_ticks(Duration::from_millis(100), 15),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(duration_to_ticks(Duration::from_millis(200), 15), Ok(3));
+        assert_eq!(
+            Quota::per_duration(30, 2, Duration::from_secs(1), NS),
+            Quota::new(30, 2, NS)
+        );
+        assert_eq!(
+            WindowQuota::per_duration(50, Duration::from_millis(1_500), 1_000),
+            WindowQuota::new(50, 1_500)
+        );
+        assert_eq!(
+            WindowQuota::per_duration(50, Duration::from_micros(1_500), 1_000),
+            Err(Error::InvalidArgument)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn per_duration_is_the_raw_constructor_on_whole_ticks(
+            burst in 1u64..1_000,
+            count in 1u64..1_000,
+            tps in 1u64..=NS,
+            ticks in 1u64..1 << 40,
+        ) {
+            // `ticks` ticks of a clock of `tps` per second is ticks·10⁹/tps ns: a Duration
+            // exactly when that divides.
+            let nanos = u128::from(ticks) * u128::from(NS);
+            let d = Duration::from_nanos(u64::try_from(nanos / u128::from(tps)).unwrap());
+            let whole = nanos % u128::from(tps) == 0;
+            let got = Quota::per_duration(burst, count, d, tps);
+            if whole {
+                proptest::prop_assert_eq!(got, Quota::new(burst, count, ticks));
+                proptest::prop_assert_eq!(
+                    WindowQuota::per_duration(burst, d, tps),
+                    WindowQuota::new(burst, ticks)
+                );
+            } else {
+                // Refused, or the floor landed on another whole number of ticks exactly.
+                match duration_to_ticks(d, tps) {
+                    Ok(t) => {
+                        proptest::prop_assert_eq!(u128::from(t) * u128::from(NS), d.as_nanos() * u128::from(tps));
+                        proptest::prop_assert_eq!(got, Quota::new(burst, count, t));
+                    }
+                    Err(e) => {
+                        proptest::prop_assert_eq!(e, Error::InvalidArgument);
+                        proptest::prop_assert_eq!(got, Err(Error::InvalidArgument));
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn a_duration_converts_only_when_its_ticks_are_whole(
+            nanos in 0u64..u64::MAX,
+            tps in 1u64..u64::MAX,
+        ) {
+            let scaled = u128::from(nanos) * u128::from(tps);
+            let got = duration_to_ticks(Duration::from_nanos(nanos), tps);
+            let want = if scaled % u128::from(NS) == 0 {
+                u64::try_from(scaled / u128::from(NS)).map_err(|_| Error::InvalidArgument)
+            } else {
+                Err(Error::InvalidArgument)
+            };
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn zero_parameters_are_named_errors() {

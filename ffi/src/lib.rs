@@ -40,6 +40,7 @@ pub mod header;
 pub mod pagination;
 pub mod presets;
 pub mod quota;
+pub mod seed;
 #[cfg(all(feature = "shared", unix))]
 pub mod shared;
 pub mod sliding_log;

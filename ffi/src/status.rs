@@ -65,6 +65,9 @@ pub enum tg_status {
     /// version, a size larger than the memory given, a parameter out of range, a damaged tier,
     /// or a checksum that does not match its parameters.
     LayoutMismatch = 106,
+    /// The operating system supplied no random bytes (`tg_seed_random`), or the library was
+    /// built without `std` (firmware) and has no source of randomness.
+    RandomUnavailable = 107,
     /// Shared regions (200–299). A system call on a shared region failed (`open`, `link`,
     /// `mmap`, ...) for a reason without its own status below; `tg_region_error.found` holds
     /// the `errno`.
@@ -127,7 +130,7 @@ impl From<Error> for tg_status {
 
 impl tg_status {
     /// Every status, in order of value.
-    pub(crate) const ALL: [tg_status; 37] = [
+    pub(crate) const ALL: [tg_status; 38] = [
         tg_status::Ok,
         tg_status::ZeroBurst,
         tg_status::ZeroCount,
@@ -149,6 +152,7 @@ impl tg_status {
         tg_status::Busy,
         tg_status::Unknown,
         tg_status::LayoutMismatch,
+        tg_status::RandomUnavailable,
         tg_status::RegionIo,
         tg_status::RegionNotFound,
         tg_status::RegionExists,
@@ -202,6 +206,7 @@ impl tg_status {
             tg_status::LayoutMismatch => {
                 b"key table memory holds another layout, size, parameters or checksum\0"
             }
+            tg_status::RandomUnavailable => b"the operating system supplied no random bytes\0",
             tg_status::RegionIo => b"shared region: a system call failed\0",
             tg_status::RegionNotFound => b"shared region: no such file\0",
             tg_status::RegionExists => b"shared region: the file exists already\0",

@@ -264,9 +264,9 @@ fn build<Q: TableQuota + Copy>(
 /// Initialises a table of leaky buckets (docs/semantics.md#leaky-bucket) in `memory`: `capacity` slots (rounded up
 /// to a multiple of 5), and the tiers `tiers[0 .. tier_count]` (copied into the memory: the
 /// array may go away afterwards) that decisions name by index. `policy` is a
-/// `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed: pick them at
-/// random when the process starts (a fixed seed lets an attacker aim keys at one group). On
-/// success `*out_table` is the table (at `memory`).
+/// `tg_full_policy`. `seed_k0`, `seed_k1` are the table's secret hash seed: draw them with
+/// `tg_seed_random` when the process starts (a fixed seed lets an attacker aim keys at one
+/// group). On success `*out_table` is the table (at `memory`).
 ///
 /// Errors, all checked before anything is written: `TG_STATUS_NULL_POINTER` (`memory`, `tiers`,
 /// `out_table`), `TG_STATUS_MISALIGNED` (`memory` not aligned to `TG_TABLE_ALIGN`, or

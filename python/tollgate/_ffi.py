@@ -389,6 +389,7 @@ DECLARATIONS: dict[str, tuple[object, list[object]]] = {
     "tg_table_key_bytes": (_status, [_P(TgTable), _P(c_uint8), c_size_t, _P(TgKey)]),
     "tg_table_key_parts": (_status, [_P(TgTable), _P(_u64), c_size_t, _P(TgKey)]),
     "tg_table_key_triple": (_status, [_P(TgTable), _u64, _u64, _u64, _P(TgKey)]),
+    "tg_seed_random": (_status, [_P(_u64)]),
     # client toolkit: pacers
     "tg_bucket_pacer_init": (_status, [_P(TgBucketPacer), _u64, _u64, _u64, _u64]),
     "tg_bucket_pacer_next_send": (_status, [_P(TgBucketPacer), _u64, _u64, _P(_u64)]),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+import math
+from decimal import Decimal
+from fractions import Fraction
+from typing import NoReturn, Union
 
 from ._ffi import lib
 from .errors import ArgumentTypeError, InvalidArgumentError, status_error
@@ -58,6 +61,72 @@ def u32(name: str, value: object) -> int:
     if v is not None and 0 <= v <= U32_MAX:
         return v
     bad_int(name, value if v is None else v, U32_MAX)
+
+
+#: A length of time in seconds that converts exactly to ticks: ``int``, ``Fraction``,
+#: ``Decimal``, or a ``float`` whose binary value is a whole number of ticks.
+Seconds = Union[int, Fraction, Decimal, float]
+
+
+def _fraction_text(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else (
+        f"Fraction({value.numerator}, {value.denominator})"
+    )
+
+
+def seconds_to_ticks(name: str, seconds: object, ticks_per_second: int) -> int:
+    """``seconds`` in ticks of a clock of ``ticks_per_second``, exactly, or an error saying why.
+
+    Accepts an ``int``, a ``fractions.Fraction``, a ``decimal.Decimal`` and a ``float`` whose
+    binary value times ``ticks_per_second`` is a whole number (0.5 s, 0.25 s). Never rounds:
+    ``0.1`` is refused (the float nearest 0.1 is not 1/10) with a hint to pass
+    ``Fraction(1, 10)``, and so is a time that is not a whole number of ticks.
+    """
+    tps = positive_u64("ticks_per_second", ticks_per_second)
+    if type(seconds) is bool:
+        raise ArgumentTypeError(f"{name} must be a number of seconds, not bool")
+    exact: Fraction
+    if isinstance(seconds, int):
+        exact = Fraction(int.__index__(seconds))
+    elif isinstance(seconds, Fraction):
+        exact = Fraction(seconds.numerator, seconds.denominator)
+    elif isinstance(seconds, Decimal):
+        if not seconds.is_finite():
+            raise InvalidArgumentError(f"{name} must be finite, got {seconds}")
+        exact = Fraction(seconds)
+    elif isinstance(seconds, float):
+        if not math.isfinite(seconds):
+            raise InvalidArgumentError(f"{name} must be finite, got {seconds!r}")
+        exact = Fraction(seconds)
+        intended = Fraction(repr(seconds))
+        if exact != intended and (intended * tps).denominator == 1:
+            raise InvalidArgumentError(
+                f"{name}={seconds!r} s is not exact as a float: pass "
+                f"{_fraction_text(intended)} (seconds) or {intended * tps} ticks"
+            )
+        if exact != intended:
+            raise InvalidArgumentError(
+                f"{name}={seconds!r} s is not exact as a float, and {intended} s is not a whole "
+                f"number of ticks at {tps} ticks per second either: pass ticks"
+            )
+    else:
+        raise ArgumentTypeError(
+            f"{name} must be seconds as int, Fraction, Decimal or float, "
+            f"not {type(seconds).__name__}"
+        )
+    if exact < 0:
+        raise InvalidArgumentError(f"{name} must not be negative, got {seconds!r} s")
+    ticks = exact * tps
+    if ticks.denominator != 1:
+        raise InvalidArgumentError(
+            f"{name}={seconds!r} s is not a whole number of ticks at {tps} ticks per second "
+            f"({ticks} ticks): pass a time that is, or ticks"
+        )
+    if ticks.numerator > U64_MAX:
+        raise InvalidArgumentError(
+            f"{name}={seconds!r} s is {ticks.numerator} ticks, more than 2**64 - 1"
+        )
+    return ticks.numerator
 
 
 def check(status: int, func: str) -> None:

@@ -20,7 +20,9 @@ from ._util import (
     NANOS_PER_SECOND,
     U64_MAX,
     check,
+    Seconds,
     positive_u64,
+    seconds_to_ticks,
     u32,
     u64,
 )
@@ -45,6 +47,17 @@ def _clock_args(clock: Clock | None, ticks_per_second: int | None) -> tuple[Cloc
     return clock, ticks_per_second
 
 
+def _ticks(name: str, ticks: object, seconds: object, ticks_per_second: int | None) -> int:
+    """A period or window given as ``name`` (ticks) or ``name_s`` (seconds), exactly one."""
+    if (ticks is None) == (seconds is None):
+        raise ArgumentTypeError(f"give {name} (ticks) or {name}_s (seconds), one of them")
+    if seconds is None:
+        return u64(name, ticks)
+    if ticks_per_second is None:
+        raise ArgumentTypeError(f"{name}_s needs ticks_per_second with a custom clock")
+    return seconds_to_ticks(f"{name}_s", seconds, ticks_per_second)
+
+
 class Quota:
     """A validated leaky-bucket quota: ``burst`` B ≥ 1 draining exactly ``count`` per ``period``.
 
@@ -53,6 +66,12 @@ class Quota:
     ``min_span`` to ask for another reach (0: any quota that fits), and ``approximate=True`` to
     accept a conservative approximation (never admitting more) when exact arithmetic cannot
     reach ``min_span``. Raises :class:`~tollgate.QuotaError` naming the problem.
+
+    The period is ticks (``period``), or seconds (``period_s=``, keyword only) on a clock of
+    ``ticks_per_second`` (default 10**9, the default clock's nanoseconds) when they convert
+    exactly: ``Quota(30, 2, period_s=1)``, ``Quota(5, 1, period_s=Fraction(1, 10))``. A time
+    that is not a whole number of ticks, or a float such as ``0.1`` that is not the number it
+    reads as, is refused with the exact value to pass instead.
     """
 
     __slots__ = ("_raw",)
@@ -61,14 +80,16 @@ class Quota:
         self,
         burst: int,
         count: int,
-        period: int,
+        period: int | None = None,
         *,
+        period_s: Seconds | None = None,
+        ticks_per_second: int = NANOS_PER_SECOND,
         min_span: int | None = None,
         approximate: bool = False,
     ) -> None:
         burst = u64("burst", burst)
         count = u64("count", count)
-        period = u64("period", period)
+        period = _ticks("period", period, period_s, ticks_per_second)
         self._raw = TgQuota()
         if approximate:
             span = DEFAULT_MIN_SPAN if min_span is None else u64("min_span", min_span)
@@ -268,8 +289,10 @@ def _allower(func_name: str) -> Callable[..., bool]:
 class LeakyBucket(_Limiter):
     """A leaky bucket (GCRA, docs/semantics.md#leaky-bucket): pass or fail, a denial costs nothing.
 
-    ``LeakyBucket(Quota(...))``, ``LeakyBucket(burst, count, period)`` or
-    ``LeakyBucket.per_second(burst, rate)``. Safe to share between threads.
+    ``LeakyBucket(Quota(...))``, ``LeakyBucket(burst, count, period)``,
+    ``LeakyBucket(burst, count, period_s=seconds)`` (seconds of the limiter's clock, converted
+    exactly: see :class:`Quota`) or ``LeakyBucket.per_second(burst, rate)``. Safe to share
+    between threads.
     ``shadow=True`` reports refusals as allowed (``verdict`` keeps the real answer).
     """
 
@@ -281,6 +304,7 @@ class LeakyBucket(_Limiter):
         count: int | None = None,
         period: int | None = None,
         *,
+        period_s: Seconds | None = None,
         clock: Clock | None = None,
         ticks_per_second: int | None = None,
         shadow: bool = False,
@@ -288,10 +312,13 @@ class LeakyBucket(_Limiter):
     ) -> None:
         super().__init__(clock, ticks_per_second, shadow, name)
         if not isinstance(quota, Quota):
-            if count is None or period is None:
-                raise ArgumentTypeError("LeakyBucket(burst, count, period) or LeakyBucket(Quota)")
-            quota = Quota(quota, count, period)
-        elif count is not None or period is not None:
+            if count is None or (period is None and period_s is None):
+                raise ArgumentTypeError(
+                    "LeakyBucket(burst, count, period), LeakyBucket(burst, count, period_s=...) "
+                    "or LeakyBucket(Quota)"
+                )
+            quota = Quota(quota, count, _ticks("period", period, period_s, self.ticks_per_second))
+        elif count is not None or period is not None or period_s is not None:
             raise ArgumentTypeError("give either a Quota or burst, count, period")
         self._raw = TgBucket()
         check(lib.tg_bucket_init_quota(self._raw, quota._raw), "tg_bucket_init_quota")
@@ -355,7 +382,9 @@ class FixedWindow(_Limiter):
     """A fixed window (docs/semantics.md#fixed-window): at most ``limit`` units per window of ``window`` ticks.
 
     Windows start at every tick ≡ ``offset`` (mod ``window``). Up to 2 × limit can pass in a span
-    of one window that straddles an edge. Safe to share between threads.
+    of one window that straddles an edge. Safe to share between threads. ``window_s=`` (keyword
+    only) gives the window in seconds of the limiter's clock instead, converted exactly (see
+    :class:`Quota`): ``FixedWindow(50, window_s=1)``.
     """
 
     __slots__ = ()
@@ -363,18 +392,20 @@ class FixedWindow(_Limiter):
     def __init__(
         self,
         limit: int,
-        window: int,
+        window: int | None = None,
         offset: int = 0,
         *,
+        window_s: Seconds | None = None,
         clock: Clock | None = None,
         ticks_per_second: int | None = None,
         shadow: bool = False,
         name: str = "default",
     ) -> None:
         super().__init__(clock, ticks_per_second, shadow, name)
+        window = _ticks("window", window, window_s, self.ticks_per_second)
         self._raw = TgWindow()
         status = lib.tg_window_init(
-            self._raw, u64("limit", limit), u64("window", window), u64("offset", offset)
+            self._raw, u64("limit", limit), window, u64("offset", offset)
         )
         check(status, "tg_window_init")
 
@@ -436,6 +467,8 @@ class SlidingLog(_Limiter):
 
     Exact, up to :data:`SLIDING_LOG_CAPACITY` units. The C log serves one caller at a time; this
     class serialises callers with a lock, so it too can be shared between threads.
+    ``window_s=`` (keyword only) gives the window in seconds of the limiter's clock instead,
+    converted exactly (see :class:`Quota`).
     """
 
     __slots__ = ("_lock", "_window")
@@ -443,14 +476,16 @@ class SlidingLog(_Limiter):
     def __init__(
         self,
         limit: int,
-        window: int,
+        window: int | None = None,
         *,
+        window_s: Seconds | None = None,
         clock: Clock | None = None,
         ticks_per_second: int | None = None,
         shadow: bool = False,
         name: str = "default",
     ) -> None:
         super().__init__(clock, ticks_per_second, shadow, name)
+        window = _ticks("window", window, window_s, self.ticks_per_second)
         self._lock = threading.Lock()
         self._raw = TgSlidingLog()
         check(

@@ -24,7 +24,7 @@ import os
 from typing import NamedTuple, Sequence, Tuple, Union
 
 from ._ffi import TgDecision, TgKey, TgQuota, TgTable, TgTableStats, TgWindowQuota, lib
-from ._util import U64_MAX, check, u64
+from ._util import NANOS_PER_SECOND, U64_MAX, Seconds, check, seconds_to_ticks, u64
 from .decision import Decision, from_c
 from .errors import ArgumentTypeError, CapacityExceededError, InvalidArgumentError
 from .limiters import Clock, Quota, _Limiter
@@ -54,11 +54,30 @@ class Key(NamedTuple):
 
 
 class WindowQuota(NamedTuple):
-    """A fixed-window tier of a window table: ``limit`` units per ``window`` ticks."""
+    """A fixed-window tier of a window table: ``limit`` units per ``window`` ticks.
+
+    :meth:`from_seconds` builds one from a window in seconds, converted exactly.
+    """
 
     limit: int
     window: int
     offset: int = 0
+
+    @classmethod
+    def from_seconds(
+        cls,
+        limit: int,
+        window_s: Seconds,
+        ticks_per_second: int = NANOS_PER_SECOND,
+        offset: int = 0,
+    ) -> WindowQuota:
+        """``limit`` units per ``window_s`` seconds of a clock of ``ticks_per_second``.
+
+        The window must be a whole number of ticks (``Fraction(1, 10)`` s on a millisecond
+        clock is 100 ticks; ``0.1`` as a float is refused, not rounded): see
+        :func:`tollgate.Quota`.
+        """
+        return cls(limit, seconds_to_ticks("window_s", window_s, ticks_per_second), offset)
 
 
 class TableStats(NamedTuple):
@@ -184,8 +203,12 @@ def _seed(seed: object) -> tuple[int, int]:
     return u64("seed[0]", seed[0]), u64("seed[1]", seed[1])
 
 
-def _random_seed() -> tuple[int, int]:
-    """A seed from the operating system's randomness."""
+def random_seed() -> tuple[int, int]:
+    """A key table seed ``(k0, k1)`` from the operating system's randomness (``os.urandom``).
+
+    What :class:`KeyTable` uses when no ``seed`` is given; draw one yourself to give several
+    tables, or another process's table, the same seed.
+    """
     k0, k1 = (int.from_bytes(os.urandom(8), "little") for _ in range(2))
     return k0, k1
 
@@ -219,7 +242,7 @@ class KeyTable(_Limiter):
         tiers, windows = _tier_list(tiers)
         capacity = _capacity(capacity)
         policy = FullPolicy(policy)
-        k0, k1 = _seed(seed) if seed is not None else _random_seed()
+        k0, k1 = _seed(seed) if seed is not None else random_seed()
         size = lib.tg_table_size(capacity, len(tiers))
         if size == 0:
             raise CapacityExceededError(

@@ -980,6 +980,18 @@ static void test_table_check(void) {
     }
 }
 
+static void test_seed_random(void) {
+    uint64_t a[2] = {0, 0}, b[2] = {0, 0};
+    CHECK_OK(tg_seed_random(a));
+    CHECK_OK(tg_seed_random(b));
+    CHECK(a[0] != b[0] || a[1] != b[1]); /* two draws of 128 bits differ */
+    CHECK_STATUS(tg_seed_random(NULL), TG_STATUS_NULL_POINTER);
+    CHECK_STATUS(tg_seed_random(MISALIGNED(uint64_t)), TG_STATUS_MISALIGNED);
+    CHECK(TG_STATUS_RANDOM_UNAVAILABLE == 107);
+    CHECK(streq(tg_status_str(TG_STATUS_RANDOM_UNAVAILABLE),
+                "the operating system supplied no random bytes"));
+}
+
 static void test_table(void) {
     tg_quota tiers[2] = {TG_QUOTA_INIT, TG_QUOTA_INIT};
     tg_quota bad_tiers[2] = {TG_QUOTA_INIT, TG_QUOTA_INIT};
@@ -1284,6 +1296,7 @@ int main(void) {
     test_pagination();
     test_presets();
     test_wrapping_clock();
+    test_seed_random();
     test_table();
     test_table_check();
     test_window_table();

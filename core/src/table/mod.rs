@@ -16,7 +16,7 @@
 //! static MEMORY: TableMemory<{ table::words(1000, 2) }> = TableMemory::new();
 //! // Two tiers: ShopBase's 30 draining 2/s, and a premium bucket twice as large.
 //! let tiers = [Quota::new(30, 2, SECOND)?, Quota::new(60, 2, SECOND)?];
-//! // The seed must be secret and random in production (see `tollgate::key`).
+//! // The seed must be secret and random in production: `Seed::random()` (feature `std`).
 //! let seed = Seed::new(0x5eed, 0xcafe);
 //! let table = BucketTable::init(MEMORY.words(), &tiers, seed, FullPolicy::FailClosed)?;
 //! let shop = Key::pair(7, 42); // (app 7, shop 42)

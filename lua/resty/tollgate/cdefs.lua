@@ -28,6 +28,7 @@ enum tg_status
     TG_STATUS_BUSY = 104,
     TG_STATUS_UNKNOWN = 105,
     TG_STATUS_LAYOUT_MISMATCH = 106,
+    TG_STATUS_RANDOM_UNAVAILABLE = 107,
     TG_STATUS_REGION_IO = 200,
     TG_STATUS_REGION_NOT_FOUND = 201,
     TG_STATUS_REGION_EXISTS = 202,
@@ -422,6 +423,7 @@ tg_status tg_quota_params(const struct tg_quota *quota,
                           uint64_t *out_burst,
                           uint64_t *out_count,
                           uint64_t *out_period);
+tg_status tg_seed_random(uint64_t *out_k0_k1);
 tg_status tg_shared_open_bucket(struct tg_shared *shared,
                                 const char *path,
                                 const struct tg_quota *quota,
