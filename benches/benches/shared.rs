@@ -367,41 +367,19 @@ fn interleaved() {
             v.push(t);
         }
     }
-    let best: Vec<Duration> = all
-        .iter_mut()
-        .map(|v| {
-            v.sort_unstable();
-            v[v.len() / 2]
-        })
-        .collect();
-    let cases = [
-        "private",
-        "shared_anonymous",
-        "shared_named",
-        "threads_one_key",
-        "threads_disjoint_keys",
-        "processes_one_key",
-        "processes_disjoint_keys",
-    ];
-    // Nanoseconds per decision, to a tenth: exact in u128, printed as a decimal.
-    let per = |d: Duration| d.as_nanos() * 10 / u128::from(ROUND);
-    for (name, &b) in cases.iter().zip(&best) {
-        let tenths = per(b);
-        println!(
-            "interleaved/{name}: {}.{} ns per decision",
-            tenths / 10,
-            tenths % 10
-        );
-    }
-    let ratio = |a: Duration, b: Duration| a.as_nanos() * 100 / b.as_nanos().max(1);
-    let r1 = ratio(best[1], best[0]);
-    let r2 = ratio(best[2], best[0]);
-    println!(
-        "interleaved/ratio shared_anonymous/private: {}.{:02}x, shared_named/private: {}.{:02}x",
-        r1 / 100,
-        r1 % 100,
-        r2 / 100,
-        r2 % 100
+    report(
+        "",
+        &mut all,
+        ROUND,
+        [
+            "private",
+            "shared_anonymous",
+            "shared_named",
+            "threads_one_key",
+            "threads_disjoint_keys",
+            "processes_one_key",
+            "processes_disjoint_keys",
+        ],
     );
     drop((same, disjoint));
     for p in [path, p0, p1] {
@@ -463,6 +441,27 @@ fn interleaved_tables() {
             v.push(t);
         }
     }
+    report(
+        "table_",
+        &mut all,
+        ROUND,
+        [
+            "private",
+            "shared_anonymous",
+            "shared_named",
+            "threads_one_key",
+            "threads_disjoint_keys",
+            "processes_one_key",
+            "processes_disjoint_keys",
+        ],
+    );
+    drop(workers);
+    let _ = std::fs::remove_file(path);
+}
+
+/// Prints each case's median round as `interleaved/<prefix><case>: <ns> ns per decision`, and
+/// the ratios of cases 1 and 2 (the shared ones) to case 0 (the private one).
+fn report(prefix: &str, all: &mut [Vec<Duration>; 7], round: u64, cases: [&str; 7]) {
     let median: Vec<Duration> = all
         .iter_mut()
         .map(|v| {
@@ -470,20 +469,12 @@ fn interleaved_tables() {
             v[v.len() / 2]
         })
         .collect();
-    let cases = [
-        "table_private",
-        "table_shared_anonymous",
-        "table_shared_named",
-        "table_threads_one_key",
-        "table_threads_disjoint_keys",
-        "table_processes_one_key",
-        "table_processes_disjoint_keys",
-    ];
-    let per = |d: Duration| d.as_nanos() * 10 / u128::from(ROUND);
+    // Nanoseconds per decision, to a tenth: exact in u128, printed as a decimal.
+    let per = |d: Duration| d.as_nanos() * 10 / u128::from(round);
     for (name, &m) in cases.iter().zip(&median) {
         let tenths = per(m);
         println!(
-            "interleaved/{name}: {}.{} ns per decision",
+            "interleaved/{prefix}{name}: {}.{} ns per decision",
             tenths / 10,
             tenths % 10
         );
@@ -491,14 +482,16 @@ fn interleaved_tables() {
     let ratio = |a: Duration, b: Duration| a.as_nanos() * 100 / b.as_nanos().max(1);
     let (r1, r2) = (ratio(median[1], median[0]), ratio(median[2], median[0]));
     println!(
-        "interleaved/ratio table_shared_anonymous/table_private: {}.{:02}x, table_shared_named/table_private: {}.{:02}x",
+        "interleaved/ratio {prefix}{}/{prefix}{}: {}.{:02}x, {prefix}{}/{prefix}{}: {}.{:02}x",
+        cases[1],
+        cases[0],
         r1 / 100,
         r1 % 100,
+        cases[2],
+        cases[0],
         r2 / 100,
         r2 % 100
     );
-    drop(workers);
-    let _ = std::fs::remove_file(path);
 }
 
 criterion_group!(benches, shared_one, shared_two);

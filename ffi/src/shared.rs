@@ -17,7 +17,7 @@ use tollgate::shared::{
     Create, Lease, Options, RegionError, SharedBucket, SharedBucketTable, SharedLeases, SharedLog,
     SharedTable, SharedWindow, SharedWindowTable,
 };
-use tollgate::table::{FullPolicy, TableQuota, MAX_TIERS};
+use tollgate::table::{TableQuota, MAX_TIERS};
 use tollgate::{Decision, Error, Quota, WindowQuota};
 
 use crate::boundary::{self, guard, init_target, object, Out, Stored};
@@ -424,33 +424,50 @@ unsafe fn seed_from(seed: *const u64) -> Result<Option<Seed>, tg_status> {
     Ok(Some(Seed::new(w[0], w[1])))
 }
 
-/// Opens a key table of either kind into `shared`.
+/// Opens a key table of either kind into `shared`: the arguments checked, the C tiers
+/// (`tiers[0 .. tier_count]` of `C`) converted by `tier`, and the table wrapped by `wrap`.
 ///
 /// # Safety
 ///
-/// As `tg_shared_open_bucket_table`.
+/// As `tg_shared_open_bucket_table`, with `tiers` valid for reads of `tier_count` `C`s.
 #[allow(clippy::too_many_arguments)] // the C function's arguments, passed through
-unsafe fn open_table<Q: TableQuota + Copy>(
+unsafe fn open_table<C, Q: TableQuota + Copy>(
     shared: *mut tg_shared,
     path: *const c_char,
     capacity: usize,
-    tiers: &[Q],
-    policy: FullPolicy,
-    seed: Option<Seed>,
+    tiers: *const C,
+    tier_count: usize,
+    policy: u32,
+    seed: *const u64,
     mode: u32,
     create: u32,
     err: *mut tg_region_error,
+    tier: impl Fn(&C) -> Result<Q, tg_status>,
     wrap: fn(SharedTable<Q>) -> Held,
 ) -> tg_status {
-    // SAFETY: forwarded contract.
-    unsafe {
-        open_with(shared, path, mode, create, err, |p, o| {
-            Ok(wrap(match p {
-                Some(p) => SharedTable::open(p, capacity, tiers, seed, policy, o)?,
-                None => SharedTable::anonymous(capacity, tiers, seed, policy)?,
-            }))
-        })
-    }
+    let args = guard_read(|| {
+        // SAFETY: forwarded contract.
+        let given = unsafe { try_array(tiers, tier_count) }?;
+        // SAFETY: forwarded contract.
+        let seed = unsafe { seed_from(seed) }?;
+        Ok((given, seed, policy_from(policy)?))
+    });
+    let (given, seed, policy) = match args {
+        Ok(a) => a,
+        Err(s) => return s,
+    };
+    let each = |i: usize| guard_read(|| tier(&given[i]));
+    stack_tiers(tier_count, each, |t: &[Q]| {
+        // SAFETY: forwarded contract.
+        unsafe {
+            open_with(shared, path, mode, create, err, |p, o| {
+                Ok(wrap(match p {
+                    Some(p) => SharedTable::open(p, capacity, t, seed, policy, o)?,
+                    None => SharedTable::anonymous(capacity, t, seed, policy)?,
+                }))
+            })
+        }
+    })
 }
 
 /// Opens (or creates, per `create`) a key table of leaky buckets at `path`, or in an anonymous
@@ -484,36 +501,24 @@ pub unsafe extern "C" fn tg_shared_open_bucket_table(
     create: u32,
     err: *mut tg_region_error,
 ) -> tg_status {
-    let args = guard_read(|| {
-        // SAFETY: forwarded contract.
-        let given = unsafe { try_array(tiers, tier_count) }?;
-        // SAFETY: forwarded contract.
-        let seed = unsafe { seed_from(seed) }?;
-        Ok((given, seed, policy_from(policy)?))
-    });
-    let (given, seed, policy) = match args {
-        Ok(a) => a,
-        Err(s) => return s,
-    };
-    // SAFETY: an element of the checked array.
-    let tier = |i: usize| guard_read(|| unsafe { quota::read(&raw const given[i]) });
-    stack_tiers(tier_count, tier, |t: &[Quota]| {
-        // SAFETY: forwarded contract.
-        unsafe {
-            open_table(
-                shared,
-                path,
-                capacity,
-                t,
-                policy,
-                seed,
-                mode,
-                create,
-                err,
-                Held::BucketTable,
-            )
-        }
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        open_table(
+            shared,
+            path,
+            capacity,
+            tiers,
+            tier_count,
+            policy,
+            seed,
+            mode,
+            create,
+            err,
+            // SAFETY: a reference to an element of the checked array.
+            |q| quota::read(core::ptr::from_ref(q)),
+            Held::BucketTable,
+        )
+    }
 }
 
 /// Opens (or creates) a key table of fixed windows, as `tg_shared_open_bucket_table` does one
@@ -538,40 +543,23 @@ pub unsafe extern "C" fn tg_shared_open_window_table(
     create: u32,
     err: *mut tg_region_error,
 ) -> tg_status {
-    let args = guard_read(|| {
-        // SAFETY: forwarded contract.
-        let given = unsafe { try_array(tiers, tier_count) }?;
-        // SAFETY: forwarded contract.
-        let seed = unsafe { seed_from(seed) }?;
-        Ok((given, seed, policy_from(policy)?))
-    });
-    let (given, seed, policy) = match args {
-        Ok(a) => a,
-        Err(s) => return s,
-    };
-    let tier = |i: usize| {
-        let w = given[i];
-        WindowQuota::new(w.limit, w.window)
-            .and_then(|q| q.with_offset(w.offset))
-            .map_err(tg_status::from)
-    };
-    stack_tiers(tier_count, tier, |t: &[WindowQuota]| {
-        // SAFETY: forwarded contract.
-        unsafe {
-            open_table(
-                shared,
-                path,
-                capacity,
-                t,
-                policy,
-                seed,
-                mode,
-                create,
-                err,
-                Held::WindowTable,
-            )
-        }
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        open_table(
+            shared,
+            path,
+            capacity,
+            tiers,
+            tier_count,
+            policy,
+            seed,
+            mode,
+            create,
+            err,
+            tg_window_quota::checked,
+            Held::WindowTable,
+        )
+    }
 }
 
 /// The key table a handle holds, as the `tg_table *` every `tg_table_*` function takes (its

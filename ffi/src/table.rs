@@ -114,6 +114,13 @@ pub struct tg_window_quota {
     pub offset: u64,
 }
 
+impl tg_window_quota {
+    /// The quota, checked as `tg_table_init_windows` checks a tier.
+    pub(crate) fn checked(&self) -> Result<WindowQuota, tg_status> {
+        Ok(WindowQuota::new(self.limit, self.window)?.with_offset(self.offset)?)
+    }
+}
+
 /// What a table answers when a new key finds no room within its probe bound.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,10 +348,7 @@ pub unsafe extern "C" fn tg_table_init_windows(
         let policy = policy_from(policy)?;
         // SAFETY: forwarded contract.
         let given = unsafe { try_array(tiers, tier_count) }?;
-        let tier = |i: usize| {
-            let w = given[i];
-            Ok(WindowQuota::new(w.limit, w.window)?.with_offset(w.offset)?)
-        };
+        let tier = |i: usize| given[i].checked();
         build(mem, tier_count, tier, Seed::new(seed_k0, seed_k1), policy)?;
         out.set(memory.cast());
         Ok(())
