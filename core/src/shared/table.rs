@@ -1,7 +1,5 @@
 //! Key tables in a region: one bucket (or fixed window) per key, shared by processes.
 
-use core::hash::BuildHasher as _;
-use std::hash::RandomState;
 use std::path::Path;
 
 use super::header::{self, Kind, Layout, Region};
@@ -90,14 +88,6 @@ pub type SharedBucketTable = SharedTable<Quota>;
 /// A key table of fixed windows in shared memory.
 pub type SharedWindowTable = SharedTable<WindowQuota>;
 
-/// A seed from the operating system's randomness: std's `RandomState` keys, which std draws
-/// from the system's random source.
-fn random_seed() -> Seed {
-    let a = RandomState::new();
-    let b = RandomState::new();
-    Seed::new(a.hash_one(0x746f_6c6c_u64), b.hash_one(0x6761_7465_u64))
-}
-
 /// The region parameters of a table: compared on open in this order. The last, the seed's
 /// digest, only when the caller names a seed.
 fn params(expected: &TableHeader, tiers_digest: u64, seed_digest: u64) -> [(&'static str, u64); 6] {
@@ -154,7 +144,11 @@ impl<Q: TableQuota + 'static> SharedTable<Q> {
         // Validates capacity and tiers; the checksum with a zero seed is the tiers' digest.
         let expected = Table::expected_header(capacity, tiers, no_seed, policy, 0)
             .map_err(RegionError::Engine)?;
-        let chosen = seed.unwrap_or_else(random_seed);
+        // The creator's seed when none is named (used only if this call creates the region).
+        let chosen = match seed {
+            Some(s) => s,
+            None => Seed::random()?,
+        };
         let seed_digest = Table::expected_header(capacity, tiers, chosen, policy, 0)
             .map_err(RegionError::Engine)?
             .checksum;
