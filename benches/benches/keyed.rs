@@ -1,6 +1,7 @@
 //! Keyed decisions: 1 000 and 1 000 000 (app, shop) keys, drawn uniformly or Zipf-skewed
-//! (exponent 1) from pre-generated arrays of 2²⁰ keys: tollgate's `BucketTable` side by side
-//! with an open-addressing floor (`tollgate_benches::floor`: 32-byte slots, one 64-bit CAS) and
+//! (exponent 1) from pre-generated arrays of 2²⁰ keys: tollgate's `BucketTable` (full
+//! decisions, and `check`: the outcome alone) side by side with an open-addressing floor
+//! (`tollgate_benches::floor`: 32-byte slots, one 64-bit CAS) and
 //! governor 0.10's keyed `DashMap` limiter, with `FakeRelativeClock` and with its default
 //! clock.
 //!
@@ -23,7 +24,7 @@ use governor::clock::FakeRelativeClock;
 use governor::{Quota as GQuota, RateLimiter};
 use tollgate::key::{Key, Seed};
 use tollgate::table::{self, AtomicU64, BucketTable, FullPolicy};
-use tollgate::Quota;
+use tollgate::{Outcome, Quota};
 use tollgate_benches::floor::Floor;
 use tollgate_benches::{key_indices, keys_for, AppShop, Skew};
 
@@ -96,6 +97,25 @@ fn keyed(c: &mut Criterion) {
                     t.elapsed()
                 });
             });
+            // Ours, the outcome alone (`check`): the floor's answer.
+            let mut now = 0u64;
+            let mut at = 0usize;
+            g.bench_with_input(
+                BenchmarkId::new("tollgate_check", &param),
+                &ours,
+                |b, ours| {
+                    b.iter_custom(|iters| {
+                        now += BATCH_GAP;
+                        let t = Instant::now();
+                        for _ in 0..iters {
+                            let key = ours[at];
+                            at = (at + 1) & (STREAM - 1);
+                            black_box(table.check(key, 0, now, 1).is_ok_and(Outcome::is_allowed));
+                        }
+                        t.elapsed()
+                    });
+                },
+            );
             drop(memory);
 
             // The floor.

@@ -238,7 +238,12 @@ pub fn step(
 /// [`step`] after [`admission`]: the outcome and new word come from [`admit`] (the
 /// outcome-only path), the numbers from [`report`], so the two paths cannot disagree.
 #[inline]
-fn judge(state: u64, units: &Units, a: Admission, mode: Mode) -> (Option<u64>, Decision) {
+pub(crate) fn judge(
+    state: u64,
+    units: &Units,
+    a: Admission,
+    mode: Mode,
+) -> (Option<u64>, Decision) {
     let now_u = a.now;
     // Recording a later `now` into a drained bucket changes no level (see the module docs).
     let record_time = if now_u > state { Some(now_u) } else { None };

@@ -230,6 +230,7 @@ use core::marker::PhantomData;
 use crate::atomic::Ordering;
 use crate::gcra::Mode;
 use crate::key::{Key, Seed};
+use crate::state::bucket::{self, Admission, Units};
 use crate::{fixed_window, gcra, Decision, Error, Outcome, Quota, WindowQuota};
 
 mod claimants;
@@ -274,35 +275,41 @@ const fn key_at(i: usize) -> usize {
 }
 
 mod sealed {
-    use super::TableKind;
+    use super::{AtomicU64, TableKind, TIER_WORDS};
     use crate::{Decision, Error, Outcome};
 
     /// The bucket arithmetic a table needs from a quota kind.
     pub trait Sealed: Copy + Sized {
         const KIND: TableKind;
+        /// What a decision on a present key needs of its tier: a few of the tier's words,
+        /// read on every decision (the rest are read only on the cold paths).
+        type Hot: Copy;
         /// The tier's words in a table whose states have `bits` bits (the table span included).
         fn encode(&self, bits: u32) -> Result<[u64; 8], Error>;
         /// The tier and its table span from words written by `encode` (trusted: checked once).
         fn decode(w: &[u64; 8]) -> (Self, u64);
+        /// The hot part of the tier in words written by `encode` (trusted: checked once).
+        fn hot(w: &[AtomicU64; TIER_WORDS]) -> Self::Hot;
+        /// The hot part of a decoded tier whose table span is `span`.
+        fn hot_of(&self, span: u64) -> Self::Hot;
         /// The tier in `w`, checked to be exactly what `encode` writes.
         fn check(w: &[u64; 8], bits: u32) -> Result<Self, Error>;
+        /// The request's part of a decision, computed once before the lookup: what depends
+        /// on the tier, `now` and `cost` but not on the key's state.
+        type Prepared: Copy;
+        /// Checks the request against the tier (the errors a decision can give, other than
+        /// a key's tier change) and prepares it.
+        fn prepare(hot: &Self::Hot, now: u64, cost: u64) -> Result<Self::Prepared, Error>;
+        /// A decision or peek on the bucket `state`: the new state (if it changes) and the
+        /// decision.
         fn step(
-            &self,
-            span: u64,
+            p: &Self::Prepared,
             state: u64,
-            now: u64,
-            cost: u64,
             peek: bool,
         ) -> Result<(Option<u64>, Decision), Error>;
         /// The outcome-only [`step`](Sealed::step) of a decision (not a peek): the same new
         /// state and outcome, none of the numbers.
-        fn admit(
-            &self,
-            span: u64,
-            state: u64,
-            now: u64,
-            cost: u64,
-        ) -> Result<(Option<u64>, Outcome), Error>;
+        fn admit(p: &Self::Prepared, state: u64) -> Result<(Option<u64>, Outcome), Error>;
         fn convert(&self, state: u64, new: &Self, now: u64) -> Result<u64, Error>;
         /// Drained strictly before `now` (see the ABA argument in the module docs).
         fn reclaimable(&self, state: u64, now: u64) -> bool;
@@ -327,6 +334,8 @@ pub trait TableQuota: sealed::Sealed + fmt::Debug {}
 
 impl sealed::Sealed for Quota {
     const KIND: TableKind = TableKind::Buckets;
+    type Hot = Units;
+    type Prepared = (Units, Admission);
 
     fn encode(&self, bits: u32) -> Result<[u64; 8], Error> {
         let max_state = (1u64 << bits) - 1;
@@ -342,6 +351,19 @@ impl sealed::Sealed for Quota {
         (Quota::from_words(w), w[6])
     }
 
+    #[inline]
+    fn hot(w: &[AtomicU64; TIER_WORDS]) -> Units {
+        let at = |i: usize| w[i].load(Ordering::Relaxed);
+        // burst, unit, interval, tolerance and the table span (`to_words`' order, span
+        // replaced by the table span in `encode`).
+        Units::from_words(at(0), at(3), at(4), at(5), at(6))
+    }
+
+    fn hot_of(&self, span: u64) -> Units {
+        let w = self.to_words();
+        Units::from_words(w[0], w[3], w[4], w[5], span)
+    }
+
     fn check(w: &[u64; 8], bits: u32) -> Result<Quota, Error> {
         let q = Quota::check_words(w)?;
         if q.encode(bits)? != *w {
@@ -351,35 +373,30 @@ impl sealed::Sealed for Quota {
     }
 
     #[inline]
-    fn step(
-        &self,
-        _span: u64,
-        state: u64,
-        now: u64,
-        cost: u64,
-        peek: bool,
-    ) -> Result<(Option<u64>, Decision), Error> {
-        // The decoded quota's span is the table span already.
-        gcra::step(state, self, now, cost, mode(peek))
+    fn prepare(units: &Units, now: u64, cost: u64) -> Result<(Units, Admission), Error> {
+        // The units' span is the table span.
+        Ok((*units, bucket::admission(units, now, cost)?))
     }
 
     #[inline]
-    fn admit(
-        &self,
-        _span: u64,
+    fn step(
+        (units, a): &(Units, Admission),
         state: u64,
-        now: u64,
-        cost: u64,
-    ) -> Result<(Option<u64>, Outcome), Error> {
-        let (now_u, need, deadline) = gcra::admit_bounds(self, now, cost)?;
-        if need == 0 {
+        peek: bool,
+    ) -> Result<(Option<u64>, Decision), Error> {
+        Ok(bucket::judge(state, units, *a, mode(peek)))
+    }
+
+    #[inline]
+    fn admit((_, a): &(Units, Admission), state: u64) -> Result<(Option<u64>, Outcome), Error> {
+        if a.need == 0 {
             // Never: a later `now` is recorded, as the full step does.
             return Ok((
-                if now_u > state { Some(now_u) } else { None },
+                if a.now > state { Some(a.now) } else { None },
                 Outcome::Never,
             ));
         }
-        Ok(gcra::admit(state, now_u, need, deadline))
+        Ok(bucket::admit(state, a.now, a.need, a.deadline))
     }
 
     fn convert(&self, state: u64, new: &Quota, now: u64) -> Result<u64, Error> {
@@ -404,6 +421,8 @@ impl TableQuota for Quota {}
 
 impl sealed::Sealed for WindowQuota {
     const KIND: TableKind = TableKind::Windows;
+    type Hot = (WindowQuota, u64);
+    type Prepared = (WindowQuota, u64, u64);
 
     fn encode(&self, bits: u32) -> Result<[u64; 8], Error> {
         let span = fixed_window::span_in_bits(self, bits).ok_or(Error::SpanTooShort)?;
@@ -412,6 +431,16 @@ impl sealed::Sealed for WindowQuota {
 
     fn decode(w: &[u64; 8]) -> (WindowQuota, u64) {
         (WindowQuota::from_fields(w[0], w[1], w[2]), w[3])
+    }
+
+    #[inline]
+    fn hot(w: &[AtomicU64; TIER_WORDS]) -> (WindowQuota, u64) {
+        let at = |i: usize| w[i].load(Ordering::Relaxed);
+        (WindowQuota::from_fields(at(0), at(1), at(2)), at(3))
+    }
+
+    fn hot_of(&self, span: u64) -> (WindowQuota, u64) {
+        (*self, span)
     }
 
     fn check(w: &[u64; 8], bits: u32) -> Result<WindowQuota, Error> {
@@ -423,32 +452,35 @@ impl sealed::Sealed for WindowQuota {
     }
 
     #[inline]
-    fn step(
-        &self,
-        span: u64,
-        state: u64,
+    fn prepare(
+        &(quota, span): &(WindowQuota, u64),
         now: u64,
         cost: u64,
-        peek: bool,
-    ) -> Result<(Option<u64>, Decision), Error> {
-        if cost != 0 && now > span {
+    ) -> Result<(WindowQuota, u64, u64), Error> {
+        if cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        if now > span {
             return Err(Error::ClockOutOfRange);
         }
-        fixed_window::step(state, self, now, cost, mode(peek))
+        Ok((quota, now, cost))
+    }
+
+    #[inline]
+    fn step(
+        &(quota, now, cost): &(WindowQuota, u64, u64),
+        state: u64,
+        peek: bool,
+    ) -> Result<(Option<u64>, Decision), Error> {
+        fixed_window::step(state, &quota, now, cost, mode(peek))
     }
 
     #[inline]
     fn admit(
-        &self,
-        span: u64,
+        &(quota, now, cost): &(WindowQuota, u64, u64),
         state: u64,
-        now: u64,
-        cost: u64,
     ) -> Result<(Option<u64>, Outcome), Error> {
-        if cost != 0 && now > span {
-            return Err(Error::ClockOutOfRange);
-        }
-        fixed_window::admit(state, self, now, cost)
+        fixed_window::admit(state, &quota, now, cost)
     }
 
     fn convert(&self, state: u64, new: &WindowQuota, now: u64) -> Result<u64, Error> {
@@ -832,10 +864,10 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             tier,
             now,
             cost,
-            |quota, span, state, now| quota.admit(span, state, now, cost),
-            |table, quota, span, now, home| {
+            |p, state| Q::admit(p, state),
+            |table, now, home| {
                 table
-                    .run_cold(key, tier, quota, span, now, cost, false, home)
+                    .run_cold(key, tier, now, cost, false, home)
                     .map(|d| d.outcome)
             },
         )
@@ -935,6 +967,18 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         }
     }
 
+    /// The hot part of tier `index` (what a decision on a present key needs), or `None` for
+    /// an index out of range.
+    #[inline]
+    fn hot_tier(&self, index: usize) -> Option<Q::Hot> {
+        if index >= self.tier_count {
+            return None;
+        }
+        let at = TIERS_AT + index * TIER_WORDS;
+        let words: &[AtomicU64; TIER_WORDS] = self.mem.get(at..at + TIER_WORDS)?.try_into().ok()?;
+        Some(Q::hot(words))
+    }
+
     /// Slots in a key's probe window.
     fn probe_window(&self) -> usize {
         self.groups.min(PROBE_GROUPS) * GROUP_SLOTS
@@ -963,10 +1007,8 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             tier,
             now,
             cost,
-            |quota, span, state, now| quota.step(span, state, now, cost, peek),
-            |table, quota, span, now, home| {
-                table.run_cold(key, tier, quota, span, now, cost, peek, home)
-            },
+            |p, state| Q::step(p, state, peek),
+            |table, now, home| table.run_cold(key, tier, now, cost, peek, home),
         )
     }
 
@@ -982,53 +1024,64 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         tier: usize,
         now: u64,
         cost: u64,
-        step: impl Fn(&Q, u64, u64, u64) -> Result<(Option<u64>, R), Error>,
-        cold: impl FnOnce(&Self, &Q, u64, u64, usize) -> Result<R, Error>,
+        step: impl Fn(&Q::Prepared, u64) -> Result<(Option<u64>, R), Error>,
+        cold: impl FnOnce(&Self, u64, usize) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let (quota, span) = self.tier_of(tier)?;
+        let Some(hot) = self.hot_tier(tier) else {
+            return Err(Error::InvalidArgument);
+        };
         if cost == 0 {
             return Err(Error::ZeroCost);
         }
         let now = now.saturating_sub(self.epoch);
+        let prepared = Q::prepare(&hot, now, cost)?;
         let home = hash::home(self.secrets, key, self.groups);
         let [hi, lo] = halves(key);
         // The probe by plain reads: the home group, then the next ones while they are full (a
         // key is inserted into the first empty slot of its window, so one is rarely found past a
         // group with an empty slot; when it is, or when the key is absent, the cold path's scan
-        // is the authority).
+        // is the authority). A group is matched without branches: its five state words, then
+        // (each after its state word, as the ABA argument needs) the five keys, compared into
+        // a mask. Which slot holds the key is random, so a branch per slot would be
+        // mispredicted on most lookups; one branch on the mask is not.
         let mut g = home;
-        'probe: for _ in 0..self.groups.min(PROBE_GROUPS) {
+        for _ in 0..self.groups.min(PROBE_GROUPS) {
             let start = g * GROUP_WORDS;
-            let Some(group) = self.slots.get(start..start + GROUP_WORDS) else {
+            let Some(Ok(group)) = self
+                .slots
+                .get(start..start + GROUP_WORDS)
+                .map(<&[AtomicU64; GROUP_WORDS]>::try_from)
+            else {
                 break;
             };
-            let mut saw_empty = false;
+            let w: [u64; GROUP_SLOTS] = core::array::from_fn(|s| group[s].load(Ordering::SeqCst));
+            let mut hits = 0u32;
+            let mut empties = 0u32;
             for (s, &k) in KEY_AT.iter().enumerate() {
-                let w = group[s].load(Ordering::SeqCst);
-                if word::is_member(w) {
-                    if group[k].load(Ordering::Acquire) == hi
-                        && group[k + 1].load(Ordering::Acquire) == lo
-                    {
-                        let keys = (&group[k], &group[k + 1]);
-                        let applied =
-                            self.apply(&group[s], keys, w, key, tier, &quota, now, |q, st| {
-                                step(q, span, st, now)
-                            });
-                        if let Some(r) = applied {
-                            return r;
-                        }
-                        break 'probe;
-                    }
-                } else if word::tag(w) == EMPTY {
-                    saw_empty = true;
-                }
+                let same = (group[k + 1].load(Ordering::Acquire) == lo)
+                    & (group[k].load(Ordering::Acquire) == hi);
+                hits |= u32::from(word::is_member(w[s]) & same) << s;
+                empties |= u32::from(word::is_empty(w[s])) << s;
             }
-            if saw_empty {
+            if hits != 0 {
+                let s = hits.trailing_zeros() as usize;
+                let (Some(&k), Some(&w)) = (KEY_AT.get(s), w.get(s)) else {
+                    break;
+                };
+                let keys = (&group[k], &group[k + 1]);
+                let applied =
+                    self.apply(&group[s], keys, w, key, tier, now, |st| step(&prepared, st));
+                if let Some(r) = applied {
+                    return r;
+                }
+                break;
+            }
+            if empties != 0 {
                 break;
             }
             g = if g + 1 == self.groups { 0 } else { g + 1 };
         }
-        cold(self, &quota, span, now, home)
+        cold(self, now, home)
     }
 
     /// The decision's compare-and-swap loop on a member slot holding `key` (word `w` read
@@ -1042,21 +1095,20 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         mut w: u64,
         key: Key,
         tier: usize,
-        quota: &Q,
         now: u64,
-        step: impl Fn(&Q, u64) -> Result<(Option<u64>, R), Error>,
+        step: impl Fn(u64) -> Result<(Option<u64>, R), Error>,
     ) -> Option<Result<R, Error>> {
         let [hi, lo] = halves(key);
         loop {
             let state = if word::member_tier(w, self.bits) == tier {
                 word::member_state(w, self.bits)
             } else {
-                match self.convert(w, quota, now) {
+                match self.convert(w, tier, now) {
                     Ok(s) => s,
                     Err(e) => return Some(Err(e)),
                 }
             };
-            let (next, decision) = match step(quota, state) {
+            let (next, decision) = match step(state) {
                 Ok(r) => r,
                 Err(e) => return Some(Err(e)),
             };
@@ -1080,21 +1132,22 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             }
             // Changed: another decision on the key, or the slot changed hands.
             if !word::is_member(w)
-                || keys.0.load(Ordering::Acquire) != hi
                 || keys.1.load(Ordering::Acquire) != lo
+                || keys.0.load(Ordering::Acquire) != hi
             {
                 return None;
             }
         }
     }
 
-    /// The state of member word `w` converted into tier `quota` at `now`.
+    /// The state of member word `w` converted into tier `tier` at `now`.
     #[cold]
     #[inline(never)]
-    fn convert(&self, w: u64, quota: &Q, now: u64) -> Result<u64, Error> {
+    fn convert(&self, w: u64, tier: usize, now: u64) -> Result<u64, Error> {
         // Only a damaged table holds a tier index out of range.
         let (old, _) = self.tier_of(word::member_tier(w, self.bits))?;
-        old.convert(word::member_state(w, self.bits), quota, now)
+        let (new, _) = self.tier_of(tier)?;
+        old.convert(word::member_state(w, self.bits), &new, now)
     }
 
     /// Everything but a hit in the home group: the rest of the window, insertion, settling,
@@ -1106,15 +1159,15 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         &self,
         key: Key,
         tier: usize,
-        quota: &Q,
-        span: u64,
         now: u64,
         cost: u64,
         peek: bool,
         home: usize,
     ) -> Result<Decision, Error> {
-        // What a new bucket answers: checks the arguments before anything is touched.
-        let (_, fresh) = quota.step(span, quota.fresh(now.min(span)), now, cost, peek)?;
+        let (quota, span) = self.tier_of(tier)?;
+        let prepared = Q::prepare(&quota.hot_of(span), now, cost)?;
+        // What a new bucket answers.
+        let (_, fresh) = Q::step(&prepared, quota.fresh(now.min(span)), peek)?;
         let mut confirm = false;
         let mut last_full: Option<u64> = None;
         loop {
@@ -1128,11 +1181,9 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                     ) else {
                         return Err(Error::InvalidArgument);
                     };
-                    if let Some(r) =
-                        self.apply(cell, (k0, k1), w, key, tier, quota, now, |q, st| {
-                            q.step(span, st, now, cost, peek)
-                        })
-                    {
+                    if let Some(r) = self.apply(cell, (k0, k1), w, key, tier, now, |st| {
+                        Q::step(&prepared, st, peek)
+                    }) {
                         return r;
                     }
                 }
@@ -1153,7 +1204,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
                         Claim::Claimed => {}
                         // The slot changed since it was read: read the latest words from now on.
                         Claim::Lost => confirm = true,
-                        Claim::NoRoom => return Ok(self.full(quota, fresh)),
+                        Claim::NoRoom => return Ok(self.full(&quota, fresh)),
                     }
                 }
             }

@@ -31,6 +31,11 @@ pub(super) const fn is_member(w: u64) -> bool {
     w & MEMBER != 0
 }
 
+/// An empty slot: a control word tagged [`EMPTY`].
+pub(super) const fn is_empty(w: u64) -> bool {
+    w & (MEMBER | TAG_MASK) == 0
+}
+
 pub(super) const fn tag(w: u64) -> u64 {
     w & TAG_MASK
 }
