@@ -51,6 +51,19 @@ header_is_generated() {
 }
 step "include/tollgate.h is up to date (regenerate: see ffi/cbindgen.toml)" header_is_generated
 
+# --- The fuzz crate's rlib shim of the C ABI (fuzz/ffi-shim/Cargo.toml) is generated from
+# ffi/Cargo.toml: its version, features and dependencies cannot drift. The check also fails on a
+# changed ffi manifest (one more feature is drift).
+shim_is_generated() {
+  python3 scripts/gen-ffi-shim.py --check || return 1
+  local drifted="$out/ffi-Cargo.toml"
+  sed 's/^\[features\]$/&\ndrift-probe = []/' ffi/Cargo.toml > "$drifted"
+  if python3 scripts/gen-ffi-shim.py --check --ffi-manifest "$drifted" 2>/dev/null; then
+    echo "gen-ffi-shim.py --check did not notice a changed ffi/Cargo.toml"; return 1
+  fi
+}
+step "fuzz/ffi-shim/Cargo.toml is up to date (regenerate: python3 scripts/gen-ffi-shim.py)" shim_is_generated
+
 # --- Every function the header declares is called by the C tests.
 every_function_tested() {
   local fns missing_fns=()

@@ -20,6 +20,10 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --root "$tools"
 fi
 
+# The `ffi` target's shim manifest is generated from ffi/Cargo.toml (scripts/test-c.sh checks it
+# too): a stale one would fuzz the C ABI with other features than it ships with.
+python3 scripts/gen-ffi-shim.py --check
+
 "${fuzz[@]}" build "${fuzz_dir[@]}"
 
 work="$(mktemp -d)"

@@ -5,7 +5,7 @@
 //! client that never lets the bucket run empty is admitted exactly `B + ⌊C·t/P⌋` units by time
 //! t; that is checked at arbitrary, non-aligned times along the way.
 
-mod models;
+use tollgate_models as models;
 
 use tollgate::{FixedWindow, LeakyBucket, Outcome, Quota, SlidingLog, WindowQuota};
 

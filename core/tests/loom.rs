@@ -12,7 +12,7 @@
 //! Run with `bash scripts/test-loom.sh` (`RUSTFLAGS="--cfg loom"`, its own target directory).
 #![cfg(loom)]
 
-mod models;
+use tollgate_models as models;
 
 use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::sync::Arc;

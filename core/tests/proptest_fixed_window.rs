@@ -4,7 +4,7 @@
 //! measured to that window's end), so the model predicts every decision and every number exactly,
 //! forward or back. On top of that, the docs/semantics.md#backwards-clocks replay property is checked as written.
 
-mod models;
+use tollgate_models as models;
 
 use models::FixedWindow as Model;
 use proptest::prelude::*;

@@ -7,7 +7,7 @@
 //! - Quota construction: the same errors and span as docs/semantics.md and the documented formula.
 //! - Approximate quotas never admit more than the exact timeline.
 
-mod models;
+use tollgate_models as models;
 
 use models::Gcra as Model;
 use proptest::prelude::*;

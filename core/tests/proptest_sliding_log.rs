@@ -5,7 +5,7 @@
 //! exactly, forward or back. The docs/semantics.md#backwards-clocks replay property is checked on top, and runs use a log
 //! whose capacity is exactly its limit, so the fixed ring is filled to the brim.
 
-mod models;
+use tollgate_models as models;
 
 use models::SlidingLog as Model;
 use proptest::prelude::*;

@@ -2,7 +2,7 @@
 //! the concurrency limit against its model. (Header and pagination examples live with the header
 //! and pagination tests.)
 
-mod models;
+use tollgate_models as models;
 
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;

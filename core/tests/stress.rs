@@ -7,7 +7,7 @@
 //! however the threads interleave, the total admitted equals the reference model's for one
 //! thread's schedule run sequentially — the bound the quota allows.
 
-mod models;
+use tollgate_models as models;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Barrier;

@@ -14,10 +14,11 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
+use tollgate::state::Mode;
 use tollgate::{Error, LeakyBucket, Outcome, Quota};
+use tollgate_fuzz::check_invariants;
 use tollgate_fuzz::gen::{Param, SmallParam, Tick};
-use tollgate_fuzz::model::{BucketModel, Conversion};
-use tollgate_fuzz::Report;
+use tollgate_models::{gcra_span, Conversion, Gcra as BucketModel};
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Kind {
@@ -70,20 +71,19 @@ fn build(spec: QuotaSpec) -> Option<(Quota, u64, u64, u64)> {
         assert_eq!(result, Err(e), "{spec:?}");
         return None;
     }
-    let model = BucketModel::new(b, c, p);
     let min_span = match spec.kind {
         Kind::New => Quota::DEFAULT_MIN_SPAN,
         Kind::AnySpan => 0,
         Kind::Approximate(min) => min.get(),
     };
-    match (result, model.exact_span()) {
+    match (result, gcra_span(b, c, p)) {
         (Ok(q), Some(span)) if q.is_exact() => {
             assert!(
                 span >= min_span,
                 "{spec:?}: exact span {span} below {min_span}"
             );
             assert_eq!(q.exact_span(), span, "{spec:?}");
-            let drain = (model.burst * model.period).div_ceil(model.count);
+            let drain = BucketModel::unbounded(b, c, p).drain_ticks();
             assert_eq!(u128::from(q.drain_ticks()), drain, "{spec:?}");
         }
         (Ok(q), exact) => {
@@ -121,13 +121,14 @@ fuzz_target!(|input: Input| {
     };
     let mut bucket = LeakyBucket::new(quota);
     let fresh_model = |q: &Quota| {
-        q.is_exact()
-            .then(|| BucketModel::new(q.burst(), q.count(), q.period()))
+        q.is_exact().then(|| {
+            BucketModel::new(q.burst(), q.count(), q.period()).expect("an exact quota is valid")
+        })
     };
     // The exact model of the engine (exact quotas only).
     let mut model = fresh_model(&quota);
     // The replay model: admitted requests only, at raised times, under the exact rate.
-    let mut replay = BucketModel::new(b, c, p);
+    let mut replay = BucketModel::unbounded(b, c, p);
     let mut latest_seen = 0u64;
     let mut now = 0u64;
     for op in input.ops.iter().take(256) {
@@ -136,23 +137,27 @@ fuzz_target!(|input: Input| {
             Op::Decide(tick, cost) | Op::Peek(tick, cost) => {
                 now = tick.apply(now);
                 let cost = cost.get();
-                let spend = matches!(op, Op::Decide(..));
-                let got = if spend {
-                    bucket.decide(now, cost)
+                let mode = if matches!(op, Op::Decide(..)) {
+                    Mode::Decide
                 } else {
-                    bucket.peek(now, cost)
+                    Mode::Peek
                 };
-                let got = got.map(|d| Report::of(&d));
+                let got = match mode {
+                    Mode::Decide => bucket.decide(now, cost),
+                    Mode::Peek => bucket.peek(now, cost),
+                };
+                let got = got.inspect(check_invariants);
                 if let Some(m) = model.as_mut() {
-                    let want = m.decide(now, cost, spend, span);
+                    assert_eq!(m.span, span, "the model's span on {m:?}");
+                    let want = m.judge(now, cost, mode);
                     assert_eq!(got, want, "{op:?} at {now} on {m:?}");
                 }
                 match got {
                     Ok(r) => {
                         assert_eq!(r.limit, bucket.quota().burst());
                         let raised = now.max(latest_seen);
-                        if spend && r.outcome == Outcome::Allowed {
-                            let again = replay.decide(raised, cost, true, u64::MAX).unwrap();
+                        if mode == Mode::Decide && r.outcome == Outcome::Allowed {
+                            let again = replay.decide(raised, cost).unwrap();
                             assert_eq!(
                                 again.outcome,
                                 Outcome::Allowed,
@@ -193,7 +198,8 @@ fuzz_target!(|input: Input| {
                 match model.as_mut() {
                     Some(m) if next.is_exact() => {
                         let before = m.clone();
-                        let want = m.set_quota(b2, c2, p2, now, Conversion::Engine);
+                        let exact = BucketModel::new(b2, c2, p2).expect("an exact quota is valid");
+                        let want = m.set_quota(&exact, now, Conversion::Engine);
                         assert_eq!(result, want, "set_quota at {now} on {before:?}");
                     }
                     _ => {
@@ -210,7 +216,11 @@ fuzz_target!(|input: Input| {
                 // The true timeline: the change made at the latest time seen, by level.
                 let raised = now.max(latest_seen);
                 replay
-                    .set_quota(b2, c2, p2, raised, Conversion::ByLevel)
+                    .set_quota(
+                        &BucketModel::unbounded(b2, c2, p2),
+                        raised,
+                        Conversion::ByLevel,
+                    )
                     .expect("by level always converts");
                 latest_seen = raised;
             }

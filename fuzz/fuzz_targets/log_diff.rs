@@ -5,10 +5,11 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
+use tollgate::state::Mode;
 use tollgate::{Error, SlidingLog, WindowQuota};
+use tollgate_fuzz::check_invariants;
 use tollgate_fuzz::gen::{Param, Tick};
-use tollgate_fuzz::model::LogModel;
-use tollgate_fuzz::Report;
+use tollgate_models::SlidingLog as LogModel;
 
 const CAP: usize = 16;
 
@@ -37,7 +38,7 @@ fuzz_target!(|input: Input| {
         Ok(log) => log,
         Err(e) => return assert!(e == Error::CapacityExceeded && n > CAP as u64),
     };
-    let mut model = LogModel::new(n, q.window());
+    let mut model = LogModel::new(n, q.window()).expect("the engine accepted it");
     let mut now = 0u64;
     // Costs 0..=limit+1: zero (an error), the valid range, and one above (Never).
     let cost_of = |c: u8| u64::from(c) % (n + 2);
@@ -46,14 +47,17 @@ fuzz_target!(|input: Input| {
             Op::Decide(tick, c) | Op::Peek(tick, c) => {
                 now = tick.apply(now);
                 let cost = cost_of(c);
-                let record = matches!(op, Op::Decide(..));
-                let got = if record {
-                    log.decide(now, cost)
+                let mode = if matches!(op, Op::Decide(..)) {
+                    Mode::Decide
                 } else {
-                    log.peek(now, cost)
+                    Mode::Peek
                 };
-                let got = got.map(|d| Report::of(&d));
-                let want = model.decide(now, cost, record);
+                let got = match mode {
+                    Mode::Decide => log.decide(now, cost),
+                    Mode::Peek => log.peek(now, cost),
+                };
+                let got = got.inspect(check_invariants);
+                let want = model.judge(now, cost, mode);
                 assert_eq!(got, want, "{op:?} at {now} on {model:?}");
             }
             Op::Used(tick) => {

@@ -16,11 +16,12 @@ use std::collections::HashMap;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use tollgate::key::{Key, Seed};
+use tollgate::state::Mode;
 use tollgate::table::{self, AtomicU64, FullPolicy, Table, TableQuota};
 use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
+use tollgate_fuzz::check_invariants;
 use tollgate_fuzz::gen::{Param, SmallParam, Tick};
-use tollgate_fuzz::model::{BucketModel, Conversion, WindowModel};
-use tollgate_fuzz::Report;
+use tollgate_models::{Conversion, FixedWindow as WindowModel, Gcra as BucketModel};
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 struct Tier {
@@ -78,13 +79,13 @@ trait Kind: TableQuota + Sized {
     fn in_range(&self, now: u64) -> Result<(), Error>;
     /// The key changes tier from `old` to `self` at `now`.
     fn to_tier(&self, old: &Self, m: &mut Self::Model, now: u64) -> Result<(), Error>;
-    fn decide(
+    fn judge(
         &self,
         m: &mut Self::Model,
         now: u64,
         cost: u64,
-        spend: bool,
-    ) -> Result<Report, Error>;
+        mode: Mode,
+    ) -> Result<Decision, Error>;
     fn drained(m: &Self::Model, now: u64) -> bool;
 }
 
@@ -97,7 +98,7 @@ impl Kind for Quota {
         self.burst()
     }
     fn fresh(&self) -> BucketModel {
-        BucketModel::new(self.burst(), self.count(), self.period())
+        BucketModel::new(self.burst(), self.count(), self.period()).expect("an exact quota")
     }
     fn in_range(&self, now: u64) -> Result<(), Error> {
         if now > self.exact_span() {
@@ -108,22 +109,18 @@ impl Kind for Quota {
     }
     fn to_tier(&self, old: &Quota, m: &mut BucketModel, now: u64) -> Result<(), Error> {
         old.in_range(now)?;
-        m.set_quota(
-            self.burst(),
-            self.count(),
-            self.period(),
-            now,
-            Conversion::Engine,
-        )
+        m.set_quota(&self.fresh(), now, Conversion::Engine)
     }
-    fn decide(
+    fn judge(
         &self,
         m: &mut BucketModel,
         now: u64,
         cost: u64,
-        spend: bool,
-    ) -> Result<Report, Error> {
-        m.decide(now, cost, spend, self.exact_span())
+        mode: Mode,
+    ) -> Result<Decision, Error> {
+        // The model's span is this tier's: it was made for it, or converted to it.
+        assert_eq!(m.span, self.exact_span());
+        m.judge(now, cost, mode)
     }
     fn drained(m: &BucketModel, now: u64) -> bool {
         m.is_drained(now)
@@ -141,21 +138,22 @@ impl Kind for WindowQuota {
     }
     fn fresh(&self) -> WindowModel {
         WindowModel::new(WindowQuota::limit(self), self.window(), self.offset())
+            .expect("a valid window quota")
     }
     fn in_range(&self, now: u64) -> Result<(), Error> {
-        self.fresh().decide(now, 1, false).map(|_| ())
+        self.fresh().peek(now, 1).map(|_| ())
     }
     fn to_tier(&self, _old: &WindowQuota, m: &mut WindowModel, now: u64) -> Result<(), Error> {
-        m.set_quota(WindowQuota::limit(self), self.window(), self.offset(), now)
+        m.set_quota(&self.fresh(), now)
     }
-    fn decide(
+    fn judge(
         &self,
         m: &mut WindowModel,
         now: u64,
         cost: u64,
-        spend: bool,
-    ) -> Result<Report, Error> {
-        m.decide(now, cost, spend)
+        mode: Mode,
+    ) -> Result<Decision, Error> {
+        m.judge(now, cost, mode)
     }
     fn drained(m: &WindowModel, now: u64) -> bool {
         m.is_drained(now)
@@ -210,7 +208,11 @@ fn run<Q: Kind>(input: &Input) {
             tick,
             cost,
         }) = *op;
-        let spend = matches!(op, Op::Decide { .. });
+        let mode = if matches!(op, Op::Decide { .. }) {
+            Mode::Decide
+        } else {
+            Mode::Peek
+        };
         let tick = if input.roomy {
             tick
         } else {
@@ -224,10 +226,9 @@ fn run<Q: Kind>(input: &Input) {
         );
         let tier = usize::from(tier) % (tiers.len() + 1); // one past the end: an invalid tier
         let cost = cost.get();
-        let got = if spend {
-            table.decide(key, tier, now, cost)
-        } else {
-            table.peek(key, tier, now, cost)
+        let got = match mode {
+            Mode::Decide => table.decide(key, tier, now, cost),
+            Mode::Peek => table.peek(key, tier, now, cost),
         };
         let Some(quota) = tiers.get(tier) else {
             assert_eq!(got, Err(Error::InvalidArgument));
@@ -296,7 +297,7 @@ fn run<Q: Kind>(input: &Input) {
                 quota.to_tier(&tiers[m.tier], &mut m.bucket, now)?;
                 m.tier = tier;
             }
-            quota.decide(&mut m.bucket, now, cost, spend)
+            quota.judge(&mut m.bucket, now, cost, mode)
         };
         // In a tiny table a drained bucket may have been reclaimed for another key: the key
         // then starts over as a new bucket in the named tier, which is indistinguishable on a
@@ -304,7 +305,7 @@ fn run<Q: Kind>(input: &Input) {
         let reclaimable = !input.roomy && Q::drained(&m.bucket, now);
         let before = m.bucket.clone();
         let want = step(&mut m);
-        let got = got.map(|d| Report::of(&d));
+        let got = got.inspect(check_invariants);
         if got != want && reclaimable {
             m = KeyModel {
                 tier,

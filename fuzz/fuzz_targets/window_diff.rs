@@ -4,10 +4,11 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
+use tollgate::state::Mode;
 use tollgate::{FixedWindow, WindowQuota};
+use tollgate_fuzz::check_invariants;
 use tollgate_fuzz::gen::{Param, SmallParam, Tick};
-use tollgate_fuzz::model::WindowModel;
-use tollgate_fuzz::Report;
+use tollgate_models::FixedWindow as WindowModel;
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 struct Spec {
@@ -22,7 +23,8 @@ impl Spec {
         let q = WindowQuota::new(n, w).ok()?;
         let o = self.offset.get() % w;
         let q = q.with_offset(o).expect("offset below window");
-        Some((q, WindowModel::new(n, w, o)))
+        let model = WindowModel::new(n, w, o).expect("the engine accepted it");
+        Some((q, model))
     }
 }
 
@@ -46,21 +48,24 @@ fuzz_target!(|input: Input| {
         return;
     };
     let mut window = FixedWindow::new(q);
-    assert_eq!(window.span(), model.span());
+    assert_eq!(window.span(), model.span);
     let mut now = 0u64;
     for op in input.ops.iter().take(256) {
         match *op {
             Op::Decide(tick, cost) | Op::Peek(tick, cost) => {
                 now = tick.apply(now);
                 let cost = cost.get();
-                let spend = matches!(op, Op::Decide(..));
-                let got = if spend {
-                    window.decide(now, cost)
+                let mode = if matches!(op, Op::Decide(..)) {
+                    Mode::Decide
                 } else {
-                    window.peek(now, cost)
+                    Mode::Peek
                 };
-                let got = got.map(|d| Report::of(&d));
-                let want = model.decide(now, cost, spend);
+                let got = match mode {
+                    Mode::Decide => window.decide(now, cost),
+                    Mode::Peek => window.peek(now, cost),
+                };
+                let got = got.inspect(check_invariants);
+                let want = model.judge(now, cost, mode);
                 assert_eq!(got, want, "{op:?} at {now} on {model:?}");
             }
             Op::IsDrained(tick) => {
@@ -81,10 +86,10 @@ fuzz_target!(|input: Input| {
                     continue;
                 };
                 let got = window.set_quota(q, now);
-                let want = model.set_quota(next.limit, next.window, next.offset, now);
+                let want = model.set_quota(&next, now);
                 assert_eq!(got, want, "set_quota at {now}");
                 if got.is_ok() {
-                    assert_eq!(window.span(), model.span());
+                    assert_eq!(window.span(), model.span);
                 }
             }
         }
