@@ -2714,11 +2714,22 @@ size_t tg_table_align(void);
  * `TG_STATUS_UNINITIALIZED` (a tier), `TG_STATUS_SPAN_TOO_SHORT` (a tier whose bucket does
  * not fit the table's state bits).
  *
+ * Processes that die (hosted Unix builds, the default; not no_std/firmware builds): the table
+ * records the calling process's pid namespace (Linux; where it cannot be read, nothing), as a
+ * `tg_shared` table does. Every `tg_table_*` call on the memory, in any process of that
+ * namespace that maps it, then writes its process id into a slot it claims for a new key, and
+ * an insertion that meets a slot still claimed by a process that has exited (and been reaped
+ * by its parent) empties it: a process killed between claiming a slot and writing its key
+ * loses no slot for good. A live process's claim is never undone (threads of one process share
+ * its id; one cannot stop alone). Processes in another pid namespace use the table as before,
+ * but their own interrupted claims stay busy. Every process using one memory should use a
+ * library built this way.
+ *
  * # Safety
  *
  * `memory` is NULL or valid for reads and writes of `memory_size` bytes, used by nothing else
- * during the call and, after success, only through table functions for as long as it is
- * used; `tiers` is NULL or valid for reads of `tier_count` `tg_quota`s and does not overlap
+ * during the call (no other process may attach before it returns) and, after success, only
+ * through table functions for as long as it is used; `tiers` is NULL or valid for reads of `tier_count` `tg_quota`s and does not overlap
  * `memory`; `out_table` is NULL or valid for a write.
  */
 tg_status tg_table_init_buckets(void *memory,

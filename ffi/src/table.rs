@@ -264,7 +264,13 @@ fn build<Q: TableQuota + Copy>(
     for i in 0..tier_count {
         tier(i)?;
     }
-    Table::init_from_fn(mem, tier_count, |i| tier(i).ok(), seed, policy, 0)?;
+    let t = Table::init_from_fn(mem, tier_count, |i| tier(i).ok(), seed, policy, 0)?;
+    // Process ids as claimants, as the shared regions' tables have: a process that dies
+    // mid-insert in memory several processes map loses no slot for good (see `with_claimants`).
+    #[cfg(all(feature = "shared", unix))]
+    tollgate::shared::record_process_claims(&t);
+    #[cfg(not(all(feature = "shared", unix)))]
+    let _ = t;
     Ok(())
 }
 
@@ -283,11 +289,22 @@ fn build<Q: TableQuota + Copy>(
 /// `TG_STATUS_UNINITIALIZED` (a tier), `TG_STATUS_SPAN_TOO_SHORT` (a tier whose bucket does
 /// not fit the table's state bits).
 ///
+/// Processes that die (hosted Unix builds, the default; not no_std/firmware builds): the table
+/// records the calling process's pid namespace (Linux; where it cannot be read, nothing), as a
+/// `tg_shared` table does. Every `tg_table_*` call on the memory, in any process of that
+/// namespace that maps it, then writes its process id into a slot it claims for a new key, and
+/// an insertion that meets a slot still claimed by a process that has exited (and been reaped
+/// by its parent) empties it: a process killed between claiming a slot and writing its key
+/// loses no slot for good. A live process's claim is never undone (threads of one process share
+/// its id; one cannot stop alone). Processes in another pid namespace use the table as before,
+/// but their own interrupted claims stay busy. Every process using one memory should use a
+/// library built this way.
+///
 /// # Safety
 ///
 /// `memory` is NULL or valid for reads and writes of `memory_size` bytes, used by nothing else
-/// during the call and, after success, only through table functions for as long as it is
-/// used; `tiers` is NULL or valid for reads of `tier_count` `tg_quota`s and does not overlap
+/// during the call (no other process may attach before it returns) and, after success, only
+/// through table functions for as long as it is used; `tiers` is NULL or valid for reads of `tier_count` `tg_quota`s and does not overlap
 /// `memory`; `out_table` is NULL or valid for a write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tg_table_init_buckets(
@@ -438,8 +455,10 @@ unsafe fn kind<'a>(table: *const tg_table) -> Result<Kind<'a>, tg_status> {
     })
 }
 
-/// The handle with the claimants a shared region recorded in the table (process ids), so a
-/// slot left busy by a process that exited is taken again whichever API decides.
+/// The handle with the claimants recorded in the table (process ids: by a shared region, or by
+/// `tg_table_init_*` in a hosted Unix build), so a slot left busy by a process that exited is
+/// taken again whichever API decides. Builds without the `shared` feature (no_std, firmware)
+/// neither record nor use claimants.
 #[inline]
 fn with_claimants<Q: TableQuota>(t: Table<'_, Q>) -> Table<'_, Q> {
     #[cfg(all(feature = "shared", unix))]
@@ -895,6 +914,29 @@ mod tests {
         assert_eq!(s, tg_status::Ok);
         // SAFETY: initialised on success.
         unsafe { q.assume_init() }
+    }
+
+    /// A hosted Linux build records the creating process's pid namespace (table header word
+    /// 13), so every handle on the memory gets process claimants (tests/c/test_table.c kills
+    /// a forked claimant).
+    #[cfg(all(feature = "shared", target_os = "linux"))]
+    #[test]
+    fn init_records_this_process_pid_namespace() {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut mem = Mem([0; SIZE]);
+        let tiers = [quota(2, 1, 1000)];
+        let mut table: *mut tg_table = core::ptr::null_mut();
+        let base = mem.0.as_mut_ptr().cast::<c_void>();
+        // SAFETY: valid pointers.
+        let status = unsafe {
+            tg_table_init_buckets(base, SIZE, 8, tiers.as_ptr(), 1, 0, 1, 2, &raw mut table)
+        };
+        assert_eq!(status, tg_status::Ok);
+        let ns = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+        assert_eq!(
+            u64::from_ne_bytes(mem.0[13 * 8..14 * 8].try_into().unwrap()),
+            ns
+        );
     }
 
     #[test]

@@ -5,9 +5,7 @@
 //! or hybrid). This module is the only one that touches either API, so a change there is a
 //! change here.
 
-use std::collections::hash_map::RandomState;
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -127,11 +125,11 @@ fn host_ns() -> u64 {
     secs.saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 
-/// A random 128-bit seed from std's OS-seeded `RandomState`.
-pub fn random_seed() -> Seed {
-    let a = RandomState::new();
-    let b = RandomState::new();
-    Seed::new(a.hash_one(0x7467_u64), b.hash_one(0x6774_u64))
+/// A new hash seed from the operating system's randomness ([`Seed::random`]); when the
+/// system has none to give, the start-up or reload fails with the reason (never a weaker seed:
+/// a predictable seed lets clients aim keys at one group of a table).
+pub fn random_seed() -> Result<Seed, String> {
+    Seed::random().map_err(|e| format!("cannot draw a random hash seed: {e}"))
 }
 
 /// A table's memory (its 64-bit words: header, tiers and slots), allocated without aborting
@@ -228,7 +226,7 @@ fn region_error(path: &Path, e: &RegionError) -> String {
 
 impl Table {
     fn new(built: &[Built], slots: usize, policy: FullPolicy) -> Result<Table, String> {
-        let seed = random_seed();
+        let seed = random_seed()?;
         let fail = |e: Error| format!("key table: {e}");
         match built.first() {
             Some(Built::Bucket(_)) => {

@@ -138,7 +138,10 @@ impl State {
             backend,
             new_keys,
             upstreams,
-            seed: old.map_or_else(crate::limits::random_seed, |o| o.seed),
+            seed: match old {
+                Some(o) => o.seed,
+                None => crate::limits::random_seed()?,
+            },
         })
     }
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import mmap
+import os
 import random
+import signal
 
 import pytest
 
@@ -223,3 +226,62 @@ def test_allow_many_is_allow_in_order_in_one_call() -> None:
         many.allow_many([(1, 1)], 0, now=300)
     shadow = tg.KeyTable(64, tg.Quota(1, 1, 100), shadow=True)
     assert shadow.allow_many([(1, 1)] * 3, now=0) == [True, True, True]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_slot_claimed_by_a_killed_process_is_taken_again() -> None:
+    """A table made by ``tg_table_init_buckets`` in memory shared with a forked child (an
+    anonymous shared mapping): the child claims a slot for a new key and is killed before
+    writing the key. Its claim carries its process id: the slot stays busy while the child lives
+    (or is an unreaped zombie), and the next new key takes it once the child has been reaped."""
+    from tollgate._ffi import TgTable, TgTableStats
+    from tollgate.table import _tier_array
+
+    size = tg.lib.tg_table_size(5, 1)
+    memory = mmap.mmap(-1, size)  # MAP_SHARED | MAP_ANONYMOUS: shared with forked children
+    base = ctypes.c_char.from_buffer(memory)
+    address = ctypes.addressof(base)
+    assert address % tg.lib.tg_table_align() == 0  # page-aligned
+    table = ctypes.POINTER(TgTable)()
+    tiers = _tier_array([tg.Quota(3, 1, SECOND)], False)
+    status = tg.lib.tg_table_init_buckets(address, size, 5, tiers, 1, 0, 7, 8, ctypes.byref(table))
+    assert status == 0
+    group = 128
+    # Slot 4's state word: word 4 of the first group, after the 192-byte header and one tier.
+    slot4 = address + (192 + 64 + group - 1) // group * group + 4 * 8
+
+    def new_keys(first: int, n: int) -> int:
+        allowed = int(Outcome.ALLOWED)
+        return sum(
+            tg.lib.tg_table_check(table, 9, shop, 0, 0, 1, None) == allowed
+            for shop in range(first, first + n)
+        )
+
+    ready_r, ready_w = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        try:
+            # What a claim leaves: busy (tag 1, tier 0), version (this pid << 30 | sequence).
+            ctypes.c_uint64.from_address(slot4).value = (((os.getpid() << 30) | 3) << 11) | 1
+            os.write(ready_w, b"x")
+            while True:
+                signal.pause()
+        finally:
+            os._exit(1)
+    try:
+        assert os.read(ready_r, 1) == b"x"
+        assert new_keys(1, 5) == 4  # the child lives: its claim stands
+        os.kill(child, signal.SIGKILL)
+        assert new_keys(6, 1) == 0  # killed, not yet reaped: its id is still taken
+    finally:
+        os.kill(child, signal.SIGKILL)
+        _, status = os.waitpid(child, 0)
+        os.close(ready_r)
+        os.close(ready_w)
+    assert os.WIFSIGNALED(status)
+    assert new_keys(7, 1) == 1  # reaped: the next new key takes the child's slot
+    out = TgTableStats()
+    assert tg.lib.tg_table_get_stats(table, ctypes.byref(out)) == 0
+    assert out.occupied == 5  # every slot holds a key
+    del base, table
+    memory.close()

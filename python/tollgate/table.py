@@ -276,7 +276,8 @@ class KeyTable(_Limiter):
         """An independent copy of the table at another address: its memory copied byte for byte
         (the memory holds no pointers) and checked with ``tg_table_attach``. Same keys, levels
         and counters; decisions in one never affect the other. Copy a table no other thread is
-        deciding in (a copy taken mid-insertion may hold a slot busy until recovered)."""
+        deciding in: a copy taken mid-insertion holds that slot busy (under this process's id)
+        for as long as this process lives."""
         import copy as _copy
 
         new = _copy.copy(self)

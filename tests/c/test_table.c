@@ -1,13 +1,18 @@
 /* The key table's memory holds no pointers: a copy at another address is an independent table,
  * and one memory mapped at two addresses (two mmaps of one memfd, as two processes would) is one
  * table. Run under ASan+UBSan: the copy's original is freed before the copy is used, so any
- * read of the old address would be reported. Linux (memfd_create). */
+ * read of the old address would be reported. A table initialised by tg_table_init_* in memory
+ * shared with a forked child gets its slot back when the child is killed mid-insert. Linux
+ * (memfd_create). */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -100,8 +105,66 @@ static void test_two_mappings_are_one_table(void) {
     CHECK(close(fd) == 0);
 }
 
+/* New keys into a table: how many were admitted (fail closed: a key with no room is not). */
+static int admit_new_keys(tg_table *t, uint64_t first, uint64_t n) {
+    int admitted = 0;
+    for (uint64_t shop = first; shop < first + n; shop++) {
+        admitted += tg_table_check(t, 9, shop, 0, 0, 1, NULL) == TG_OUTCOME_ALLOWED;
+    }
+    return admitted;
+}
+
+/* A table that tg_table_init_buckets made in memory the caller shares with a forked child (an
+ * anonymous MAP_SHARED mapping, as nginx's master makes before forking its workers): the child
+ * claims a slot for a new key and is killed before writing the key. The claim records the
+ * child's process id: while the child lives (or is an unreaped zombie) its slot stays busy;
+ * once its parent has reaped it, the next insertion that meets the slot takes it. */
+static void test_a_killed_process_claim_is_undone(void) {
+    const size_t size = TG_TABLE_SIZE(5, 1);
+    /* Slot 4's state word: word 4 of the first group, after the header and the one tier. */
+    const size_t slot4 = (TG_TABLE_HEADER_SIZE + TG_TABLE_TIER_SIZE + TG_TABLE_GROUP_SIZE - 1) /
+                             TG_TABLE_GROUP_SIZE * TG_TABLE_GROUP_SIZE / 8 + 4;
+    tg_quota q = tier();
+    tg_table *t = NULL;
+    tg_table_stats st;
+    int ready[2], status = 0;
+    char byte = 0;
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    CHECK(mem != MAP_FAILED && pipe(ready) == 0);
+    CHECK_OK(tg_table_init_buckets(mem, size, 5, &q, 1, TG_FULL_POLICY_FAIL_CLOSED, 7, 8, &t));
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        /* What an insertion's claim leaves: slot 4 busy (tag 1, tier 0) under claim version
+         * (this process's id << 30 | sequence). It is killed before writing the key. */
+        volatile uint64_t *words = (volatile uint64_t *)mem;
+        words[slot4] = ((((uint64_t)getpid() << 30) | 3) << 11) | 1;
+        if (write(ready[1], "x", 1) != 1) {
+            _exit(1);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    CHECK(read(ready[0], &byte, 1) == 1);
+    /* The child lives: its claim stands, the fifth new key finds no room. */
+    CHECK(admit_new_keys(t, 1, 5) == 4);
+    CHECK(kill(child, SIGKILL) == 0);
+    /* Killed but not yet reaped (a zombie, or not yet dead): its id is still taken. */
+    CHECK(admit_new_keys(t, 6, 1) == 0);
+    CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status));
+    /* Gone: the next new key takes the child's slot. */
+    CHECK(admit_new_keys(t, 7, 1) == 1);
+    CHECK_OK(tg_table_get_stats(t, &st));
+    CHECK(st.capacity == 5 && st.occupied == 5);
+    CHECK(munmap(mem, size) == 0);
+    CHECK(close(ready[0]) == 0 && close(ready[1]) == 0);
+}
+
 int main(void) {
     test_copy_is_an_independent_table();
     test_two_mappings_are_one_table();
+    test_a_killed_process_claim_is_undone();
     return check_summary();
 }

@@ -43,7 +43,7 @@ type TierFn = dyn Fn(&RequestHead<'_>) -> usize + Send + Sync;
 /// let per_ip = Policy::new("per-ip", LocalTable::shopbase(15_000)?, KeyExtractor::peer_ip())?
 ///     .shadow(true);
 /// assert_eq!((shopbase.name(), per_ip.name()), ("shopbase", "per-ip"));
-/// # Ok::<(), tollgate::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Policy<B> {
     name: String,

@@ -101,7 +101,7 @@ pub use layer::{
     Policy, PolicyStats, RateLimit, RateLimitLayer, RateLimitLayerBuilder, ResponseFuture,
     SHADOW_HEADER,
 };
-pub use local::{LocalTable, TableCounters};
+pub use local::{LocalTable, LocalTableError, TableCounters};
 #[cfg(feature = "redis")]
 pub use redis::{RedisBackend, RedisDecision};
 #[cfg(all(feature = "shared", unix))]

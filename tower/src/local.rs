@@ -2,9 +2,8 @@
 //! windows (see `docs/semantics.md#key-tables`) in this process's memory. This is the only
 //! module that builds a `tollgate::table` in private memory.
 
-use std::collections::hash_map::RandomState;
+use std::fmt;
 use std::future::{ready, Ready};
-use std::hash::BuildHasher;
 
 use tollgate::key::{Key, Seed};
 use tollgate::presets::{shopbase, tiktok_shop};
@@ -31,7 +30,7 @@ use crate::tables::Tables;
 /// let plans = LocalTable::buckets(&tiers, 15_000)?;
 /// assert_eq!(shopbase.counters().capacity, 15_000);
 /// assert_eq!(plans.counters().occupied, 0);
-/// # Ok::<(), tollgate::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct LocalTable {
@@ -73,11 +72,48 @@ pub struct TableCounters {
     pub rejected: u64,
 }
 
-/// A random 128-bit seed from std's randomly keyed `RandomState` (seeded by the OS).
-fn random_seed() -> Seed {
-    let a = RandomState::new();
-    let b = RandomState::new();
-    Seed::new(a.hash_one(0x7467_u64), b.hash_one(0x6774_u64))
+/// Why a [`LocalTable`] could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LocalTableError {
+    /// Parameters no table takes: a capacity of 0 or one too large for memory, no tiers or
+    /// too many, a tier whose bucket does not fit the table (the errors of
+    /// [`Table::init`](tollgate::table::Table::init)).
+    Table(Error),
+    /// The operating system could not supply the table's random hash seed
+    /// ([`Seed::random`]; for example a Linux kernel whose random pool is not yet
+    /// initialised). No table is built with a weaker seed instead: a predictable seed lets
+    /// clients aim their keys at one group of slots.
+    Seed(std::io::Error),
+}
+
+impl From<Error> for LocalTableError {
+    fn from(e: Error) -> LocalTableError {
+        LocalTableError::Table(e)
+    }
+}
+
+impl fmt::Display for LocalTableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalTableError::Table(e) => write!(f, "key table: {e}"),
+            LocalTableError::Seed(e) => write!(f, "key table: cannot draw a random hash seed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for LocalTableError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LocalTableError::Table(e) => Some(e),
+            LocalTableError::Seed(e) => Some(e),
+        }
+    }
+}
+
+/// The table's hash seed, from the operating system's randomness.
+fn random_seed() -> Result<Seed, LocalTableError> {
+    Seed::random().map_err(LocalTableError::Seed)
 }
 
 /// The memory of a table of `capacity` slots and `tiers` tiers, allocated once and kept for the
@@ -106,11 +142,16 @@ impl LocalTable {
 
     /// A table of leaky buckets (see `docs/semantics.md#leaky-bucket`) with these tiers, in
     /// nanosecond ticks, and room for `capacity` keys active at once (size it at 1.5 times the
-    /// keys you expect).
-    pub fn buckets(tiers: &[Quota], capacity: usize) -> Result<LocalTable, Error> {
+    /// keys you expect). Its hash seed is drawn from the operating system's randomness
+    /// ([`Seed::random`]).
+    ///
+    /// Errors: [`LocalTableError::Table`] for parameters no table takes,
+    /// [`LocalTableError::Seed`] when the system has no randomness to give.
+    pub fn buckets(tiers: &[Quota], capacity: usize) -> Result<LocalTable, LocalTableError> {
         Self::check(capacity)?;
+        let seed = random_seed()?;
         let memory = leak_memory(capacity, tiers.len())?;
-        let table = BucketTable::init(memory, tiers, random_seed(), FullPolicy::FailClosed)?;
+        let table = BucketTable::init(memory, tiers, seed, FullPolicy::FailClosed)?;
         Ok(LocalTable {
             table: Tables::Buckets(table),
             clock: Clock::new(),
@@ -118,11 +159,12 @@ impl LocalTable {
     }
 
     /// A table of fixed windows (see `docs/semantics.md#fixed-window`) with these tiers, in
-    /// nanosecond ticks.
-    pub fn windows(tiers: &[WindowQuota], capacity: usize) -> Result<LocalTable, Error> {
+    /// nanosecond ticks. Errors: as [`LocalTable::buckets`].
+    pub fn windows(tiers: &[WindowQuota], capacity: usize) -> Result<LocalTable, LocalTableError> {
         Self::check(capacity)?;
+        let seed = random_seed()?;
         let memory = leak_memory(capacity, tiers.len())?;
-        let table = WindowTable::init(memory, tiers, random_seed(), FullPolicy::FailClosed)?;
+        let table = WindowTable::init(memory, tiers, seed, FullPolicy::FailClosed)?;
         Ok(LocalTable {
             table: Tables::Windows(table),
             clock: Clock::new(),
@@ -131,12 +173,12 @@ impl LocalTable {
 
     /// ShopBase's policy (see `docs/semantics.md#vendor-presets`): a bucket of 30 draining 2
     /// per second per key.
-    pub fn shopbase(capacity: usize) -> Result<LocalTable, Error> {
+    pub fn shopbase(capacity: usize) -> Result<LocalTable, LocalTableError> {
         Self::buckets(&[shopbase::quota(Self::TICKS_PER_SECOND)?], capacity)
     }
 
     /// TikTok Shop's server policy: a fixed window of 50 per second per key.
-    pub fn tiktok_shop(capacity: usize) -> Result<LocalTable, Error> {
+    pub fn tiktok_shop(capacity: usize) -> Result<LocalTable, LocalTableError> {
         Self::windows(
             &[tiktok_shop::server_quota(Self::TICKS_PER_SECOND)?],
             capacity,

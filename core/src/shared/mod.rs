@@ -83,7 +83,7 @@ pub use header::{Kind, LAYOUT_VERSION};
 pub use leases::{Lease, SharedLeases};
 pub use limiters::{SharedBucket, SharedWindow};
 pub use log::{SharedLog, LOG_MAX_LIMIT};
-pub use processes::table_claimants;
+pub use processes::{record_process_claims, table_claimants};
 pub use table::{SharedBucketTable, SharedTable, SharedWindowTable};
 
 /// Whether to create a named region, open an existing one, or either.

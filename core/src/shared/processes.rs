@@ -53,6 +53,20 @@ pub(crate) fn pid_namespace() -> u64 {
     *MINE.get_or_init(|| std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino()))
 }
 
+/// Marks `table` as claimed by process ids of this process's pid namespace: records the
+/// namespace in its header ([`Table::claim_namespace`]), so every handle made with
+/// [`table_claimants`] — the shared regions', the C ABI's, and through it Python's and nginx's —
+/// records the claiming process's id in each busy slot and empties a busy slot whose process is
+/// gone. A table initialised in memory the caller provides (`tg_table_init_*`) is marked this
+/// way; the shared regions mark theirs when they create them.
+///
+/// Call it right after initialising the table, before any other handle on it exists: a handle
+/// made earlier has no claimants. Where the namespace cannot be read (no `/proc`), nothing is
+/// recorded and the table's claims carry no process ids, as before.
+pub fn record_process_claims<Q: TableQuota>(table: &Table<'_, Q>) {
+    table.record_claim_namespace(pid_namespace());
+}
+
 /// The claimants for a handle on `table`: `None` if its claims record no process ids (a table
 /// not made by a shared region), process ids if this process is in the pid namespace they were
 /// recorded for, else claims that are never undone.

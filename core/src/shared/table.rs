@@ -155,7 +155,7 @@ impl<Q: TableQuota + 'static> SharedTable<Q> {
         let params = params(&expected, expected.checksum, seed_digest);
         let init = |state: &[table::AtomicU64]| -> Result<(), Error> {
             let t = Table::init(&state[..words], tiers, chosen, policy)?;
-            t.record_claim_namespace(processes::pid_namespace());
+            processes::record_process_claims(&t);
             Ok(())
         };
         let kind = match expected.kind {

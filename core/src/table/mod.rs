@@ -153,9 +153,33 @@
 //!   claim: its owner may only be slow, and would then write its key into a slot that is
 //!   someone else's. A handle given [`Claimants`] ([`Table::with_claimants`]) records the
 //!   claimant in the busy word and empties a busy slot whose claimant is gone (a process that
-//!   has exited writes nothing more): the shared regions do, with process ids. Without
-//!   claimants, the slot is lost to the table until [`Table::recover`] runs while no one else
-//!   uses the table.
+//!   has exited writes nothing more). Without claimants, the slot is lost to the table until
+//!   [`Table::recover`] runs while no one else uses the table.
+//!
+//!   **Process ids as claimants** (std, Unix, feature `shared`). The shared regions' tables,
+//!   and the tables the C ABI's `tg_table_init_*` initialises in caller memory (which the
+//!   Python `KeyTable` and the nginx binding's shared mappings use), record the creating
+//!   process's pid namespace in the header ([`Table::claim_namespace`]); every handle the
+//!   shared regions or the C ABI make on such a table claims with the calling process's id and
+//!   empties a busy slot whose process no longer exists (`kill(pid, 0)` fails with `ESRCH`;
+//!   a child is gone once its parent has reaped it, not while it is a zombie). What that means
+//!   for users:
+//!   - *Threads* of one process share its id: a thread's claim is undone only once the whole
+//!     process has exited — a thread cannot stop alone at an arbitrary point, and a stalled
+//!     thread's live process keeps its claim, which is the safe answer. A process id reused
+//!     by a new process reads as alive: the slot stays busy until that one exits too.
+//!   - *Claim versions* then hold the claimant's id (22 bits) above the low 30 bits of the
+//!     claim counter (see [`Claimants`]): distinct between processes, repeating within one
+//!     process only after 2³⁰ claims, which a participant would have to sleep through inside
+//!     one compare-and-swap loop.
+//!   - *Other pid namespaces* (another container mapping the same memory) cannot check the
+//!     ids: their claims carry id 0 and are never undone, and they undo no one's. So do
+//!     handles without claimants on such a table ([`Table::attach`] from Rust, a C library
+//!     built without `shared`): they never misread the claim counter as a process id.
+//!   - *Cost*: one `getpid` per claim (new keys and reclaims only; never on a hit), and one
+//!     `kill(pid, 0)` when an insertion meets a busy slot.
+//!   - *Without `shared`* (no_std, firmware, non-Unix) nothing is recorded or checked: a busy
+//!     slot waits for [`Table::recover`], as above. A firmware's tables have no processes.
 //! - mid-decision: a decision's only store is its compare-and-swap; before it, nothing
 //!   happened; after it, the decision is complete.
 //!
@@ -544,6 +568,9 @@ pub struct Table<'a, Q: TableQuota> {
     policy: FullPolicy,
     /// Who claims slots, when busy claims of participants that are gone may be undone.
     claimants: Option<&'a dyn Claimants>,
+    /// The table records a claim namespace (read at open): its claims carry claimant ids, so
+    /// this handle's claims without claimants carry id 0 (never undone), not the whole counter.
+    claim_ids: bool,
     kind: PhantomData<Q>,
 }
 
@@ -684,6 +711,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             epoch: header.epoch,
             policy: header.policy,
             claimants: None,
+            claim_ids: word(H_CLAIM_NAMESPACE) != 0,
             kind: PhantomData,
         })
     }
@@ -692,7 +720,10 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     /// a busy slot whose claimant [`is_gone`](Claimants::is_gone) is emptied by the next
     /// insertion that meets it, so a participant that stops mid-insert loses no slot for good
     /// (see [`Claimants`]). Every handle on one table should use the same kind of claimants;
-    /// the shared regions do this for their tables.
+    /// the shared regions and the C ABI do this for the tables whose
+    /// [claim namespace](Table::claim_namespace) is set. A handle without claimants on such a
+    /// table claims with claimant id 0: its own interrupted claims are never undone, and it
+    /// undoes no one's.
     #[must_use]
     pub fn with_claimants(mut self, claimants: &'a dyn Claimants) -> Table<'a, Q> {
         self.claimants = Some(claimants);
@@ -700,9 +731,10 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     }
 
     /// The pid namespace whose process ids this table's claims record, or 0 when its claims
-    /// record none. A shared region's creator sets it (outside the checksum), so every handle
-    /// on the table — from Rust, C or Python — can be given the same [`Claimants`]
-    /// (`tollgate::shared::table_claimants`).
+    /// record none. A shared region's creator sets it (outside the checksum), and so does the C
+    /// ABI's `tg_table_init_*` in a hosted Unix build (`tollgate::shared::record_process_claims`),
+    /// so every handle on the table — from Rust, C, Python or nginx — can be given the same
+    /// [`Claimants`] (`tollgate::shared::table_claimants`).
     pub fn claim_namespace(&self) -> u64 {
         self.counter(H_CLAIM_NAMESPACE).load(Ordering::Acquire)
     }
@@ -1425,8 +1457,10 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         }
         let count = self.counter(H_CLAIMS).fetch_add(1, Ordering::Relaxed);
         let version = match self.claimants {
-            None => count,
             Some(c) => claimants::version(c.current(), count),
+            // Other handles read a claimant id in these bits: this handle's is 0 (never gone).
+            None if self.claim_ids => claimants::version(0, count),
+            None => count,
         };
         let busy = word::control(BUSY, tier, version);
         if self.cas(home, pos, w, busy).is_err() {
@@ -1497,4 +1531,38 @@ fn header_of<Q: TableQuota>(
         epoch,
         checksum: layout::checksum_of(params.into_iter().chain(tier_words)),
     })
+}
+
+#[cfg(all(test, feature = "shared", not(loom)))]
+mod claim_id_tests {
+    use super::*;
+
+    /// A handle without claimants on a table whose claims carry claimant ids (a claim namespace
+    /// is recorded) claims with id 0, never with the claim counter's high bits, which another
+    /// handle would read as a claimant's id (and might find gone). On a table with no claim
+    /// namespace the whole counter is the version, as before.
+    #[test]
+    fn a_handle_without_claimants_claims_with_id_zero_on_a_table_with_ids() {
+        for (namespace, id) in [(0, 5), (12345, 0)] {
+            let mem = TableMemory::<{ words(5, 1) }>::new();
+            let tiers = [Quota::new(30, 2, 1000).unwrap()];
+            let init =
+                BucketTable::init(mem.words(), &tiers, Seed::new(1, 2), FullPolicy::FailClosed);
+            init.unwrap().record_claim_namespace(namespace);
+            let t = BucketTable::attach(mem.words()).unwrap();
+            // A counter past 2³⁰ claims, whose bits above the sequence read as claimant 5.
+            t.counter(H_CLAIMS)
+                .store((5 << claimants::SEQUENCE_BITS) | 3, Ordering::Relaxed);
+            let empty = t.slots[0].load(Ordering::Relaxed);
+            let claim = t.claim(Key::pair(1, 1), 0, 0, u64::MAX, 0, Some((0, empty)), None);
+            assert!(matches!(claim, Claim::Claimed));
+            let w = t.slots[0].load(Ordering::Relaxed);
+            assert_eq!(word::tag(w), INSERTING);
+            assert_eq!(
+                claimants::claimant(word::version(w)),
+                id,
+                "namespace {namespace}"
+            );
+        }
+    }
 }
