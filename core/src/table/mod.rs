@@ -94,13 +94,17 @@
 //! | killed(v) | a duplicate that lost | → empty | anyone scanning the slot |
 //! | member(tier, state) | the key's bucket | → member(tier′, state′) by a decision; → busy(v) (reclaim) when drained strictly before the reclaimer's `now` | deciders; an inserter that needs room |
 //!
-//! **The hit path.** Hash the key ([`hash`](self) — two multiplications), load its home group's
-//! state words (and the next group's while a group is full), compare the key of each member,
-//! then one compare-and-swap of the member word
-//! (allowed, or a peek that records a later time) or no store at all (denied: the word is read
-//! again to check the slot did not change hands while the key was read). No empty-bucket step,
-//! no array on the stack, no 128-bit atomic anywhere. Everything else — the rest of the probe
-//! window, insertion, reclaim, settling, the full answer — is in `#[cold]` functions.
+//! **The hit path.** Hash the key ([`hash`](self) — two multiplications), read the few words
+//! of its tier a decision needs and judge the request against them (once, before the lookup),
+//! load its home group's five state words (and the next group's while a group is full), then
+//! the low halves of the five keys, each after its state word, compared without a branch per
+//! slot into one mask (which slot holds a key is random: a branch per slot is mispredicted on
+//! most lookups); confirm the high half of the matching member, then one compare-and-swap of
+//! the member word (allowed, or a peek that records a later time) or no store at all (denied:
+//! the word is read again to check the slot did not change hands while the key was read). No
+//! empty-bucket step, no array in memory, no 128-bit atomic anywhere. Everything else — the
+//! rest of the probe window, insertion, reclaim, settling, a tier change, the full answer — is
+//! in `#[cold]` functions.
 //!
 //! **Why a stale compare-and-swap cannot land on another key (ABA).** A decision reads the
 //! member word w of key A, and later swaps w for w′. If meanwhile A's slot was reclaimed and
@@ -1073,11 +1077,11 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         // key is inserted into the first empty slot of its window, so one is rarely found past a
         // group with an empty slot; when it is, or when the key is absent, the cold path's scan
         // is the authority). A group is matched without branches: its five state words, then
-        // (each after its state word, as the ABA argument needs) the five keys, compared into
-        // a mask. Which slot holds the key is random, so a branch per slot would be
-        // mispredicted on most lookups; one branch on the mask is not.
+        // (each after its state word, as the ABA argument needs) the keys' low halves,
+        // compared into a mask. Which slot holds the key is random, so a branch per slot would
+        // be mispredicted on most lookups; a branch on the mask is not.
         let mut g = home;
-        for _ in 0..self.groups.min(PROBE_GROUPS) {
+        'probe: for _ in 0..self.groups.min(PROBE_GROUPS) {
             let start = g * GROUP_WORDS;
             let Some(Ok(group)) = self
                 .slots
@@ -1090,23 +1094,27 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             let mut hits = 0u32;
             let mut empties = 0u32;
             for (s, &k) in KEY_AT.iter().enumerate() {
-                let same = (group[k + 1].load(Ordering::Acquire) == lo)
-                    & (group[k].load(Ordering::Acquire) == hi);
+                let same = group[k + 1].load(Ordering::Acquire) == lo;
                 hits |= u32::from(word::is_member(w[s]) & same) << s;
                 empties |= u32::from(word::is_empty(w[s])) << s;
             }
-            if hits != 0 {
+            // Members whose low half matches: confirm the high half (one, nearly always).
+            while hits != 0 {
                 let s = hits.trailing_zeros() as usize;
+                hits &= hits - 1;
                 let (Some(&k), Some(&w)) = (KEY_AT.get(s), w.get(s)) else {
                     break;
                 };
+                if group[k].load(Ordering::Acquire) != hi {
+                    continue;
+                }
                 let keys = (&group[k], &group[k + 1]);
                 let applied =
                     self.apply(&group[s], keys, w, key, tier, now, |st| step(&prepared, st));
                 if let Some(r) = applied {
                     return r;
                 }
-                break;
+                break 'probe;
             }
             if empties != 0 {
                 break;
