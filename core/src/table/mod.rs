@@ -610,6 +610,18 @@ enum Found {
     },
 }
 
+/// What a plain-read match of one group found.
+enum Matched<'a> {
+    /// A member holding the key: the group, the slot and its state word (read before the key).
+    Member(&'a [AtomicU64; GROUP_WORDS], usize, u64),
+    /// Not here, and the group has an empty slot: the key is not further on either.
+    Open,
+    /// Not here, and every slot is taken: the key may be in a later group.
+    Full,
+    /// The group is not in the table's memory (only a damaged handle).
+    Outside,
+}
+
 /// What an insertion attempt did.
 enum Claim {
     /// Marked a slot inserting.
@@ -1076,55 +1088,97 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         let prepared = Q::prepare(&hot, now, cost)?;
         let home = hash::home(self.secrets, key, self.groups);
         let [hi, lo] = halves(key);
-        // The probe by plain reads: the home group, then the next ones while they are full (a
-        // key is inserted into the first empty slot of its window, so one is rarely found past a
-        // group with an empty slot; when it is, or when the key is absent, the cold path's scan
-        // is the authority). A group is matched without branches: its five state words, then
-        // (each after its state word, as the ABA argument needs) the keys' low halves,
-        // compared into a mask. Which slot holds the key is random, so a branch per slot would
-        // be mispredicted on most lookups; a branch on the mask is not.
-        let mut g = home;
-        'probe: for _ in 0..self.groups.min(PROBE_GROUPS) {
-            let start = g * GROUP_WORDS;
-            let Some(Ok(group)) = self
-                .slots
-                .get(start..start + GROUP_WORDS)
-                .map(<&[AtomicU64; GROUP_WORDS]>::try_from)
-            else {
-                break;
+        if let Some((group, s, w)) = self.probe(home, hi, lo) {
+            let (Some(&k), Some(cell)) = (KEY_AT.get(s), group.get(s)) else {
+                return cold(self, now, home);
             };
-            let w: [u64; GROUP_SLOTS] = core::array::from_fn(|s| group[s].load(Ordering::SeqCst));
-            let mut hits = 0u32;
-            let mut empties = 0u32;
-            for (s, &k) in KEY_AT.iter().enumerate() {
-                let same = group[k + 1].load(Ordering::Acquire) == lo;
-                hits |= u32::from(word::is_member(w[s]) & same) << s;
-                empties |= u32::from(word::is_empty(w[s])) << s;
+            let keys = (&group[k], &group[k + 1]);
+            if let Some(r) = self.apply(cell, keys, w, key, tier, now, |st| step(&prepared, st)) {
+                return r;
             }
-            // Members whose low half matches: confirm the high half (one, nearly always).
-            while hits != 0 {
-                let s = hits.trailing_zeros() as usize;
-                hits &= hits - 1;
-                let (Some(&k), Some(&w)) = (KEY_AT.get(s), w.get(s)) else {
-                    break;
-                };
-                if group[k].load(Ordering::Acquire) != hi {
-                    continue;
-                }
-                let keys = (&group[k], &group[k + 1]);
-                let applied =
-                    self.apply(&group[s], keys, w, key, tier, now, |st| step(&prepared, st));
-                if let Some(r) = applied {
-                    return r;
-                }
-                break 'probe;
-            }
-            if empties != 0 {
-                break;
-            }
-            g = if g + 1 == self.groups { 0 } else { g + 1 };
         }
         cold(self, now, home)
+    }
+
+    /// The member slot holding the key whose halves are `hi` and `lo`, found by plain reads:
+    /// its group, its slot in the group and the state word read before its key. The home group,
+    /// then the next ones while they are full (a key is inserted into the first empty slot of
+    /// its window, so one is rarely found past a group with an empty slot; when it is, or when
+    /// the key is absent, the cold path's scan is the authority).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn probe(
+        &self,
+        home: usize,
+        hi: u64,
+        lo: u64,
+    ) -> Option<(&'a [AtomicU64; GROUP_WORDS], usize, u64)> {
+        match self.match_group(home, hi, lo) {
+            Matched::Member(group, s, w) => Some((group, s, w)),
+            Matched::Full if self.groups > 1 => self.probe_on(home, hi, lo),
+            _ => None,
+        }
+    }
+
+    /// [`probe`](Table::probe) past a full home group.
+    #[cold]
+    #[inline(never)]
+    fn probe_on(
+        &self,
+        home: usize,
+        hi: u64,
+        lo: u64,
+    ) -> Option<(&'a [AtomicU64; GROUP_WORDS], usize, u64)> {
+        let mut g = home;
+        for _ in 1..self.groups.min(PROBE_GROUPS) {
+            g = if g + 1 == self.groups { 0 } else { g + 1 };
+            match self.match_group(g, hi, lo) {
+                Matched::Member(group, s, w) => return Some((group, s, w)),
+                Matched::Full => {}
+                Matched::Open | Matched::Outside => return None,
+            }
+        }
+        None
+    }
+
+    /// Group `g` matched against a key's halves without a branch per slot: its five state
+    /// words, then (each after its state word, as the ABA argument needs) the keys' low
+    /// halves, compared into one mask; the high half is confirmed for a member whose low half
+    /// matched (nearly always the key). Which slot holds a key is random, so a branch per slot
+    /// would be mispredicted on most lookups; a branch on the mask is not.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn match_group(&self, g: usize, hi: u64, lo: u64) -> Matched<'a> {
+        let start = g * GROUP_WORDS;
+        let Some(Ok(group)) = self
+            .slots
+            .get(start..start + GROUP_WORDS)
+            .map(<&[AtomicU64; GROUP_WORDS]>::try_from)
+        else {
+            return Matched::Outside;
+        };
+        let w: [u64; GROUP_SLOTS] = core::array::from_fn(|s| group[s].load(Ordering::SeqCst));
+        let mut hits = 0u32;
+        let mut empties = 0u32;
+        for (s, &k) in KEY_AT.iter().enumerate() {
+            let same = group[k + 1].load(Ordering::Acquire) == lo;
+            hits |= u32::from(word::is_member(w[s]) & same) << s;
+            empties |= u32::from(word::is_empty(w[s])) << s;
+        }
+        while hits != 0 {
+            let s = hits.trailing_zeros() as usize;
+            hits &= hits - 1;
+            if let (Some(&k), Some(&w)) = (KEY_AT.get(s), w.get(s)) {
+                if group[k].load(Ordering::Acquire) == hi {
+                    return Matched::Member(group, s, w);
+                }
+            }
+        }
+        if empties != 0 {
+            Matched::Open
+        } else {
+            Matched::Full
+        }
     }
 
     /// The decision's compare-and-swap loop on a member slot holding `key` (word `w` read
