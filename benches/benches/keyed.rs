@@ -19,7 +19,8 @@ use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 use governor::clock::FakeRelativeClock;
 use governor::{Quota as GQuota, RateLimiter};
 use tollgate::key::{Key, Seed};
@@ -84,37 +85,21 @@ fn keyed(c: &mut Criterion) {
             );
             let ours: Vec<Key> = stream.iter().map(|&(a, s)| Key::pair(a, s)).collect();
             let mut now = 0u64;
-            let mut at = 0usize;
-            g.bench_with_input(BenchmarkId::new("tollgate", &param), &ours, |b, ours| {
-                b.iter_custom(|iters| {
-                    now += BATCH_GAP;
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        let key = ours[at];
-                        at = (at + 1) & (STREAM - 1);
-                        black_box(table.decide(key, 0, now, 1).is_ok_and(|d| d.is_allowed()));
-                    }
-                    t.elapsed()
-                });
+            let mut tick = || {
+                now += BATCH_GAP;
+                now
+            };
+            row(&mut g, "tollgate", &param, &ours, &mut tick, |&key, now| {
+                table.decide(key, 0, now, 1).is_ok_and(|d| d.is_allowed())
             });
             // Ours, the outcome alone (`check`): the floor's answer.
-            let mut now = 0u64;
-            let mut at = 0usize;
-            g.bench_with_input(
-                BenchmarkId::new("tollgate_check", &param),
+            row(
+                &mut g,
+                "tollgate_check",
+                &param,
                 &ours,
-                |b, ours| {
-                    b.iter_custom(|iters| {
-                        now += BATCH_GAP;
-                        let t = Instant::now();
-                        for _ in 0..iters {
-                            let key = ours[at];
-                            at = (at + 1) & (STREAM - 1);
-                            black_box(table.check(key, 0, now, 1).is_ok_and(Outcome::is_allowed));
-                        }
-                        t.elapsed()
-                    });
-                },
+                &mut tick,
+                |&key, now| table.check(key, 0, now, 1).is_ok_and(Outcome::is_allowed),
             );
             drop(memory);
 
@@ -123,20 +108,14 @@ fn keyed(c: &mut Criterion) {
             for &(app, shop) in &all {
                 floor.insert(app, shop);
             }
-            let mut now = 0u64;
-            let mut at = 0usize;
-            g.bench_with_input(BenchmarkId::new("floor", &param), &stream, |b, stream| {
-                b.iter_custom(|iters| {
-                    now += BATCH_GAP;
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        let (app, shop) = stream[at];
-                        at = (at + 1) & (STREAM - 1);
-                        black_box(floor.decide(app, shop, now));
-                    }
-                    t.elapsed()
-                });
-            });
+            row(
+                &mut g,
+                "floor",
+                &param,
+                &stream,
+                &mut tick,
+                |&(app, shop), now| floor.decide(app, shop, now),
+            );
             drop(floor);
 
             // governor, FakeRelativeClock.
@@ -145,22 +124,17 @@ fn keyed(c: &mut Criterion) {
             for key in &all {
                 assert!(limiter.check_key(key).is_ok());
             }
-            let mut at = 0usize;
-            g.bench_with_input(
-                BenchmarkId::new("governor", &param),
+            let mut advance = || {
+                clock.advance(Duration::from_nanos(BATCH_GAP));
+                0
+            };
+            row(
+                &mut g,
+                "governor",
+                &param,
                 &stream,
-                |b, stream| {
-                    b.iter_custom(|iters| {
-                        clock.advance(Duration::from_nanos(BATCH_GAP));
-                        let t = Instant::now();
-                        for _ in 0..iters {
-                            let key = &stream[at];
-                            at = (at + 1) & (STREAM - 1);
-                            black_box(limiter.check_key(key).is_ok());
-                        }
-                        t.elapsed()
-                    });
-                },
+                &mut advance,
+                |key, _| limiter.check_key(key).is_ok(),
             );
             drop(limiter);
 
@@ -169,25 +143,42 @@ fn keyed(c: &mut Criterion) {
             for key in &all {
                 assert!(limiter.check_key(key).is_ok());
             }
-            let mut at = 0usize;
-            g.bench_with_input(
-                BenchmarkId::new("governor_default_clock", &param),
+            row(
+                &mut g,
+                "governor_default_clock",
+                &param,
                 &stream,
-                |b, stream| {
-                    b.iter_custom(|iters| {
-                        let t = Instant::now();
-                        for _ in 0..iters {
-                            let key = &stream[at];
-                            at = (at + 1) & (STREAM - 1);
-                            black_box(limiter.check_key(key).is_ok());
-                        }
-                        t.elapsed()
-                    });
-                },
+                &mut || 0,
+                |key, _| limiter.check_key(key).is_ok(),
             );
         }
     }
     g.finish();
+}
+
+/// One limiter's row: `decide(item, now)` on the stream's items in turn, `batch()` called
+/// before each batch of iterations for the batch's `now` (moving the clock on by `BATCH_GAP`).
+fn row<T>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    param: &str,
+    stream: &[T],
+    batch: &mut impl FnMut() -> u64,
+    mut decide: impl FnMut(&T, u64) -> bool,
+) {
+    let mut at = 0usize;
+    g.bench_function(BenchmarkId::new(name, param), |b| {
+        b.iter_custom(|iters| {
+            let now = batch();
+            let t = Instant::now();
+            for _ in 0..iters {
+                let item = &stream[at];
+                at = (at + 1) & (STREAM - 1);
+                black_box(decide(item, now));
+            }
+            t.elapsed()
+        });
+    });
 }
 
 fn config() -> Criterion {
