@@ -358,7 +358,7 @@ fn change(
         return Ok(());
     };
     // A count of zero a third of the time: left by a peek.
-    let count = if count_raw % 3 == 0 {
+    let count = if count_raw.is_multiple_of(3) {
         0
     } else {
         1 + count_raw % limit
