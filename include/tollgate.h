@@ -2787,9 +2787,10 @@ tg_status tg_table_attach(void *memory, size_t memory_size, struct tg_table **ou
 /**
  * Decides on a request of `cost` at `now` for `key`, whose quota is the table's tier number
  * `tier`: exactly what a `tg_bucket` (or `tg_window`) of that quota holding the key's history
- * answers. A key that changes tier keeps its level. A new key that finds no room gets the
- * table's full policy (`TG_OUTCOME_OVERLOADED`, or allowed with `TG_DECISION_FAIL_OPEN`),
- * counted in `tg_table_get_stats`.
+ * answers. A key that changes tier keeps its history, converted as `tg_bucket_set_quota`
+ * (`tg_window_set_quota`) converts it. A new key that finds no room gets the table's full
+ * policy (`TG_OUTCOME_OVERLOADED`, or allowed with `TG_DECISION_FAIL_OPEN`), counted in
+ * `tg_table_get_stats`.
  *
  * Errors: `TG_STATUS_INVALID_ARGUMENT` (`tier` out of range), `TG_STATUS_ZERO_COST`,
  * `TG_STATUS_CLOCK_OUT_OF_RANGE`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,
@@ -3090,8 +3091,11 @@ tg_status tg_window_span(const struct tg_window *window_counter, uint64_t *out_s
 tg_status tg_window_reset(struct tg_window *window_counter);
 
 /**
- * Changes the quota at `now`; the current window's count carries over (capped at the new
- * limit: no free burst).
+ * Changes the quota at `now`; the stored window's count carries over (capped at the new
+ * limit: no free burst). A stored window that is over starts anew in the new quota's current
+ * window; any other, even with a count of zero, goes into the new quota's window holding the
+ * stored window's last tick (or `now`, if later), so the stored window never ends sooner
+ * (docs/semantics.md#quota-changes).
  *
  * Errors: those of `tg_window_init`, `TG_STATUS_CLOCK_OUT_OF_RANGE`,
  * `TG_STATUS_UNINITIALIZED`. Nothing changes on error.

@@ -243,7 +243,27 @@ impl FixedWindow {
         is_drained(self.state.load(Ordering::Acquire), &self.quota, now)
     }
 
-    /// Changes the quota; the current window's count carries over (capped at the new limit).
+    /// Changes the quota at `now` ([`window::convert`]); the stored window's count carries over,
+    /// capped at the new limit (no free burst).
+    ///
+    /// If the stored window is over, the counter starts anew in the new quota's current window.
+    /// Otherwise — even with nothing counted yet — the count goes into the new quota's window
+    /// that holds the stored window's last tick (or `now`, if later): the counter may already
+    /// have seen that time (a peek, a refused request, a clock that stepped back), so the change
+    /// never opens a window that ends before the stored one would have.
+    ///
+    /// ```
+    /// use tollgate::{FixedWindow, WindowQuota};
+    /// let mut w = FixedWindow::new(WindowQuota::new(3, 100)?);
+    /// assert!(w.peek(120, 1)?.is_allowed()); // nothing counted in [100, 200)
+    /// w.set_quota(WindowQuota::new(3, 30)?, 120)?;
+    /// // Judged in [180, 210), the new window holding 199, until it ends.
+    /// assert_eq!(w.peek(120, 1)?.reset_after, 90);
+    /// # Ok::<(), tollgate::Error>(())
+    /// ```
+    ///
+    /// Errors: [`Error::ClockOutOfRange`] if `now`, or the window the count goes to, is beyond
+    /// either quota's span; nothing changes then.
     pub fn set_quota(&mut self, quota: WindowQuota, now: u64) -> Result<(), Error> {
         let converted = convert(self.state.load(Ordering::Acquire), &self.quota, &quota, now)?;
         self.state = AtomicU64::new(converted);
@@ -315,13 +335,29 @@ mod tests {
         w.set_quota(WindowQuota::new(2, 5).unwrap(), 12).unwrap();
         assert_eq!(w.decide(29, 1).unwrap().outcome, Outcome::Limited);
         assert!(w.decide(30, 2).unwrap().is_allowed());
-        // A drained state converts to a new one.
+        // A state whose window is over converts to a new one.
         let mut fresh = FixedWindow::new(WindowQuota::new(2, 10).unwrap());
         assert!(fresh.decide(3, 2).unwrap().is_allowed());
         fresh
             .set_quota(WindowQuota::new(2, 7).unwrap(), 10)
             .unwrap();
         assert_eq!(fresh.peek(10, 1).unwrap().reset_after, 4);
+    }
+
+    #[test]
+    fn set_quota_keeps_a_count_of_zero_in_a_window_not_over() {
+        let mut w = FixedWindow::new(WindowQuota::new(2, 10).unwrap());
+        // Window [10, 20) seen with nothing counted (a peek, then a refused cost).
+        assert!(w.peek(12, 1).unwrap().is_allowed());
+        assert_eq!(w.decide(12, 3).unwrap().outcome, Outcome::Never);
+        assert!(w.is_drained(12));
+        // To 3-tick windows at 12: into [18, 21), which holds 19 (the stored window's last
+        // tick), not into now's [12, 15).
+        w.set_quota(WindowQuota::new(2, 3).unwrap(), 12).unwrap();
+        assert_eq!(w.peek(12, 1).unwrap().reset_after, 9);
+        assert!(w.decide(13, 2).unwrap().is_allowed());
+        assert_eq!(w.decide(16, 1).unwrap().outcome, Outcome::Limited);
+        assert!(w.decide(21, 2).unwrap().is_allowed());
     }
 
     #[test]

@@ -312,3 +312,170 @@ fn up_to_twice_the_limit_across_an_edge_is_the_documented_outcome() {
     assert!(w.decide(100, 5).unwrap().is_allowed());
     assert!(!w.decide(101, 1).unwrap().is_allowed());
 }
+
+// Quota changes (docs/semantics.md#quota-changes).
+
+/// Quota parameters for a change: those of [`quota_params`], or small windows near each other.
+fn change_params() -> impl Strategy<Value = (u64, u64, u64)> {
+    prop_oneof![
+        1 => quota_params(),
+        1 => (1..=6u64, 1..=40u64, any::<u64>(), 0..3u8).prop_map(|(limit, window, raw, sel)| {
+            (limit, window, if sel == 0 { 0 } else { raw % window })
+        }),
+    ]
+}
+
+/// The end of window `index`, o + index·W, in 128 bits: the state's moment.
+fn end_of(q: &WindowQuota, index: u64) -> u128 {
+    u128::from(q.offset()) + u128::from(index) * u128::from(q.window())
+}
+
+/// A state (index, count) left by one request at `t0`, then a quota change at `now`: the
+/// engine's `set_quota` and `window::convert` match the model's rule, and the end of the stored
+/// window never moves earlier (the property a key table's lock-free protocol needs).
+fn change(
+    (limit, window, offset): (u64, u64, u64),
+    next: (u64, u64, u64),
+    (t0_sel, t0_raw): (u8, u64),
+    count_raw: u64,
+    (now_sel, now_raw): (u8, u64),
+) -> Result<(), TestCaseError> {
+    use tollgate::state::window::{self as state, State};
+    let (Ok(old), Ok(mut model)) = (
+        WindowQuota::new(limit, window).and_then(|q| q.with_offset(offset)),
+        Model::new(limit, window, offset),
+    ) else {
+        return Ok(());
+    };
+    let (Ok(new), Ok(next_model)) = (
+        WindowQuota::new(next.0, next.1).and_then(|q| q.with_offset(next.2)),
+        Model::new(next.0, next.1, next.2),
+    ) else {
+        return Ok(());
+    };
+    let t0 = start_time(t0_sel, t0_raw, &model);
+    let Ok(index) = state::index_of(&old, t0) else {
+        return Ok(());
+    };
+    // A count of zero a third of the time: left by a peek.
+    let count = if count_raw.is_multiple_of(3) {
+        0
+    } else {
+        1 + count_raw % limit
+    };
+    let mut engine = FixedWindow::new(old);
+    if count == 0 {
+        prop_assert!(engine.peek(t0, 1)?.is_allowed());
+        prop_assert!(model.peek(t0, 1)?.is_allowed());
+    } else {
+        prop_assert!(engine.decide(t0, count)?.is_allowed());
+        prop_assert!(model.decide(t0, count)?.is_allowed());
+    }
+    let stored = State { index, count };
+    // `now`: the same tick, later or earlier in the stored window, at or just before its end,
+    // windows later, windows earlier, anywhere.
+    let end = u64::try_from(end_of(&old, index)).unwrap_or(u64::MAX);
+    let w = old.window();
+    let now = match now_sel {
+        0..=1 => t0,
+        2..=4 => t0.saturating_add(now_raw % (end - t0).max(1)),
+        5..=6 => t0.saturating_sub(now_raw % w.saturating_add(1)),
+        7 => end,
+        8 => end.saturating_sub(1),
+        9 => t0.saturating_add(now_raw % w.saturating_mul(3).saturating_add(1)),
+        10 => t0.saturating_sub(now_raw % w.saturating_mul(3).saturating_add(1)),
+        _ => now_raw,
+    };
+
+    let converted = state::convert(stored, &old, &new, now);
+    let set = engine.set_quota(new, now);
+    let modelled = model.set_quota(&next_model, now);
+    prop_assert_eq!(set, modelled, "set_quota at {} from {:?}", now, stored);
+    prop_assert_eq!(converted.map(|_| ()), set);
+    let Ok(converted) = converted else {
+        return Ok(());
+    };
+
+    // The moment never moves earlier. (A stored window ending past the last 64-bit tick is
+    // placed in the window holding u64::MAX, which ends past every clock too.)
+    let (m_old, m_new) = (end_of(&old, index), end_of(&new, converted.index));
+    if m_old <= 1 << 64 {
+        prop_assert!(
+            m_new >= m_old,
+            "{:?} → {:?}: moment {} → {}",
+            stored,
+            converted,
+            m_old,
+            m_new
+        );
+    } else {
+        prop_assert!(m_new > u128::from(u64::MAX));
+    }
+    // Over: a new state in now's window; otherwise the count, capped, in a window at least now's.
+    let now_new = state::index_of(&new, now)?;
+    if state::index_of(&old, now)? > index {
+        prop_assert_eq!(
+            converted,
+            State {
+                index: now_new,
+                count: 0
+            }
+        );
+    } else {
+        prop_assert_eq!(converted.count, count.min(new.limit()));
+        prop_assert!(converted.index >= now_new);
+    }
+
+    // The converted state decides as the engine and the model do after the change.
+    let probe = state::step(converted, &new, now, 1, tollgate::state::Mode::Peek).map(|(_, d)| d);
+    prop_assert_eq!(probe, engine.peek(now, 1));
+    prop_assert_eq!(probe, model.peek(now, 1));
+    let last = u64::try_from(m_new - 1).unwrap_or(u64::MAX);
+    if last >= now {
+        prop_assert_eq!(engine.peek(last, 1), model.peek(last, 1));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(4_096))]
+
+    #[test]
+    fn a_quota_change_never_moves_the_windows_end_earlier_and_equals_the_model(
+        old in change_params(),
+        new in change_params(),
+        t0 in (0..10u8, any::<u64>()),
+        count in any::<u64>(),
+        now in (0..12u8, any::<u64>()),
+    ) {
+        change(old, new, t0, count, now)?;
+    }
+}
+
+#[test]
+fn a_quota_change_keeps_a_count_of_zero_in_a_window_not_over() {
+    use tollgate::state::window::{self, State};
+    // Windows [100, 200) under the old quota; 30-tick windows under the new one.
+    let old = WindowQuota::new(5, 100).unwrap();
+    let new = WindowQuota::new(5, 30).unwrap();
+    let zero = State { index: 2, count: 0 };
+    // At 120 nothing is counted, but the window is not over: the state goes to [180, 210),
+    // which holds 199, as a count would; before this rule it became [120, 150) (index 5).
+    let s = window::convert(zero, &old, &new, 120).unwrap();
+    assert_eq!(s, State { index: 7, count: 0 });
+    assert_eq!(
+        s,
+        window::convert(State { count: 3, ..zero }, &old, &new, 120)
+            .map(|s| State { count: 0, ..s })
+            .unwrap()
+    );
+    // At 200 it is over: a new state in now's window [180, 210).
+    assert_eq!(
+        window::convert(zero, &old, &new, 200),
+        Ok(State { index: 7, count: 0 })
+    );
+    let mut m = Model::new(5, 100, 0).unwrap();
+    assert!(m.peek(120, 1).unwrap().is_allowed());
+    m.set_quota(&Model::new(5, 30, 0).unwrap(), 120).unwrap();
+    assert_eq!(m.peek(120, 1).unwrap().reset_after, 90);
+}

@@ -242,3 +242,25 @@ fn a_window_slot_is_taken_only_once_its_window_is_over() {
     assert!(t.decide(Key::pair(9, 9), 0, 10, 1).unwrap().is_allowed());
     let _: Table<'_, WindowQuota> = t;
 }
+
+#[test]
+fn a_tier_change_with_nothing_counted_never_frees_a_slot_sooner() {
+    // Tier 0: windows [10, 20), ...; tier 1: 3-tick windows [18, 21), ...
+    let w = [
+        WindowQuota::new(2, 10).unwrap(),
+        WindowQuota::new(2, 3).unwrap(),
+    ];
+    let mem = memory(table::words(5, 2));
+    let t = WindowTable::init(&mem, &w, Seed::new(1, 1), FullPolicy::FailClosed).unwrap();
+    for k in 0..5 {
+        // A count of zero in [10, 20), then a change to tier 1 at 12: the state moves to
+        // [18, 21), the window holding 19, not to [12, 15).
+        assert!(t.peek(Key::pair(k, k), 0, 12, 1).unwrap().is_allowed());
+        let d = t.peek(Key::pair(k, k), 1, 12, 1).unwrap();
+        assert_eq!((d.used, d.reset_after), (0, 9));
+    }
+    // No window ends before 21: nothing is taken at 20, where [12, 15) would have been.
+    let d = t.decide(Key::pair(9, 9), 0, 20, 1).unwrap();
+    assert_eq!(d.outcome, Outcome::Overloaded);
+    assert!(t.decide(Key::pair(9, 9), 0, 21, 1).unwrap().is_allowed());
+}

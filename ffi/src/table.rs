@@ -499,9 +499,10 @@ unsafe fn judge(
 
 /// Decides on a request of `cost` at `now` for `key`, whose quota is the table's tier number
 /// `tier`: exactly what a `tg_bucket` (or `tg_window`) of that quota holding the key's history
-/// answers. A key that changes tier keeps its level. A new key that finds no room gets the
-/// table's full policy (`TG_OUTCOME_OVERLOADED`, or allowed with `TG_DECISION_FAIL_OPEN`),
-/// counted in `tg_table_get_stats`.
+/// answers. A key that changes tier keeps its history, converted as `tg_bucket_set_quota`
+/// (`tg_window_set_quota`) converts it. A new key that finds no room gets the table's full
+/// policy (`TG_OUTCOME_OVERLOADED`, or allowed with `TG_DECISION_FAIL_OPEN`), counted in
+/// `tg_table_get_stats`.
 ///
 /// Errors: `TG_STATUS_INVALID_ARGUMENT` (`tier` out of range), `TG_STATUS_ZERO_COST`,
 /// `TG_STATUS_CLOCK_OUT_OF_RANGE`, `TG_STATUS_NULL_POINTER`, `TG_STATUS_MISALIGNED`,

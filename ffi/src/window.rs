@@ -191,8 +191,11 @@ pub unsafe extern "C" fn tg_window_reset(window_counter: *mut tg_window) -> tg_s
     })
 }
 
-/// Changes the quota at `now`; the current window's count carries over (capped at the new
-/// limit: no free burst).
+/// Changes the quota at `now`; the stored window's count carries over (capped at the new
+/// limit: no free burst). A stored window that is over starts anew in the new quota's current
+/// window; any other, even with a count of zero, goes into the new quota's window holding the
+/// stored window's last tick (or `now`, if later), so the stored window never ends sooner
+/// (docs/semantics.md#quota-changes).
 ///
 /// Errors: those of `tg_window_init`, `TG_STATUS_CLOCK_OUT_OF_RANGE`,
 /// `TG_STATUS_UNINITIALIZED`. Nothing changes on error.

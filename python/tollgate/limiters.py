@@ -438,6 +438,9 @@ class FixedWindow(_Limiter):
     def set_quota(self, limit: int, window: int, offset: int = 0, now: int | None = None) -> None:
         """Changes the quota at ``now``; the window's count carries over (capped at the limit).
 
+        A stored window that is over starts anew in the new quota's current window; any other,
+        even with nothing counted, goes into the new quota's window holding the stored window's
+        last tick (or ``now``, if later), so it never ends sooner (docs/semantics.md#quota-changes).
         Not safe while other threads decide on this window.
         """
         status = lib.tg_window_set_quota(

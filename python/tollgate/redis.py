@@ -298,8 +298,11 @@ class _Window:
         stored, count = state
         current_new = self.index_of(now)
         current_old = old.index_of(now)
-        if current_old > stored or (current_old == stored and count == 0):
+        if current_old > stored:
+            # Over: a new state in the new quota's current window.
             return current_new, 0
+        # Not over, a count of zero included: into the window holding the stored window's last
+        # tick (or now's, if later), so the window's end never moves earlier.
         end = old.offset + stored * old.window
         last_tick = min(max(end - 1, 0), U64_MAX)
         return self.index_of(max(last_tick, now)), min(count, self.limit)

@@ -140,26 +140,30 @@ impl FixedWindow {
 
     /// Changes the quota at `now` to `next`'s (a new model from [`FixedWindow::new`]).
     ///
-    /// A `now` past either span is refused with `ClockOutOfRange`, changing nothing. A drained
-    /// state becomes a new one in `now`'s window. Otherwise the stored count, capped at the new
-    /// limit, goes into the new quota's window holding the stored window's last tick (or
-    /// `now`'s, if later): the latest time the state may have seen, so a clock that stepped back
-    /// cannot move the count into an earlier window; refused with `ClockOutOfRange` if that
-    /// window is past the new span.
+    /// A `now` past either span is refused with `ClockOutOfRange`, changing nothing. A latest
+    /// window that is over (`now`'s window is later) becomes a new state in `now`'s window of
+    /// the new quota. Any other — a count of zero in `now`'s window included — keeps its count,
+    /// capped at the new limit, in the new quota's window holding the latest window's last tick
+    /// (or `now`, if later): the latest time the state may have seen, so the end of the stored
+    /// window never moves earlier; refused with `ClockOutOfRange` if that window is past the new
+    /// span. A counter that has seen nothing is a count of zero in window −1, the window before
+    /// the first boundary (the engine's state (0, 0)).
     pub fn set_quota(&mut self, next: &FixedWindow, now: u64) -> Result<(), Error> {
         if now > next.span || now > self.span {
             return Err(Error::ClockOutOfRange);
         }
-        let (window, count) = match self.latest {
-            Some(latest) if !self.is_drained(now) => {
-                let end = i128::from(self.offset) + (latest + 1) * i128::from(self.window);
-                let at = u64::try_from(end - 1).unwrap_or(u64::MAX).max(now);
-                if at > next.span {
-                    return Err(Error::ClockOutOfRange);
-                }
-                (next.window_of(at), self.count.min(next.limit))
+        let latest = self.latest.unwrap_or(-1);
+        let (window, count) = if self.window_of(now) > latest {
+            (next.window_of(now), 0)
+        } else {
+            // The last tick of window `latest`: o + (latest + 1)·W − 1. Never negative here:
+            // window −1 is over at every `now` unless o > 0.
+            let last = i128::from(self.offset) + (latest + 1) * i128::from(self.window) - 1;
+            let at = u64::try_from(last.max(0)).unwrap_or(u64::MAX).max(now);
+            if at > next.span {
+                return Err(Error::ClockOutOfRange);
             }
-            _ => (next.window_of(now), 0),
+            (next.window_of(at), self.count.min(next.limit))
         };
         *self = FixedWindow {
             latest: Some(window),

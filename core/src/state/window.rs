@@ -179,6 +179,9 @@ pub(crate) fn report(quota: &WindowQuota, verdict: Outcome, state: State, now: u
 /// `true` if a window in `state` holds nothing that counts at `now` and no later time: its
 /// window is over, or it is `now`'s window with a count of zero. A stored window later than
 /// `now`'s (left by a later peek or decision) is a record of time, not a new state.
+///
+/// For reporting and for a key table's reclaim. A quota change ([`convert`]) treats only an
+/// over window as new: a count of zero in `now`'s window still carries its window's end.
 pub(crate) fn is_drained(state: State, quota: &WindowQuota, now: u64) -> bool {
     index_of(quota, now).map_or(true, |i| {
         i > state.index || (i == state.index && state.count == 0)
@@ -187,13 +190,38 @@ pub(crate) fn is_drained(state: State, quota: &WindowQuota, now: u64) -> bool {
 
 /// Re-expresses `state` under a new quota at `now`, as
 /// [`FixedWindow::set_quota`](crate::FixedWindow::set_quota) does: the count of the stored
-/// window carries over (capped at the new limit: no free burst). A drained state becomes a new
-/// one. Otherwise the count goes into the new quota's window holding the stored window's last
-/// tick — the latest time the state may have seen — so a clock that stepped back cannot move the
-/// count into an earlier window that a later request would find fresh (docs/semantics.md#time).
-/// With an unchanged window and offset that is simply the current window.
+/// window carries over (capped at the new limit: no free burst).
 ///
-/// Errors: [`Error::ClockOutOfRange`] if `now`, or the window the count goes to, is beyond
+/// - A stored window that is **over** (`now`'s window is later) becomes a new state in the new
+///   quota's current window: it says nothing about times after it.
+/// - Any other state — a count of zero in `now`'s own window included — goes, with its count,
+///   into the new quota's window holding the stored window's last tick (or `now`, if later).
+///   That tick is the latest time the state may have seen: a peek, a refused request or a clock
+///   that stepped back leaves no count but may have seen it. So a clock that stepped back cannot
+///   move the state into an earlier window that a later request would find fresh
+///   (docs/semantics.md#time). With an unchanged window and offset that is simply the stored
+///   window.
+///
+/// The end of the stored window, o + index·W (the state's *moment*, which a key table relies
+/// on), never moves earlier: an over window ends by `now`, and the new window ends after `now`;
+/// otherwise the new window holds a tick at least one before the old end, so it ends no
+/// earlier.
+///
+/// ```
+/// use tollgate::state::window::{self, State};
+/// use tollgate::WindowQuota;
+/// let old = WindowQuota::new(10, 100)?; // windows [0, 100), [100, 200), ...
+/// let new = WindowQuota::new(10, 30)?; // windows [0, 30), [30, 60), ...
+/// // Nothing counted yet in [100, 200), at 120: the state moves to [180, 210), which holds 199.
+/// let s = window::convert(State { index: 2, count: 0 }, &old, &new, 120)?;
+/// assert_eq!(s, State { index: 7, count: 0 });
+/// // At 200 that window is over: a new state in now's window, [180, 210).
+/// let s = window::convert(State { index: 2, count: 9 }, &old, &new, 200)?;
+/// assert_eq!(s, State { index: 7, count: 0 });
+/// # Ok::<(), tollgate::Error>(())
+/// ```
+///
+/// Errors: [`Error::ClockOutOfRange`] if `now`, or the window the state goes to, is beyond
 /// either quota's last window.
 pub fn convert(
     state: State,
@@ -202,15 +230,15 @@ pub fn convert(
     now: u64,
 ) -> Result<State, Error> {
     let current_new = index_of(new, now)?;
-    index_of(old, now)?;
-    if is_drained(state, old, now) {
-        // Drained and new are indistinguishable (docs/semantics.md#quota-changes): a fresh
-        // state in the new quota.
+    if index_of(old, now)? > state.index {
+        // Over: it says nothing about `now` or later, like a new state
+        // (docs/semantics.md#quota-changes).
         return Ok(State {
             index: current_new,
             count: 0,
         });
     }
+    // Not over (a count of zero included): the latest tick the state may have seen.
     let end = u128::from(old.offset()) + u128::from(state.index) * u128::from(old.window());
     let last_tick = end.saturating_sub(1);
     let at = u64::try_from(last_tick).unwrap_or(u64::MAX).max(now);

@@ -116,30 +116,21 @@
 //!   denial records a later time only when it is later);
 //! - a tier change converts the state ([`LeakyBucket::set_quota`] / [`FixedWindow::set_quota`]
 //!   rules): for a bucket the converted backlog is at least the backlog *by time*, so it empties
-//!   no earlier; for a window the count goes into the window holding the old window's last tick
-//!   (or the current window, if the old one is over), which ends no earlier — except for a
-//!   count of zero in a window not yet over, which converts as a new window in the new tier
-//!   (drained and new are indistinguishable) and may end earlier (see the window caveat below);
+//!   no earlier; for a window whose stored window is over, M ≤ `now` and the state starts in the
+//!   new tier's current window, which ends after `now`; for any other window state (a count of
+//!   zero in `now`'s window included) the count goes into the new tier's window holding the old
+//!   window's last tick, M − 1 (or `now`, if later), which therefore ends at M or later;
 //! - a reclaim at the reclaimer's `now` = r takes only a slot with M < r (a bucket empty before
 //!   r; a window whose window ended by r), raises the table's *watermark* to r first, and the
 //!   new key's bucket starts fresh at the watermark (≥ r), so its M ≥ r.
 //!
 //! Since M is a function of the word (the tier index is in the word, so the units are known),
-//! every word B ever holds has M ≥ r > M(w), and `w` never comes back. For bucket tables this
-//! holds across tiers with different units and needs no generation counter; the loom model
-//! `a_stale_decision_never_lands_on_the_next_key` checks it with two tiers of different units.
-//!
-//! *Window caveat.* In a window table, M can move earlier at one kind of step: a key with
-//! nothing counted in its current window changing to a tier whose window ends sooner. A
-//! decision that read such a key's word *before* that change, stalled across the change, the
-//! key's reclaim and a new key's arrival in the same slot holding the identical word (same
-//! tier, same window, count zero), would then land its request on the new key (which is
-//! charged for it: safe) and leave it uncounted for the old key (which, judged new again within
-//! that window, could be admitted up to one request's cost more than the exact bound). All
-//! three steps must fall inside one stalled compare-and-swap loop, and the tiers must have
-//! different window lengths or offsets; tables whose tiers share one window length and offset
-//! are not affected. Closing it needs a few bits of generation in the window state (the window
-//! index has bits to spare for any realistic clock); not done in this version.
+//! every word B ever holds has M ≥ r > M(w), and `w` never comes back. This holds for bucket and
+//! window tables alike, across tiers with different units or different window lengths and
+//! offsets, and needs no generation counter; the loom model
+//! `a_stale_decision_never_lands_on_the_next_key` checks it with two tiers of different units,
+//! and the proptest `a_quota_change_never_moves_the_windows_end_earlier_and_equals_the_model`
+//! (core/tests/proptest_fixed_window.rs) that a window's conversion never lowers M.
 //!
 //! **Settling duplicates.** Two threads inserting the same key at once may claim two slots.
 //! Before an inserting copy is promoted, the whole window is scanned twice (the second time
