@@ -130,14 +130,22 @@ class _Progress:
         self.say(f"[{self.count}] {'up to date' if fresh else 'compiled'}: {name}")
 
 
+# Dev-only crates the tests use, which the sdist does not carry (its manifests must not name
+# them: cargo reads every dependency's manifest, dev-dependencies included).
+DEV_ONLY_CRATES = ("tollgate-models",)
+
+
 def _without_targets(manifest: str) -> str:
-    """`manifest` without its `[[test]]`, `[[bench]]` and `[[example]]` tables."""
+    """`manifest` without its `[[test]]`, `[[bench]]` and `[[example]]` tables and without the
+    dev-only crates' dependency lines."""
     out: list[str] = []
     skipping = False
     for line in manifest.splitlines():
         header = line.strip()
         if header.startswith("["):
             skipping = header in ("[[test]]", "[[bench]]", "[[example]]")
+        if header.startswith(tuple(f"{name} =" for name in DEV_ONLY_CRATES)):
+            continue
         if not skipping:
             out.append(line)
     return "\n".join(out) + "\n"
