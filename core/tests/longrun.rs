@@ -6,6 +6,7 @@
 //! t; that is checked at arbitrary, non-aligned times along the way.
 
 use tollgate_models as models;
+use tollgate_models::Model as _;
 
 use tollgate::{FixedWindow, LeakyBucket, Outcome, Quota, SlidingLog, WindowQuota};
 

@@ -13,6 +13,7 @@
 #![cfg(loom)]
 
 use tollgate_models as models;
+use tollgate_models::Model as _;
 
 use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::sync::Arc;

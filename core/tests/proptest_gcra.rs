@@ -8,6 +8,7 @@
 //! - Approximate quotas never admit more than the exact timeline.
 
 use tollgate_models as models;
+use tollgate_models::Model as _;
 
 use models::Gcra as Model;
 use proptest::prelude::*;

@@ -6,6 +6,7 @@
 //! whose capacity is exactly its limit, so the fixed ring is filled to the brim.
 
 use tollgate_models as models;
+use tollgate_models::Model as _;
 
 use models::SlidingLog as Model;
 use proptest::prelude::*;

@@ -8,6 +8,7 @@
 //! thread's schedule run sequentially — the bound the quota allows.
 
 use tollgate_models as models;
+use tollgate_models::Model as _;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Barrier;

@@ -18,7 +18,7 @@ use tollgate::state::Mode;
 use tollgate::{Error, LeakyBucket, Outcome, Quota};
 use tollgate_fuzz::check_invariants;
 use tollgate_fuzz::gen::{Param, SmallParam, Tick};
-use tollgate_models::{gcra_span, Conversion, Gcra as BucketModel};
+use tollgate_models::{gcra_span, Conversion, Gcra as BucketModel, Model as _};
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Kind {

@@ -9,7 +9,7 @@ use tollgate::state::Mode;
 use tollgate::{Error, SlidingLog, WindowQuota};
 use tollgate_fuzz::check_invariants;
 use tollgate_fuzz::gen::{Param, Tick};
-use tollgate_models::SlidingLog as LogModel;
+use tollgate_models::{Model as _, SlidingLog as LogModel};
 
 const CAP: usize = 16;
 

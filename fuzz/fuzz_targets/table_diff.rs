@@ -21,7 +21,7 @@ use tollgate::table::{self, AtomicU64, FullPolicy, Table, TableQuota};
 use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
 use tollgate_fuzz::check_invariants;
 use tollgate_fuzz::gen::{Param, SmallParam, Tick};
-use tollgate_models::{Conversion, FixedWindow as WindowModel, Gcra as BucketModel};
+use tollgate_models::{Conversion, FixedWindow as WindowModel, Gcra as BucketModel, Model as _};
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 struct Tier {

@@ -8,7 +8,7 @@ use tollgate::state::Mode;
 use tollgate::{FixedWindow, WindowQuota};
 use tollgate_fuzz::check_invariants;
 use tollgate_fuzz::gen::{Param, SmallParam, Tick};
-use tollgate_models::FixedWindow as WindowModel;
+use tollgate_models::{FixedWindow as WindowModel, Model as _};
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 struct Spec {

@@ -3,7 +3,7 @@
 
 use tollgate::{Decision, Error, Outcome};
 
-use crate::{ceil_div, decision, gcd, mul_div_ceil, sat64, Mode};
+use crate::{ceil_div, decision, gcd, mul_div_ceil, sat64, Mode, Model};
 
 /// The exact span of a leaky-bucket quota, as documented in the core's `quota.rs`:
 /// ⌊(2⁶⁴ − 1 − B·P') / C'⌋ with C' = C / gcd(C, P), P' = P / gcd(C, P).
@@ -137,57 +137,6 @@ impl Gcra {
         self.level_at(now) == 0
     }
 
-    /// A request of `cost` at `now` that spends capacity when admitted.
-    pub fn decide(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
-        self.judge(now, cost, Mode::Decide)
-    }
-
-    /// Would a request of `cost` pass at `now`? Spends nothing.
-    pub fn peek(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
-        self.judge(now, cost, Mode::Peek)
-    }
-
-    /// A request of `cost` at `now`: a decision (`Mode::Decide`) or a peek (`Mode::Peek`).
-    pub fn judge(&mut self, now: u64, cost: u64, mode: Mode) -> Result<Decision, Error> {
-        if cost == 0 {
-            return Err(Error::ZeroCost);
-        }
-        if now > self.span {
-            return Err(Error::ClockOutOfRange);
-        }
-        if now > self.latest {
-            self.x = self.level_at(now);
-            self.latest = now;
-        }
-        let mut level = self.level_at(now);
-        let b = u128::from(self.burst);
-        let need = u128::from(cost) * self.p;
-        let capacity = b * self.p;
-        let (outcome, retry_after) = if u128::from(cost) > b {
-            (Outcome::Never, None)
-        } else if level.saturating_add(need) <= capacity {
-            if mode == Mode::Decide {
-                self.x += need;
-                level += need;
-            }
-            (Outcome::Allowed, Some(0))
-        } else {
-            // retry_after = ⌈(L + c − B)·P'/C'⌉.
-            let over = level.saturating_add(need) - capacity;
-            (Outcome::Limited, Some(sat64(ceil_div(over, self.c))))
-        };
-        // used = ⌈L⌉ (capped at the limit, as the engine documents; reached only backwards),
-        // reset_after = ⌈L·P'/C'⌉.
-        let used = sat64(ceil_div(level, self.p).min(b));
-        Ok(decision(
-            outcome,
-            self.burst,
-            used,
-            retry_after,
-            sat64(ceil_div(level, self.c)),
-        ))
-    }
-
     /// Empties the bucket and forgets the latest time (an operator's reset).
     pub fn reset(&mut self) {
         self.x = 0;
@@ -233,5 +182,48 @@ impl Gcra {
             ..*next
         };
         Ok(())
+    }
+}
+
+impl Model for Gcra {
+    /// A request of `cost` at `now`: a decision (`Mode::Decide`) or a peek (`Mode::Peek`).
+    fn judge(&mut self, now: u64, cost: u64, mode: Mode) -> Result<Decision, Error> {
+        if cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        if now > self.span {
+            return Err(Error::ClockOutOfRange);
+        }
+        if now > self.latest {
+            self.x = self.level_at(now);
+            self.latest = now;
+        }
+        let mut level = self.level_at(now);
+        let b = u128::from(self.burst);
+        let need = u128::from(cost) * self.p;
+        let capacity = b * self.p;
+        let (outcome, retry_after) = if u128::from(cost) > b {
+            (Outcome::Never, None)
+        } else if level.saturating_add(need) <= capacity {
+            if mode == Mode::Decide {
+                self.x += need;
+                level += need;
+            }
+            (Outcome::Allowed, Some(0))
+        } else {
+            // retry_after = ⌈(L + c − B)·P'/C'⌉.
+            let over = level.saturating_add(need) - capacity;
+            (Outcome::Limited, Some(sat64(ceil_div(over, self.c))))
+        };
+        // used = ⌈L⌉ (capped at the limit, as the engine documents; reached only backwards),
+        // reset_after = ⌈L·P'/C'⌉.
+        let used = sat64(ceil_div(level, self.p).min(b));
+        Ok(decision(
+            outcome,
+            self.burst,
+            used,
+            retry_after,
+            sat64(ceil_div(level, self.c)),
+        ))
     }
 }

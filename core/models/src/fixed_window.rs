@@ -2,7 +2,7 @@
 
 use tollgate::{Decision, Error, Outcome};
 
-use crate::{decision, sat64, Mode};
+use crate::{decision, sat64, Mode, Model};
 
 /// The span of a fixed window, as documented in the core's `fixed_window.rs`:
 /// o + (2^(64−k) − 1)·W − 1 with k = ⌊log₂ N⌋ + 1 count bits, or `u64::MAX` when that is beyond
@@ -84,54 +84,6 @@ impl FixedWindow {
         })
     }
 
-    /// A request of `cost` at `now` that spends capacity when admitted.
-    pub fn decide(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
-        self.judge(now, cost, Mode::Decide)
-    }
-
-    /// Would a request of `cost` pass at `now`? Spends nothing.
-    pub fn peek(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
-        self.judge(now, cost, Mode::Peek)
-    }
-
-    /// A request of `cost` at `now`: a decision (`Mode::Decide`) or a peek (`Mode::Peek`).
-    pub fn judge(&mut self, now: u64, cost: u64, mode: Mode) -> Result<Decision, Error> {
-        if cost == 0 {
-            return Err(Error::ZeroCost);
-        }
-        if now > self.span {
-            return Err(Error::ClockOutOfRange);
-        }
-        let current = self.window_of(now);
-        let window = match self.latest {
-            Some(latest) if latest >= current => latest,
-            _ => {
-                self.latest = Some(current);
-                self.count = 0;
-                current
-            }
-        };
-        let end = i128::from(self.offset) + (window + 1) * i128::from(self.window);
-        let to_end = u64::try_from(end - i128::from(now)).unwrap_or(u64::MAX);
-        let (outcome, retry_after) = if cost > self.limit {
-            (Outcome::Never, None)
-        } else if self.count + cost <= self.limit {
-            if mode == Mode::Decide {
-                self.count += cost;
-            }
-            (Outcome::Allowed, Some(0))
-        } else {
-            (Outcome::Limited, Some(to_end))
-        };
-        Ok(decision(
-            outcome,
-            self.limit,
-            self.count,
-            retry_after,
-            to_end,
-        ))
-    }
-
     /// Forgets everything (an operator's reset).
     pub fn reset(&mut self) {
         self.latest = None;
@@ -171,5 +123,45 @@ impl FixedWindow {
             ..*next
         };
         Ok(())
+    }
+}
+
+impl Model for FixedWindow {
+    /// A request of `cost` at `now`: a decision (`Mode::Decide`) or a peek (`Mode::Peek`).
+    fn judge(&mut self, now: u64, cost: u64, mode: Mode) -> Result<Decision, Error> {
+        if cost == 0 {
+            return Err(Error::ZeroCost);
+        }
+        if now > self.span {
+            return Err(Error::ClockOutOfRange);
+        }
+        let current = self.window_of(now);
+        let window = match self.latest {
+            Some(latest) if latest >= current => latest,
+            _ => {
+                self.latest = Some(current);
+                self.count = 0;
+                current
+            }
+        };
+        let end = i128::from(self.offset) + (window + 1) * i128::from(self.window);
+        let to_end = u64::try_from(end - i128::from(now)).unwrap_or(u64::MAX);
+        let (outcome, retry_after) = if cost > self.limit {
+            (Outcome::Never, None)
+        } else if self.count + cost <= self.limit {
+            if mode == Mode::Decide {
+                self.count += cost;
+            }
+            (Outcome::Allowed, Some(0))
+        } else {
+            (Outcome::Limited, Some(to_end))
+        };
+        Ok(decision(
+            outcome,
+            self.limit,
+            self.count,
+            retry_after,
+            to_end,
+        ))
     }
 }

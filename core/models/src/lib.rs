@@ -16,8 +16,8 @@
 //!
 //! Every decision is a [`Decision`] with `outcome == verdict` and no flags (see [`decision`]), so
 //! a test compares every reported number with one `assert_eq!`. A call is a decision or a peek,
-//! as in the engine: [`Mode::Decide`] or [`Mode::Peek`], through each model's `judge`, or its
-//! `decide` and `peek` shorthands.
+//! as in the engine: [`Mode::Decide`] or [`Mode::Peek`], through each model's [`Model::judge`],
+//! or the trait's `decide` and `peek` shorthands (bring [`Model`] into scope).
 //!
 //! Time going backwards is judged as docs/semantics.md#backwards-clocks says: at the latest time
 //! seen (a bucket's level at an earlier `now` is the latest level plus the drain the gap would
@@ -29,9 +29,7 @@
 //! bucket and window proptests share (its shape is fixed: the proptest regression files replay
 //! through it).
 
-#[cfg(doc)]
-use tollgate::Error;
-use tollgate::{Decision, Outcome};
+use tollgate::{Decision, Error, Outcome};
 
 /// Decide or peek: the engine's own vocabulary, re-exported for the models' callers.
 pub use tollgate::state::Mode;
@@ -49,6 +47,24 @@ pub use fixed_window::{fixed_window_span, window_validate, FixedWindow};
 pub use sliding_log::SlidingLog;
 #[cfg(feature = "proptest")]
 pub use strategy::{ops, Op};
+
+/// A model of a limiter that decides and peeks: [`Gcra`], [`FixedWindow`] and [`SlidingLog`].
+/// Each writes its `judge`; `decide` and `peek` are the two modes of it.
+pub trait Model {
+    /// A request of `cost` at `now`: a decision ([`Mode::Decide`], counted when admitted) or a
+    /// peek ([`Mode::Peek`], counted never).
+    fn judge(&mut self, now: u64, cost: u64, mode: Mode) -> Result<Decision, Error>;
+
+    /// A request of `cost` at `now` that counts when admitted.
+    fn decide(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
+        self.judge(now, cost, Mode::Decide)
+    }
+
+    /// Would a request of `cost` pass at `now`? Counts nothing.
+    fn peek(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
+        self.judge(now, cost, Mode::Peek)
+    }
+}
 
 /// A decision with `outcome == verdict`, no flags, and `remaining = limit − used`.
 ///

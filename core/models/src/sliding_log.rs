@@ -2,7 +2,7 @@
 
 use tollgate::{Decision, Error, Outcome};
 
-use crate::{decision, sat64, window_validate, Mode};
+use crate::{decision, sat64, window_validate, Mode, Model};
 
 /// docs/semantics.md#sliding-window-log: at most N units in any half-open window (t − W, t], over
 /// a plain list of the admitted (time, cost) entries.
@@ -53,23 +53,28 @@ impl SlidingLog {
         self.units_at(u128::from(self.latest))
     }
 
-    /// A request of `cost` at `now` that records an entry when admitted.
-    pub fn decide(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
-        self.judge(now, cost, Mode::Decide)
+    /// The earliest time at or after `now` a request of `cost` passes with no other traffic
+    /// (`now + retry_after` of a peek), `None` for an error, a request that never passes, or a
+    /// time beyond `u64::MAX`.
+    pub fn next_admit_time(&mut self, now: u64, cost: u64) -> Option<u64> {
+        let d = self.peek(now, cost).ok()?;
+        now.checked_add(d.retry_after?)
     }
 
-    /// Would a request of `cost` pass at `now`? Records nothing.
-    pub fn peek(&mut self, now: u64, cost: u64) -> Result<Decision, Error> {
-        self.judge(now, cost, Mode::Peek)
+    /// Forgets every entry (an operator's reset); the latest time seen is kept.
+    pub fn reset(&mut self) {
+        self.entries.clear();
     }
+}
 
+impl Model for SlidingLog {
     /// A request of `cost` at `now`: a decision (`Mode::Decide`, recording an entry when
     /// admitted) or a peek (`Mode::Peek`).
     ///
     /// # Panics
     ///
     /// Never for a valid model: a limited request fits once every entry has left.
-    pub fn judge(&mut self, now: u64, cost: u64, mode: Mode) -> Result<Decision, Error> {
+    fn judge(&mut self, now: u64, cost: u64, mode: Mode) -> Result<Decision, Error> {
         if cost == 0 {
             return Err(Error::ZeroCost);
         }
@@ -128,18 +133,5 @@ impl SlidingLog {
             Some(Self::from_now(retry, now)),
             reset(&self.entries),
         ))
-    }
-
-    /// The earliest time at or after `now` a request of `cost` passes with no other traffic
-    /// (`now + retry_after` of a peek), `None` for an error, a request that never passes, or a
-    /// time beyond `u64::MAX`.
-    pub fn next_admit_time(&mut self, now: u64, cost: u64) -> Option<u64> {
-        let d = self.peek(now, cost).ok()?;
-        now.checked_add(d.retry_after?)
-    }
-
-    /// Forgets every entry (an operator's reset); the latest time seen is kept.
-    pub fn reset(&mut self) {
-        self.entries.clear();
     }
 }
