@@ -1134,8 +1134,8 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
 
     /// Group `g` matched against a key's halves without a branch per slot: its five state
     /// words, then (each after its state word, as the ABA argument needs) the keys' low
-    /// halves, compared into one mask; the high half is confirmed for a member whose low half
-    /// matched (nearly always the key). Which slot holds a key is random, so a branch per slot
+    /// halves, compared into one mask; membership and the high half are confirmed for a slot
+    /// whose low half matched (nearly always the key's). Which slot holds a key is random, so a branch per slot
     /// would be mispredicted on most lookups; a branch on the mask is not.
     #[allow(clippy::inline_always)]
     #[inline(always)]
@@ -1150,22 +1150,22 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         };
         let w: [u64; GROUP_SLOTS] = core::array::from_fn(|s| group[s].load(Ordering::SeqCst));
         let mut hits = 0u32;
-        let mut empties = 0u32;
         for (s, &k) in KEY_AT.iter().enumerate() {
-            let same = group[k + 1].load(Ordering::Acquire) == lo;
-            hits |= u32::from(word::is_member(w[s]) & same) << s;
-            empties |= u32::from(word::is_empty(w[s])) << s;
+            hits |= u32::from(group[k + 1].load(Ordering::Acquire) == lo) << s;
         }
+        // Slots whose low half matches (nearly always one: the key's): a member holding the
+        // whole key is the match; other words (an inserting or killed copy, stale key words
+        // of a slot being reused) are not.
         while hits != 0 {
             let s = hits.trailing_zeros() as usize;
             hits &= hits - 1;
             if let (Some(&k), Some(&w)) = (KEY_AT.get(s), w.get(s)) {
-                if group[k].load(Ordering::Acquire) == hi {
+                if word::is_member(w) && group[k].load(Ordering::Acquire) == hi {
                     return Matched::Member(group, s, w);
                 }
             }
         }
-        if empties != 0 {
+        if w.iter().any(|&w| word::is_empty(w)) {
             Matched::Open
         } else {
             Matched::Full
