@@ -595,3 +595,28 @@ fn shopbase_headers_from_live_decisions() {
     let n = write_ratelimit_policy_window("tiktok", &q, MS, &mut buf).unwrap();
     assert_eq!(&buf[..n], b"\"tiktok\";q=50;w=2");
 }
+
+#[test]
+fn the_full_table_policy_defaults_to_fail_closed() {
+    // docs/semantics.md#key-tables: fail-closed (Overloaded, 503) is the default policy.
+    assert_eq!(
+        tollgate::table::FullPolicy::default(),
+        tollgate::table::FullPolicy::FailClosed
+    );
+}
+
+#[test]
+fn a_peek_of_a_cost_above_the_burst_is_never_and_changes_nothing() {
+    let b = shopbase();
+    assert!(b.decide(0, 4).unwrap().is_allowed());
+    // Cost 31 > B = 30: Never even as a peek. At 1 s, L = 4 − 2 = 2: used 2, remaining 28,
+    // reset_after = 2 · 10⁹ / 2 = 1 s.
+    let d = b.peek(SECOND, 31).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        (Outcome::Never, 2, 28, None, SECOND)
+    );
+    // Nothing spent: 28 more pass at 1 s, and then the bucket is full.
+    assert!(b.decide(SECOND, 28).unwrap().is_allowed());
+    assert_eq!(b.decide(SECOND, 1).unwrap().outcome, Outcome::Limited);
+}
