@@ -1,6 +1,7 @@
 //! The worked examples of docs/semantics.md as named tests, the edge inputs of quota construction, and
-//! the concurrency limit against its model. (Header and pagination examples live with the header
-//! and pagination tests.)
+//! the concurrency limit against its model, and the reported numbers of each limiter worked out by
+//! hand. (Header and pagination unit examples live with the header and pagination tests; the
+//! headers of live decisions are checked here.)
 
 use tollgate_models as models;
 
@@ -400,4 +401,222 @@ fn every_error_names_its_problem() {
         );
     }
     assert!(texts[10].contains('7'));
+}
+
+// Audit of docs/semantics.md: the reported numbers of each limiter, computed by hand from the rules.
+
+#[test]
+fn a_fractional_level_reports_used_and_reset_after_rounded_up() {
+    // B = 3, C = 2 per P = 3 ticks: the level drains 2/3 per tick.
+    let b = LeakyBucket::new(Quota::new(3, 2, 3).unwrap());
+    let d = b.decide(0, 3).unwrap();
+    // L = 3; reset_after = ⌈3 · 3 / 2⌉ = ⌈4.5⌉ = 5.
+    assert_eq!(
+        (
+            d.outcome,
+            d.limit,
+            d.used,
+            d.remaining,
+            d.retry_after,
+            d.reset_after
+        ),
+        (Outcome::Allowed, 3, 3, 0, Some(0), 5)
+    );
+    // At t = 1: L = 3 − 2/3 = 7/3, so used = ⌈7/3⌉ = 3, remaining = 0,
+    // reset_after = ⌈7/3 · 3/2⌉ = ⌈3.5⌉ = 4, and a cost-1 request waits
+    // ⌈(7/3 + 1 − 3) · 3/2⌉ = ⌈0.5⌉ = 1 tick.
+    let d = b.peek(1, 1).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        (Outcome::Limited, 3, 0, Some(1), 4)
+    );
+    // At t = 2: L = 3 − 4/3 = 5/3; 5/3 + 1 = 8/3 ≤ 3 is admitted; after it L = 8/3:
+    // used = ⌈8/3⌉ = 3, remaining 0, reset_after = ⌈8/3 · 3/2⌉ = 4.
+    let d = b.decide(2, 1).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        (Outcome::Allowed, 3, 0, Some(0), 4)
+    );
+}
+
+#[test]
+fn a_gcra_retry_after_is_the_excess_of_the_cost_times_p_over_c() {
+    let b = shopbase();
+    assert!(b.decide(0, 30).unwrap().is_allowed());
+    // Cost 5 on a full bucket: ⌈(30 + 5 − 30) · 10⁹ / 2⌉ = 2.5 s; the denial reports the
+    // unchanged level: used 30, remaining 0, reset_after = ⌈30 · 10⁹ / 2⌉ = 15 s.
+    let d = b.decide(0, 5).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        (Outcome::Limited, 30, 0, Some(5 * SECOND / 2), 15 * SECOND)
+    );
+    // The denial cost nothing: exactly 2.5 s later cost 5 passes, one tick earlier it does not.
+    assert_eq!(
+        b.peek(5 * SECOND / 2 - 1, 5).unwrap().outcome,
+        Outcome::Limited
+    );
+    let d = b.decide(5 * SECOND / 2, 5).unwrap();
+    // At 2.5 s: L = 30 − 5 = 25, + 5 = 30 ≤ 30: used 30, reset_after 15 s again.
+    assert_eq!(
+        (d.outcome, d.used, d.reset_after),
+        (Outcome::Allowed, 30, 15 * SECOND)
+    );
+}
+
+#[test]
+fn a_gcra_never_on_a_partly_full_bucket_reports_the_unchanged_level() {
+    let b = shopbase();
+    assert!(b.decide(0, 10).unwrap().is_allowed());
+    // At 1 s: L = 10 − 2 = 8. Cost 31 > B = 30 is Never; used 8, remaining 22,
+    // reset_after = 8 · 10⁹ / 2 = 4 s, retry_after "never".
+    let d = b.decide(SECOND, 31).unwrap();
+    assert_eq!(
+        (
+            d.outcome,
+            d.limit,
+            d.used,
+            d.remaining,
+            d.retry_after,
+            d.reset_after
+        ),
+        (Outcome::Never, 30, 8, 22, None, 4 * SECOND)
+    );
+    assert_eq!(d.outcome.http_status(), Some(429));
+    assert!(!d.outcome.is_retryable());
+    // State unchanged: 22 more pass at 1 s, the 23rd does not.
+    assert!(b.decide(SECOND, 22).unwrap().is_allowed());
+    assert_eq!(b.decide(SECOND, 1).unwrap().outcome, Outcome::Limited);
+}
+
+#[test]
+fn a_fixed_window_denial_uses_up_nothing() {
+    let w = FixedWindow::new(WindowQuota::new(3, 100).unwrap());
+    let d = w.decide(10, 2).unwrap();
+    // count 2 in [0, 100): used 2, remaining 3 − 2 = 1, reset_after 100 − 10 = 90.
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        (Outcome::Allowed, 2, 1, Some(0), 90)
+    );
+    // 2 + 2 > 3: denied, retry and reset at the window's end, 100 − 20 = 80.
+    let d = w.decide(20, 2).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        (Outcome::Limited, 2, 1, Some(80), 80)
+    );
+    // The denial spent nothing: 2 + 1 ≤ 3 passes.
+    let d = w.decide(30, 1).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.reset_after),
+        (Outcome::Allowed, 3, 0, 70)
+    );
+}
+
+#[test]
+fn a_sliding_log_denial_records_nothing() {
+    let mut log: SlidingLog<3> = SlidingLog::new(WindowQuota::new(3, 100).unwrap()).unwrap();
+    assert!(log.decide(0, 2).unwrap().is_allowed());
+    // At 10: 2 + 2 > 3. Two units must leave: the entry at 0 leaves (t − 100, t] at t = 100,
+    // so retry_after = 90; the window empties then too: reset_after = 90.
+    let d = log.decide(10, 2).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        (Outcome::Limited, 2, 1, Some(90), 90)
+    );
+    // Had the denial been recorded, 2 + 2 + 1 > 3; it was not: 2 + 1 ≤ 3 passes, and the
+    // window now empties when the entry at 10 leaves, at 110: reset_after 110 − 10 = 100.
+    let d = log.decide(10, 1).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.reset_after),
+        (Outcome::Allowed, 3, 0, 100)
+    );
+    // At 100 only the unit at 10 remains: 1 + 2 ≤ 3.
+    let d = log.decide(100, 2).unwrap();
+    assert_eq!((d.outcome, d.used), (Outcome::Allowed, 3));
+}
+
+#[test]
+fn a_sliding_log_peek_raises_the_time_an_earlier_now_is_judged_at() {
+    let mut log: SlidingLog<2> = SlidingLog::new(WindowQuota::new(2, 10).unwrap()).unwrap();
+    assert!(log.decide(0, 2).unwrap().is_allowed());
+    // A peek at 20 sees the window (10, 20] empty.
+    let d = log.peek(20, 1).unwrap();
+    assert_eq!((d.outcome, d.used), (Outcome::Allowed, 0));
+    // A decision at 5 is judged at 20, the latest time seen (a peek counts): (10, 20] is empty,
+    // so it passes, where (−5, 5] would have held the 2 units at 0.
+    let d = log.decide(5, 1).unwrap();
+    assert_eq!((d.outcome, d.used), (Outcome::Allowed, 1));
+}
+
+#[test]
+fn outcomes_map_to_http_and_retryability_as_documented() {
+    assert_eq!(Outcome::Allowed.http_status(), None);
+    assert_eq!(Outcome::Limited.http_status(), Some(429));
+    assert_eq!(Outcome::Overloaded.http_status(), Some(503));
+    assert_eq!(Outcome::Never.http_status(), Some(429));
+    // Retry only what can succeed: 429 Limited and 503 Overloaded, never a Never.
+    assert!(Outcome::Limited.is_retryable());
+    assert!(Outcome::Overloaded.is_retryable());
+    assert!(!Outcome::Never.is_retryable());
+    assert!(!Outcome::Allowed.is_retryable());
+}
+
+#[test]
+fn shopbase_headers_from_live_decisions() {
+    use tollgate::header::{
+        write_ratelimit, write_ratelimit_policy_window, write_retry_after,
+        write_shop_api_call_limit,
+    };
+    let b = shopbase();
+    let mut buf = [0u8; 64];
+    // 22 admitted: "22/30".
+    let d = b.decide(0, 22).unwrap();
+    let n = write_shop_api_call_limit(&d, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"22/30");
+    assert!(b.decide(0, 8).unwrap().is_allowed());
+    // At 0.25 s: L = 30 − 0.5 = 29.5: used 30, r = 0, reset_after = 29.5 / 2 s = 14.75 s,
+    // t = ⌈14.75⌉ = 15. A cost-1 request waits ⌈0.5 · 10⁹ / 2⌉ = 0.25 s: Retry-After ⌈0.25⌉ = 1.
+    let d = b.decide(SECOND / 4, 1).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        (
+            Outcome::Limited,
+            30,
+            0,
+            Some(SECOND / 4),
+            14 * SECOND + 3 * SECOND / 4
+        )
+    );
+    let n = write_ratelimit("shopbase", &d, SECOND, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"\"shopbase\";r=0;t=15");
+    let n = write_retry_after(&d, SECOND, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"1");
+    // A window of 1.5 s rounds up to w = 2.
+    let q = WindowQuota::new(50, 1_500).unwrap();
+    let n = write_ratelimit_policy_window("tiktok", &q, MS, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"\"tiktok\";q=50;w=2");
+}
+
+#[test]
+fn the_full_table_policy_defaults_to_fail_closed() {
+    // docs/semantics.md#key-tables: fail-closed (Overloaded, 503) is the default policy.
+    assert_eq!(
+        tollgate::table::FullPolicy::default(),
+        tollgate::table::FullPolicy::FailClosed
+    );
+}
+
+#[test]
+fn a_peek_of_a_cost_above_the_burst_is_never_and_changes_nothing() {
+    let b = shopbase();
+    assert!(b.decide(0, 4).unwrap().is_allowed());
+    // Cost 31 > B = 30: Never even as a peek. At 1 s, L = 4 − 2 = 2: used 2, remaining 28,
+    // reset_after = 2 · 10⁹ / 2 = 1 s.
+    let d = b.peek(SECOND, 31).unwrap();
+    assert_eq!(
+        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        (Outcome::Never, 2, 28, None, SECOND)
+    );
+    // Nothing spent: 28 more pass at 1 s, and then the bucket is full.
+    assert!(b.decide(SECOND, 28).unwrap().is_allowed());
+    assert_eq!(b.decide(SECOND, 1).unwrap().outcome, Outcome::Limited);
 }
