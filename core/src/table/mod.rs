@@ -99,12 +99,12 @@
 //! load its home group's five state words (and the next group's while a group is full), then
 //! the low halves of the five keys, each after its state word, compared without a branch per
 //! slot into one mask (which slot holds a key is random: a branch per slot is mispredicted on
-//! most lookups); confirm the high half of the matching member, then one compare-and-swap of
-//! the member word (allowed, or a peek that records a later time) or no store at all (denied:
-//! the word is read again to check the slot did not change hands while the key was read). No
-//! empty-bucket step, no array in memory, no 128-bit atomic anywhere. Everything else — the
-//! rest of the probe window, insertion, reclaim, settling, a tier change, the full answer — is
-//! in `#[cold]` functions.
+//! most lookups); confirm that the matching slot is a member holding the high half too, then
+//! one compare-and-swap of the member word (allowed, or a peek that records a later time) or no
+//! store at all (denied: the word is read again to check the slot did not change hands while
+//! the key was read). No empty-bucket step, no array in memory, no 128-bit atomic anywhere.
+//! Everything else — the rest of the probe window, insertion, reclaim, settling, a tier change,
+//! the full answer — is in `#[cold]` functions.
 //!
 //! **Why a stale compare-and-swap cannot land on another key (ABA).** A decision reads the
 //! member word w of key A, and later swaps w for w′. If meanwhile A's slot was reclaimed and
