@@ -36,6 +36,11 @@ fn call_limit(d: &Decision) -> String {
 
 // docs/semantics.md#leaky-bucket: Leaky bucket.
 
+/// A decision's outcome and reported numbers, for comparing them with one `assert_eq!`.
+fn numbers(d: &Decision) -> (Outcome, u64, u64, Option<u64>, u64) {
+    (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after)
+}
+
 #[test]
 fn shopbase_29_at_zero_is_29_of_30_and_a_peek_ten_seconds_later_is_9_of_30() {
     let b = shopbase();
@@ -426,17 +431,11 @@ fn a_fractional_level_reports_used_and_reset_after_rounded_up() {
     // reset_after = ⌈7/3 · 3/2⌉ = ⌈3.5⌉ = 4, and a cost-1 request waits
     // ⌈(7/3 + 1 − 3) · 3/2⌉ = ⌈0.5⌉ = 1 tick.
     let d = b.peek(1, 1).unwrap();
-    assert_eq!(
-        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
-        (Outcome::Limited, 3, 0, Some(1), 4)
-    );
+    assert_eq!(numbers(&d), (Outcome::Limited, 3, 0, Some(1), 4));
     // At t = 2: L = 3 − 4/3 = 5/3; 5/3 + 1 = 8/3 ≤ 3 is admitted; after it L = 8/3:
     // used = ⌈8/3⌉ = 3, remaining 0, reset_after = ⌈8/3 · 3/2⌉ = 4.
     let d = b.decide(2, 1).unwrap();
-    assert_eq!(
-        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
-        (Outcome::Allowed, 3, 0, Some(0), 4)
-    );
+    assert_eq!(numbers(&d), (Outcome::Allowed, 3, 0, Some(0), 4));
 }
 
 #[test]
@@ -447,7 +446,7 @@ fn a_gcra_retry_after_is_the_excess_of_the_cost_times_p_over_c() {
     // unchanged level: used 30, remaining 0, reset_after = ⌈30 · 10⁹ / 2⌉ = 15 s.
     let d = b.decide(0, 5).unwrap();
     assert_eq!(
-        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        numbers(&d),
         (Outcome::Limited, 30, 0, Some(5 * SECOND / 2), 15 * SECOND)
     );
     // The denial cost nothing: exactly 2.5 s later cost 5 passes, one tick earlier it does not.
@@ -493,16 +492,10 @@ fn a_fixed_window_denial_uses_up_nothing() {
     let w = FixedWindow::new(WindowQuota::new(3, 100).unwrap());
     let d = w.decide(10, 2).unwrap();
     // count 2 in [0, 100): used 2, remaining 3 − 2 = 1, reset_after 100 − 10 = 90.
-    assert_eq!(
-        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
-        (Outcome::Allowed, 2, 1, Some(0), 90)
-    );
+    assert_eq!(numbers(&d), (Outcome::Allowed, 2, 1, Some(0), 90));
     // 2 + 2 > 3: denied, retry and reset at the window's end, 100 − 20 = 80.
     let d = w.decide(20, 2).unwrap();
-    assert_eq!(
-        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
-        (Outcome::Limited, 2, 1, Some(80), 80)
-    );
+    assert_eq!(numbers(&d), (Outcome::Limited, 2, 1, Some(80), 80));
     // The denial spent nothing: 2 + 1 ≤ 3 passes.
     let d = w.decide(30, 1).unwrap();
     assert_eq!(
@@ -518,10 +511,7 @@ fn a_sliding_log_denial_records_nothing() {
     // At 10: 2 + 2 > 3. Two units must leave: the entry at 0 leaves (t − 100, t] at t = 100,
     // so retry_after = 90; the window empties then too: reset_after = 90.
     let d = log.decide(10, 2).unwrap();
-    assert_eq!(
-        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
-        (Outcome::Limited, 2, 1, Some(90), 90)
-    );
+    assert_eq!(numbers(&d), (Outcome::Limited, 2, 1, Some(90), 90));
     // Had the denial been recorded, 2 + 2 + 1 > 3; it was not: 2 + 1 ≤ 3 passes, and the
     // window now empties when the entry at 10 leaves, at 110: reset_after 110 − 10 = 100.
     let d = log.decide(10, 1).unwrap();
@@ -577,7 +567,7 @@ fn shopbase_headers_from_live_decisions() {
     // t = ⌈14.75⌉ = 15. A cost-1 request waits ⌈0.5 · 10⁹ / 2⌉ = 0.25 s: Retry-After ⌈0.25⌉ = 1.
     let d = b.decide(SECOND / 4, 1).unwrap();
     assert_eq!(
-        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
+        numbers(&d),
         (
             Outcome::Limited,
             30,
@@ -612,10 +602,7 @@ fn a_peek_of_a_cost_above_the_burst_is_never_and_changes_nothing() {
     // Cost 31 > B = 30: Never even as a peek. At 1 s, L = 4 − 2 = 2: used 2, remaining 28,
     // reset_after = 2 · 10⁹ / 2 = 1 s.
     let d = b.peek(SECOND, 31).unwrap();
-    assert_eq!(
-        (d.outcome, d.used, d.remaining, d.retry_after, d.reset_after),
-        (Outcome::Never, 2, 28, None, SECOND)
-    );
+    assert_eq!(numbers(&d), (Outcome::Never, 2, 28, None, SECOND));
     // Nothing spent: 28 more pass at 1 s, and then the bucket is full.
     assert!(b.decide(SECOND, 28).unwrap().is_allowed());
     assert_eq!(b.decide(SECOND, 1).unwrap().outcome, Outcome::Limited);
