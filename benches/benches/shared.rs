@@ -367,20 +367,7 @@ fn interleaved() {
             v.push(t);
         }
     }
-    report(
-        "",
-        &mut all,
-        ROUND,
-        [
-            "private",
-            "shared_anonymous",
-            "shared_named",
-            "threads_one_key",
-            "threads_disjoint_keys",
-            "processes_one_key",
-            "processes_disjoint_keys",
-        ],
-    );
+    report("", &mut all, ROUND, CASES);
     drop((same, disjoint));
     for p in [path, p0, p1] {
         let _ = std::fs::remove_file(p);
@@ -441,26 +428,24 @@ fn interleaved_tables() {
             v.push(t);
         }
     }
-    report(
-        "table_",
-        &mut all,
-        ROUND,
-        [
-            "private",
-            "shared_anonymous",
-            "shared_named",
-            "threads_one_key",
-            "threads_disjoint_keys",
-            "processes_one_key",
-            "processes_disjoint_keys",
-        ],
-    );
+    report("table_", &mut all, ROUND, CASES);
     drop(workers);
     let _ = std::fs::remove_file(path);
 }
 
 /// Prints each case's median round as `interleaved/<prefix><case>: <ns> ns per decision`, and
 /// the ratios of cases 1 and 2 (the shared ones) to case 0 (the private one).
+/// The seven cases each group measures, in the order of its `[Vec<Duration>; 7]`.
+const CASES: [&str; 7] = [
+    "private",
+    "shared_anonymous",
+    "shared_named",
+    "threads_one_key",
+    "threads_disjoint_keys",
+    "processes_one_key",
+    "processes_disjoint_keys",
+];
+
 fn report(prefix: &str, all: &mut [Vec<Duration>; 7], round: u64, cases: [&str; 7]) {
     let median: Vec<Duration> = all
         .iter_mut()
