@@ -367,7 +367,7 @@ fn interleaved() {
             v.push(t);
         }
     }
-    report("", &mut all, ROUND, CASES);
+    report("", &mut all, ROUND);
     drop((same, disjoint));
     for p in [path, p0, p1] {
         let _ = std::fs::remove_file(p);
@@ -428,13 +428,11 @@ fn interleaved_tables() {
             v.push(t);
         }
     }
-    report("table_", &mut all, ROUND, CASES);
+    report("table_", &mut all, ROUND);
     drop(workers);
     let _ = std::fs::remove_file(path);
 }
 
-/// Prints each case's median round as `interleaved/<prefix><case>: <ns> ns per decision`, and
-/// the ratios of cases 1 and 2 (the shared ones) to case 0 (the private one).
 /// The seven cases each group measures, in the order of its `[Vec<Duration>; 7]`.
 const CASES: [&str; 7] = [
     "private",
@@ -446,7 +444,10 @@ const CASES: [&str; 7] = [
     "processes_disjoint_keys",
 ];
 
-fn report(prefix: &str, all: &mut [Vec<Duration>; 7], round: u64, cases: [&str; 7]) {
+/// Prints each case's median round as `interleaved/<prefix><case>: <ns> ns per decision`, and
+/// the ratios of cases 1 and 2 (the shared ones) to case 0 (the private one).
+fn report(prefix: &str, all: &mut [Vec<Duration>; 7], round: u64) {
+    let cases = CASES;
     let median: Vec<Duration> = all
         .iter_mut()
         .map(|v| {
