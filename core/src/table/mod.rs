@@ -252,6 +252,7 @@ use crate::key::{Key, Seed};
 use crate::state::bucket::{self, Admission, Units};
 use crate::{fixed_window, gcra, Decision, Error, Outcome, Quota, WindowQuota};
 
+mod batch;
 mod claimants;
 mod hash;
 mod layout;
@@ -1078,13 +1079,30 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         let now = now.saturating_sub(self.epoch);
         let prepared = Q::prepare(&hot, now, cost)?;
         let home = hash::home(self.secrets, key, self.groups);
+        self.lookup(key, home, tier, now, &prepared, step, cold)
+    }
+
+    /// The hit path of a decision prepared for its tier (`now` relative to the epoch), from
+    /// the key's home group on; `cold` answers everything else.
+    #[allow(clippy::inline_always, clippy::too_many_arguments)]
+    #[inline(always)]
+    fn lookup<R>(
+        &self,
+        key: Key,
+        home: usize,
+        tier: usize,
+        now: u64,
+        prepared: &Q::Prepared,
+        step: impl Fn(&Q::Prepared, u64) -> Result<(Option<u64>, R), Error>,
+        cold: impl FnOnce(&Self, u64, usize) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let [hi, lo] = halves(key);
         if let Some((group, s, w)) = self.probe(home, hi, lo) {
             let (Some(&k), Some(cell)) = (KEY_AT.get(s), group.get(s)) else {
                 return cold(self, now, home);
             };
             let keys = (&group[k], &group[k + 1]);
-            if let Some(r) = self.apply(cell, keys, w, key, tier, now, |st| step(&prepared, st)) {
+            if let Some(r) = self.apply(cell, keys, w, key, tier, now, |st| step(prepared, st)) {
                 return r;
             }
         }
