@@ -2838,7 +2838,9 @@ int32_t tg_table_check(struct tg_table *table,
  * Many outcome-only decisions in one call, for callers that decide in bulk: for each `i` below
  * `n`, exactly `tg_table_check(table, keys_hi[i], keys_lo[i], tier, now, cost, NULL)`, in order,
  * its result written to `out_results[i]` (a `tg_outcome`, or a negated `tg_status` for that
- * request alone). `n` may be 0.
+ * request alone). `n` may be 0. Faster than the calls one by one, most of all in a table larger
+ * than the processor's cache: the groups of several keys are loaded together, so their memory
+ * accesses overlap.
  *
  * Errors (nothing decided, nothing written): `TG_STATUS_NULL_POINTER` (an array NULL while
  * `n > 0`), `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (the table), and

@@ -101,6 +101,19 @@ fn keyed(c: &mut Criterion) {
                 &mut tick,
                 |&key, now| table.check(key, 0, now, 1).is_ok_and(Outcome::is_allowed),
             );
+            // Ours, in batches of 64 keys (`decide_many`, `check_many`): their groups loaded
+            // together, their memory accesses overlapped. Time per key.
+            let chunks: Vec<&[Key]> = ours.chunks(BATCH_KEYS).collect();
+            let mut decisions = vec![Err(tollgate::Error::Malformed); BATCH_KEYS];
+            batch_row(&mut g, "tollgate_many", &param, &chunks, &mut tick, |keys, now| {
+                table.decide_many(keys, 0, now, 1, &mut decisions).is_ok()
+                    && decisions.first().is_some_and(|d| d.is_ok_and(|d| d.is_allowed()))
+            });
+            let mut outcomes = vec![Err(tollgate::Error::Malformed); BATCH_KEYS];
+            batch_row(&mut g, "tollgate_check_many", &param, &chunks, &mut tick, |keys, now| {
+                table.check_many(keys, 0, now, 1, &mut outcomes).is_ok()
+                    && outcomes.first() == Some(&Ok(Outcome::Allowed))
+            });
             drop(memory);
 
             // The floor.
@@ -177,6 +190,39 @@ fn row<T>(
                 black_box(decide(item, now));
             }
             t.elapsed()
+        });
+    });
+}
+
+/// Keys per call in the batched rows.
+const BATCH_KEYS: usize = 64;
+
+/// A batched row: `decide(keys, now)` on the stream's batches in turn, `batch()` called before
+/// each batch of iterations. One iteration is one key, so the row's time is per key, comparable
+/// with the single-call rows.
+fn batch_row(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    param: &str,
+    chunks: &[&[Key]],
+    batch: &mut impl FnMut() -> u64,
+    mut decide: impl FnMut(&[Key], u64) -> bool,
+) {
+    let mut at = 0usize;
+    g.bench_function(BenchmarkId::new(name, param), |b| {
+        b.iter_custom(|iters| {
+            let now = batch();
+            // One iteration is one key: a batch of BATCH_KEYS counts as that many iterations.
+            let calls = iters.div_ceil(BATCH_KEYS as u64);
+            let t = Instant::now();
+            for _ in 0..calls {
+                black_box(decide(chunks[at], now));
+                at = (at + 1) % chunks.len();
+            }
+            // The keys decided were `calls × BATCH_KEYS`, a few more than `iters`.
+            #[allow(clippy::cast_precision_loss)] // a ratio near 1
+            let per_iteration = iters as f64 / (calls * BATCH_KEYS as u64) as f64;
+            t.elapsed().mul_f64(per_iteration)
         });
     });
 }

@@ -31,7 +31,7 @@ use tollgate::table::{
     self, AtomicU64, AttachError, FullPolicy, Table, TableQuota, GROUP_SLOTS, GROUP_WORDS,
     HEADER_WORDS, MAX_TIERS, TIER_WORDS,
 };
-use tollgate::{Decision, Quota, WindowQuota};
+use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
 
 use crate::boundary::{guard, guard_value, try_bytes, Out};
 use crate::decision::{check_error, tg_decision, tg_outcome};
@@ -585,7 +585,9 @@ pub unsafe extern "C" fn tg_table_check(
 /// Many outcome-only decisions in one call, for callers that decide in bulk: for each `i` below
 /// `n`, exactly `tg_table_check(table, keys_hi[i], keys_lo[i], tier, now, cost, NULL)`, in order,
 /// its result written to `out_results[i]` (a `tg_outcome`, or a negated `tg_status` for that
-/// request alone). `n` may be 0.
+/// request alone). `n` may be 0. Faster than the calls one by one, most of all in a table larger
+/// than the processor's cache: the groups of several keys are loaded together, so their memory
+/// accesses overlap.
 ///
 /// Errors (nothing decided, nothing written): `TG_STATUS_NULL_POINTER` (an array NULL while
 /// `n > 0`), `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (the table), and
@@ -615,20 +617,34 @@ pub unsafe extern "C" fn tg_table_check_many(
         let lo = unsafe { slice_in(keys_lo, n) }?;
         // SAFETY: forwarded contract: NULL or valid for `n` writes, overlapping no input.
         let out = unsafe { slice_out(out_results, n) }?;
-        for ((o, &h), &l) in out.iter_mut().zip(hi).zip(lo) {
-            let key = Key::from(tg_key { hi: h, lo: l });
-            let r = match t {
-                Kind::Buckets(t) => t.check(key, tier, now, cost),
-                Kind::Windows(t) => t.check(key, tier, now, cost),
+        // The keys go to the table's batched decision a few at a time (on the stack, also on
+        // firmware): their groups are loaded together (see `Table::check_many`).
+        let mut keys = [Key::new(0); CHUNK];
+        let mut outcomes: [Result<Outcome, Error>; CHUNK] = [Ok(Outcome::Allowed); CHUNK];
+        for ((hi, lo), out) in hi.chunks(CHUNK).zip(lo.chunks(CHUNK)).zip(out.chunks_mut(CHUNK)) {
+            let n = hi.len();
+            for ((k, &h), &l) in keys.iter_mut().zip(hi).zip(lo) {
+                *k = Key::from(tg_key { hi: h, lo: l });
+            }
+            let (keys, outcomes) = (&keys[..n], &mut outcomes[..n]);
+            // An error of the whole call is each request's: what `tg_table_check` answers.
+            let whole = match t {
+                Kind::Buckets(t) => t.check_many(keys, tier, now, cost, outcomes),
+                Kind::Windows(t) => t.check_many(keys, tier, now, cost, outcomes),
             };
-            *o = match r {
-                Ok(outcome) => tg_outcome::from(outcome) as i32,
-                Err(e) => check_error(tg_status::from(e)),
-            };
+            for (o, &r) in out.iter_mut().zip(outcomes.iter()) {
+                *o = match whole.and(r) {
+                    Ok(outcome) => tg_outcome::from(outcome) as i32,
+                    Err(e) => check_error(tg_status::from(e)),
+                };
+            }
         }
         Ok(())
     })
 }
+
+/// Keys `tg_table_check_many` hands to the table at a time.
+const CHUNK: usize = 16;
 
 /// `n` values from C: an empty slice for `n == 0` (any pointer), else checked (not NULL,
 /// aligned, a size that fits).
