@@ -220,3 +220,49 @@ fn a_batch_racing_single_decisions_admits_exactly_the_burst() {
     }
     assert_eq!(table.stats().occupied, KEYS);
 }
+
+/// A larger table (8 200 groups) filled to a load of 0.85, so that many keys live past their
+/// home group: batches of present and new keys, some refused for lack of room, decide as the
+/// single calls in order, and leave the same memory.
+#[test]
+fn a_large_table_with_displaced_keys_decides_as_the_calls_in_order() {
+    const SLOTS: usize = 8_200 * 5;
+    let tiers = [Quota::new(3, 1, 10).unwrap(), Quota::new(5, 2, 10).unwrap()];
+    let seed = Seed::new(11, 12);
+    let mems = [memory(SLOTS, 2), memory(SLOTS, 2)];
+    let [many, single] =
+        [0, 1].map(|i| BucketTable::init(&mems[i], &tiers, seed, FullPolicy::FailClosed).unwrap());
+    let resident = SLOTS as u64 * 85 / 100;
+    for k in 0..resident {
+        for t in [&many, &single] {
+            // A new key: admitted, or refused for lack of room.
+            let d = t.decide(Key::pair(k, 1), 0, 0, 1).unwrap();
+            assert!(d.is_allowed() || d.verdict == Outcome::Overloaded, "{d:?}");
+        }
+    }
+    let displaced = (0..resident)
+        .filter(|&k| single.probe_len(Key::pair(k, 1)).is_some_and(|p| p > 5))
+        .count();
+    assert!(displaced > 1_000, "{displaced} displaced keys");
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut out = vec![Err(Error::Malformed); 100];
+    for round in 0..200u64 {
+        // Keys drawn from the residents and beyond them (new keys, some refused: the table is
+        // nearly full); tiers change.
+        let keys: Vec<Key> = (0..100)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                Key::pair(x % (resident + 2_000), 1)
+            })
+            .collect();
+        let tier = usize::from(round % 7 == 0);
+        let now = round / 3;
+        many.decide_many(&keys, tier, now, 1, &mut out).unwrap();
+        for (i, &k) in keys.iter().enumerate() {
+            assert_eq!(out[i], single.decide(k, tier, now, 1), "round {round}, key {i}");
+        }
+    }
+    assert_eq!(words(&mems[0]), words(&mems[1]));
+}
