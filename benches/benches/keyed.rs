@@ -105,15 +105,31 @@ fn keyed(c: &mut Criterion) {
             // together, their memory accesses overlapped. Time per key.
             let chunks: Vec<&[Key]> = ours.chunks(BATCH_KEYS).collect();
             let mut decisions = vec![Err(tollgate::Error::Malformed); BATCH_KEYS];
-            batch_row(&mut g, "tollgate_many", &param, &chunks, &mut tick, |keys, now| {
-                table.decide_many(keys, 0, now, 1, &mut decisions).is_ok()
-                    && decisions.first().is_some_and(|d| d.is_ok_and(|d| d.is_allowed()))
-            });
+            batch_row(
+                &mut g,
+                "tollgate_many",
+                &param,
+                &chunks,
+                &mut tick,
+                |keys, now| {
+                    table.decide_many(keys, 0, now, 1, &mut decisions).is_ok()
+                        && decisions
+                            .first()
+                            .is_some_and(|d| d.is_ok_and(|d| d.is_allowed()))
+                },
+            );
             let mut outcomes = vec![Err(tollgate::Error::Malformed); BATCH_KEYS];
-            batch_row(&mut g, "tollgate_check_many", &param, &chunks, &mut tick, |keys, now| {
-                table.check_many(keys, 0, now, 1, &mut outcomes).is_ok()
-                    && outcomes.first() == Some(&Ok(Outcome::Allowed))
-            });
+            batch_row(
+                &mut g,
+                "tollgate_check_many",
+                &param,
+                &chunks,
+                &mut tick,
+                |keys, now| {
+                    table.check_many(keys, 0, now, 1, &mut outcomes).is_ok()
+                        && outcomes.first() == Some(&Ok(Outcome::Allowed))
+                },
+            );
             drop(memory);
 
             // The floor.

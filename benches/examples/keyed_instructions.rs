@@ -64,7 +64,8 @@ fn main() {
                         t.check_many(keys, 0, now, 1, &mut outcomes).expect("batch");
                         black_box(&outcomes);
                     } else {
-                        t.decide_many(keys, 0, now, 1, &mut decisions).expect("batch");
+                        t.decide_many(keys, 0, now, 1, &mut decisions)
+                            .expect("batch");
                         black_box(&decisions);
                     }
                 }

@@ -89,14 +89,28 @@ fn same_as_in_order<Q: TableQuota + Copy>(
             prop_assert!(decisions.iter().all(|d| *d == Err(Error::Malformed)));
             prop_assert!(outcomes.iter().all(|d| *d == Err(Error::Malformed)));
         } else {
-            prop_assert_eq!(&decisions[..keys.len()], &one_by_one[..], "{:?} at {}", b, now);
+            prop_assert_eq!(
+                &decisions[..keys.len()],
+                &one_by_one[..],
+                "{:?} at {}",
+                b,
+                now
+            );
             let expected: Vec<Result<Outcome, Error>> =
                 one_by_one.iter().map(|d| d.map(|d| d.outcome)).collect();
             prop_assert_eq!(outcomes, expected);
         }
     }
-    prop_assert_eq!(words(&mems[0]), words(&mems[2]), "decide_many left other state");
-    prop_assert_eq!(words(&mems[1]), words(&mems[2]), "check_many left other state");
+    prop_assert_eq!(
+        words(&mems[0]),
+        words(&mems[2]),
+        "decide_many left other state"
+    );
+    prop_assert_eq!(
+        words(&mems[1]),
+        words(&mems[2]),
+        "check_many left other state"
+    );
     Ok(())
 }
 
@@ -261,7 +275,11 @@ fn a_large_table_with_displaced_keys_decides_as_the_calls_in_order() {
         let now = round / 3;
         many.decide_many(&keys, tier, now, 1, &mut out).unwrap();
         for (i, &k) in keys.iter().enumerate() {
-            assert_eq!(out[i], single.decide(k, tier, now, 1), "round {round}, key {i}");
+            assert_eq!(
+                out[i],
+                single.decide(k, tier, now, 1),
+                "round {round}, key {i}"
+            );
         }
     }
     assert_eq!(words(&mems[0]), words(&mems[1]));

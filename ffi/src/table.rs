@@ -621,7 +621,11 @@ pub unsafe extern "C" fn tg_table_check_many(
         // firmware): their groups are loaded together (see `Table::check_many`).
         let mut keys = [Key::new(0); CHUNK];
         let mut outcomes: [Result<Outcome, Error>; CHUNK] = [Ok(Outcome::Allowed); CHUNK];
-        for ((hi, lo), out) in hi.chunks(CHUNK).zip(lo.chunks(CHUNK)).zip(out.chunks_mut(CHUNK)) {
+        for ((hi, lo), out) in hi
+            .chunks(CHUNK)
+            .zip(lo.chunks(CHUNK))
+            .zip(out.chunks_mut(CHUNK))
+        {
             let n = hi.len();
             for ((k, &h), &l) in keys.iter_mut().zip(hi).zip(lo) {
                 *k = Key::from(tg_key { hi: h, lo: l });

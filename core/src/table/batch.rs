@@ -132,7 +132,11 @@ impl<Q: TableQuota> Table<'_, Q> {
     #[inline]
     fn touch(&self, g: usize) -> u64 {
         let at = g * GROUP_WORDS;
-        let line = |i: usize| self.slots.get(at + i).map_or(0, |w| w.load(Ordering::Relaxed));
+        let line = |i: usize| {
+            self.slots
+                .get(at + i)
+                .map_or(0, |w| w.load(Ordering::Relaxed))
+        };
         line(0) ^ line(GROUP_WORDS / 2)
     }
 }

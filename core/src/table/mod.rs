@@ -96,10 +96,11 @@
 //!
 //! **The hit path.** Hash the key ([`hash`](self) — two multiplications), read the few words
 //! of its tier a decision needs and judge the request against them (once, before the lookup),
-//! load its home group's five state words (and the next group's while a group is full), then
-//! the low halves of the five keys, each after its state word, compared without a branch per
-//! slot into one mask (which slot holds a key is random: a branch per slot is mispredicted on
-//! most lookups); confirm that the matching slot is a member holding the high half too, then
+//! compare the low halves of its home group's five keys without a branch per slot into one
+//! mask (which slot holds a key is random: a branch per slot is mispredicted on most lookups);
+//! for the matching slot, load its state word, then confirm, reading its key's halves after
+//! it, that it is a member holding the key (the next group's while a group is full and the key
+//! was not in it), then
 //! one compare-and-swap of the member word (allowed, or a peek that records a later time) or no
 //! store at all (denied: the word is read again to check the slot did not change hands while
 //! the key was read). No empty-bucket step, no array in memory, no 128-bit atomic anywhere.
@@ -611,10 +612,14 @@ enum Found {
     },
 }
 
+/// A member slot found holding a key: its state word, its key's words (high, low) and the
+/// state it held, read before the key.
+type Hit<'a> = (&'a AtomicU64, (&'a AtomicU64, &'a AtomicU64), u64);
+
 /// What a plain-read match of one group found.
 enum Matched<'a> {
-    /// A member holding the key: the group, the slot and its state word (read before the key).
-    Member(&'a [AtomicU64; GROUP_WORDS], usize, u64),
+    /// A member holding the key.
+    Member(Hit<'a>),
     /// Not here, and the group has an empty slot: the key is not further on either.
     Open,
     /// Not here, and every slot is taken: the key may be in a later group.
@@ -917,7 +922,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             now,
             cost,
             |p, state| Q::admit(p, state),
-            |table, now, home| {
+            move |table, now, home| {
                 table
                     .run_cold(key, tier, now, cost, false, home)
                     .map(|d| d.outcome)
@@ -1060,7 +1065,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             now,
             cost,
             |p, state| Q::step(p, state, peek),
-            |table, now, home| table.run_cold(key, tier, now, cost, peek, home),
+            move |table, now, home| table.run_cold(key, tier, now, cost, peek, home),
         )
     }
 
@@ -1106,11 +1111,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         cold: impl FnOnce(&Self, u64, usize) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let [hi, lo] = halves(key);
-        if let Some((group, s, w)) = self.probe(home, hi, lo) {
-            let (Some(&k), Some(cell)) = (KEY_AT.get(s), group.get(s)) else {
-                return cold(self, now, home);
-            };
-            let keys = (&group[k], &group[k + 1]);
+        if let Some((cell, keys, w)) = self.probe(home, hi, lo) {
             if let Some(r) = self.apply(cell, keys, w, key, tier, now, |st| step(prepared, st)) {
                 return r;
             }
@@ -1119,20 +1120,15 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     }
 
     /// The member slot holding the key whose halves are `hi` and `lo`, found by plain reads:
-    /// its group, its slot in the group and the state word read before its key. The home group,
+    /// its state word, its key's words, and the state word as read before its key. The home group,
     /// then the next ones while they are full (a key is inserted into the first empty slot of
     /// its window, so one is rarely found past a group with an empty slot; when it is, or when
     /// the key is absent, the cold path's scan is the authority).
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    fn probe(
-        &self,
-        home: usize,
-        hi: u64,
-        lo: u64,
-    ) -> Option<(&'a [AtomicU64; GROUP_WORDS], usize, u64)> {
+    fn probe(&self, home: usize, hi: u64, lo: u64) -> Option<Hit<'a>> {
         match self.match_group(home, hi, lo) {
-            Matched::Member(group, s, w) => Some((group, s, w)),
+            Matched::Member(hit) => Some(hit),
             Matched::Full if self.groups > 1 => self.probe_on(home, hi, lo),
             _ => None,
         }
@@ -1141,17 +1137,12 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
     /// [`probe`](Table::probe) past a full home group.
     #[cold]
     #[inline(never)]
-    fn probe_on(
-        &self,
-        home: usize,
-        hi: u64,
-        lo: u64,
-    ) -> Option<(&'a [AtomicU64; GROUP_WORDS], usize, u64)> {
+    fn probe_on(&self, home: usize, hi: u64, lo: u64) -> Option<Hit<'a>> {
         let mut g = home;
         for _ in 1..self.groups.min(PROBE_GROUPS) {
             g = if g + 1 == self.groups { 0 } else { g + 1 };
             match self.match_group(g, hi, lo) {
-                Matched::Member(group, s, w) => return Some((group, s, w)),
+                Matched::Member(hit) => return Some(hit),
                 Matched::Full => {}
                 Matched::Open | Matched::Outside => return None,
             }
@@ -1159,11 +1150,14 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         None
     }
 
-    /// Group `g` matched against a key's halves without a branch per slot: its five state
-    /// words, then (each after its state word, as the ABA argument needs) the keys' low
-    /// halves, compared into one mask; membership and the high half are confirmed for a slot
-    /// whose low half matched (nearly always the key's). Which slot holds a key is random, so a branch per slot
-    /// would be mispredicted on most lookups; a branch on the mask is not.
+    /// Group `g` matched against a key's halves without a branch per slot: the five keys' low
+    /// halves compared into one mask (a hint: plain reads, in any order). For a slot whose low
+    /// half matched (nearly always one: the key's), its state word, then its key's halves after
+    /// it, as the ABA argument needs: a member holding the whole key is the match; anything
+    /// else (an inserting or killed copy, stale key words of a slot being reused) is not. Which
+    /// slot holds a key is random, so a branch per slot would be mispredicted on most lookups;
+    /// a branch on the mask is not. Only when the key is not matched are the state words read,
+    /// to tell an open group from a full one.
     #[allow(clippy::inline_always)]
     #[inline(always)]
     fn match_group(&self, g: usize, hi: u64, lo: u64) -> Matched<'a> {
@@ -1175,24 +1169,28 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         else {
             return Matched::Outside;
         };
-        let w: [u64; GROUP_SLOTS] = core::array::from_fn(|s| group[s].load(Ordering::SeqCst));
         let mut hits = 0u32;
         for (s, &k) in KEY_AT.iter().enumerate() {
-            hits |= u32::from(group[k + 1].load(Ordering::Acquire) == lo) << s;
+            hits |= u32::from(group[k + 1].load(Ordering::Relaxed) == lo) << s;
         }
-        // Slots whose low half matches (nearly always one: the key's): a member holding the
-        // whole key is the match; other words (an inserting or killed copy, stale key words
-        // of a slot being reused) are not.
         while hits != 0 {
             let s = hits.trailing_zeros() as usize;
             hits &= hits - 1;
-            if let (Some(&k), Some(&w)) = (KEY_AT.get(s), w.get(s)) {
-                if word::is_member(w) && group[k].load(Ordering::Acquire) == hi {
-                    return Matched::Member(group, s, w);
+            if let (Some(&k), Some(cell)) = (KEY_AT.get(s), group.get(s)) {
+                let w = cell.load(Ordering::SeqCst);
+                let keys = (&group[k], &group[k + 1]);
+                if word::is_member(w)
+                    && keys.1.load(Ordering::Acquire) == lo
+                    && keys.0.load(Ordering::Acquire) == hi
+                {
+                    return Matched::Member((cell, keys, w));
                 }
             }
         }
-        if w.iter().any(|&w| word::is_empty(w)) {
+        if group[..GROUP_SLOTS]
+            .iter()
+            .any(|w| word::is_empty(w.load(Ordering::SeqCst)))
+        {
             Matched::Open
         } else {
             Matched::Full
