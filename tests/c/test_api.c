@@ -978,6 +978,24 @@ static void test_table_check(void) {
         CHECK(untouched[0] == 9 && untouched[1] == 9);
         CHECK(memcmp(check_mem, twin_mem, sizeof check_mem) == 0);
     }
+    /* More keys than the library hands to the table at a time (16), some listed four times
+     * (above the burst of 3), some new: still each result as tg_table_check in order. */
+    {
+        uint64_t hi[40], lo[40];
+        int32_t results[40];
+        int limited = 0;
+        for (i = 0; i < 40; i++) {
+            hi[i] = 9;
+            lo[i] = (uint64_t)(i % 11);
+        }
+        CHECK_OK(tg_table_check_many(t, hi, lo, 40, 0, 3000, 1, results));
+        for (i = 0; i < 40; i++) {
+            CHECK(results[i] == tg_table_check(twin, hi[i], lo[i], 0, 3000, 1, NULL));
+            limited += results[i] == TG_OUTCOME_LIMITED;
+        }
+        CHECK(limited == 7); /* keys 0 to 6 are listed four times: the fourth is over */
+        CHECK(memcmp(check_mem, twin_mem, sizeof check_mem) == 0);
+    }
 }
 
 static void test_seed_random(void) {
