@@ -99,17 +99,10 @@ impl<Q: TableQuota> Table<'_, Q> {
         step: impl Fn(&Q::Prepared, u64) -> Result<(Option<u64>, R), Error> + Copy,
         cold: impl Fn(&Self, Key, u64, usize) -> Result<R, Error> + Copy,
     ) -> Result<(), Error> {
-        let Some(hot) = self.hot_tier(tier) else {
-            return Err(Error::InvalidArgument);
-        };
+        let (prepared, now) = self.prepare(tier, now, cost)?;
         if out.len() < keys.len() {
             return Err(Error::InvalidArgument);
         }
-        if cost == 0 {
-            return Err(Error::ZeroCost);
-        }
-        let now = now.saturating_sub(self.epoch);
-        let prepared = Q::prepare(&hot, now, cost)?;
         for (keys, out) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
             let mut homes = [0usize; BATCH];
             let mut touched = 0u64;

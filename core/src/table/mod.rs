@@ -1084,6 +1084,16 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
         step: impl Fn(&Q::Prepared, u64) -> Result<(Option<u64>, R), Error>,
         cold: impl FnOnce(&Self, u64, usize) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        let (prepared, now) = self.prepare(tier, now, cost)?;
+        let home = hash::home(self.secrets, key, self.groups);
+        self.lookup(key, home, tier, now, &prepared, step, cold)
+    }
+
+    /// A request of `cost` at `now` judged against tier `tier` (what every key's decision
+    /// needs), and `now` relative to the epoch; the errors a decision checks first.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn prepare(&self, tier: usize, now: u64, cost: u64) -> Result<(Q::Prepared, u64), Error> {
         let Some(hot) = self.hot_tier(tier) else {
             return Err(Error::InvalidArgument);
         };
@@ -1091,9 +1101,7 @@ impl<'a, Q: TableQuota> Table<'a, Q> {
             return Err(Error::ZeroCost);
         }
         let now = now.saturating_sub(self.epoch);
-        let prepared = Q::prepare(&hot, now, cost)?;
-        let home = hash::home(self.secrets, key, self.groups);
-        self.lookup(key, home, tier, now, &prepared, step, cold)
+        Ok((Q::prepare(&hot, now, cost)?, now))
     }
 
     /// The hit path of a decision prepared for its tier (`now` relative to the epoch), from
