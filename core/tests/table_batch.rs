@@ -2,28 +2,15 @@
 //! answers and the same table, word for word, as the single calls on the keys in order; whole
 //! call errors change nothing; under two threads, exact totals.
 
-use std::sync::atomic::Ordering;
 use std::thread;
 
 use proptest::prelude::*;
 use tollgate::key::{Key, Seed};
-use tollgate::table::{self, AtomicU64, BucketTable, FullPolicy, Table, TableQuota};
-use tollgate::{Decision, Error, Outcome, Quota, WindowQuota};
+use tollgate::table::{BucketTable, FullPolicy, Table, TableQuota};
+use tollgate::{Decision, Error, Outcome, Quota};
 
-fn memory(capacity: usize, tiers: usize) -> Vec<AtomicU64> {
-    (0..table::words(capacity, tiers))
-        .map(|_| AtomicU64::new(0))
-        .collect()
-}
-
-fn words(m: &[AtomicU64]) -> Vec<u64> {
-    m.iter().map(|w| w.load(Ordering::Relaxed)).collect()
-}
-
-/// Spreads the small key space over the whole 128 bits.
-fn key_of(k: u8) -> Key {
-    Key::new(u128::from(k).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835) ^ 0x55)
-}
+mod table_support;
+use table_support::{bucket_tiers, key_of, memory, policy, window_tiers, words};
 
 /// One call: its keys, tier, time step and cost.
 #[derive(Clone, Debug)]
@@ -112,26 +99,6 @@ fn same_as_in_order<Q: TableQuota + Copy>(
         "check_many left other state"
     );
     Ok(())
-}
-
-fn bucket_tiers() -> [Quota; 3] {
-    [
-        Quota::new(3, 1, 10).unwrap(),
-        Quota::new(5, 2, 10).unwrap(),
-        Quota::new(1, 1, 7).unwrap(),
-    ]
-}
-
-fn window_tiers() -> [WindowQuota; 3] {
-    [
-        WindowQuota::new(3, 10).unwrap(),
-        WindowQuota::new(5, 20).unwrap(),
-        WindowQuota::new(2, 7).unwrap().with_offset(3).unwrap(),
-    ]
-}
-
-fn policy() -> impl Strategy<Value = FullPolicy> {
-    prop_oneof![Just(FullPolicy::FailClosed), Just(FullPolicy::FailOpen)]
 }
 
 proptest! {

@@ -10,35 +10,14 @@
 //!   latest time the table has seen admits every one (docs/semantics.md#backwards-clocks).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 
 use proptest::prelude::*;
 use tollgate::key::{Key, Seed};
-use tollgate::table::{self, AtomicU64, FullPolicy, Table, TableQuota};
+use tollgate::table::{FullPolicy, Table, TableQuota};
 use tollgate::{Decision, Error, FixedWindow, LeakyBucket, Outcome, Quota, WindowQuota};
 
-fn bucket_tiers() -> [Quota; 3] {
-    [
-        Quota::new(3, 1, 10).unwrap(),
-        Quota::new(5, 2, 10).unwrap(),
-        Quota::new(1, 1, 7).unwrap(),
-    ]
-}
-
-fn window_tiers() -> [WindowQuota; 3] {
-    [
-        WindowQuota::new(3, 10).unwrap(),
-        WindowQuota::new(5, 20).unwrap(),
-        WindowQuota::new(2, 7).unwrap().with_offset(3).unwrap(),
-    ]
-}
-
-/// Zeroed memory for a table of `capacity` slots (rounded up to groups of 5) and `tiers` tiers.
-fn memory(capacity: usize, tiers: usize) -> Vec<AtomicU64> {
-    (0..table::words(capacity, tiers))
-        .map(|_| AtomicU64::new(0))
-        .collect()
-}
+mod table_support;
+use table_support::{bucket_tiers, key_of, memory, policy, window_tiers, words};
 
 /// The reference: one core limiter per key, its tier changed with `set_quota`.
 trait Model {
@@ -115,11 +94,6 @@ fn ops(keys: u8) -> impl Strategy<Value = Vec<Op>> {
             peek,
         });
     prop::collection::vec(op, 1..160)
-}
-
-/// Spreads the small key space over the whole 128 bits.
-fn key_of(k: u8) -> Key {
-    Key::new(u128::from(k).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835) ^ 0x55)
 }
 
 /// Runs `ops` on a table of `capacity` slots and on the model; returns how many answers came
@@ -207,11 +181,6 @@ where
             model.remove(&op.key);
         }
     }
-    let words = |m: &[AtomicU64]| {
-        m.iter()
-            .map(|w| w.load(Ordering::Relaxed))
-            .collect::<Vec<u64>>()
-    };
     prop_assert_eq!(
         words(&mem),
         words(&twin_mem),
@@ -236,10 +205,6 @@ impl LimitForTest for WindowQuota {
     fn limit_for_test(&self) -> u64 {
         self.limit()
     }
-}
-
-fn policy() -> impl Strategy<Value = FullPolicy> {
-    prop_oneof![Just(FullPolicy::FailClosed), Just(FullPolicy::FailOpen)]
 }
 
 proptest! {
