@@ -22,7 +22,7 @@ impl<Q: TableQuota> Table<'_, Q> {
     /// ```
     /// use tollgate::table::{self, BucketTable, FullPolicy, TableMemory};
     /// use tollgate::key::{Key, Seed};
-    /// use tollgate::{Decision, Error, Quota};
+    /// use tollgate::{Error, Quota};
     ///
     /// static MEMORY: TableMemory<{ table::words(100, 1) }> = TableMemory::new();
     /// let tiers = [Quota::new(2, 1, 1_000)?];
