@@ -2861,6 +2861,35 @@ tg_status tg_table_check_many(struct tg_table *table,
                               int32_t *out_results);
 
 /**
+ * Many full decisions in one call: for each `i` below `n`, exactly
+ * `tg_table_check(table, keys_hi[i], keys_lo[i], tier, now, cost, &out_decisions[i])`, in
+ * order. `out_results[i]` gets the `tg_outcome` or, for an error of that request alone, the
+ * negated `tg_status`; `out_decisions[i]` gets the decision when `out_results[i] >= 0`, and is
+ * left as it was otherwise. `n` may be 0. Like `tg_table_check_many`, it loads several keys'
+ * groups together, which makes it faster than the calls one by one in a table larger than the
+ * processor's cache.
+ *
+ * Errors (nothing decided, nothing written): `TG_STATUS_NULL_POINTER` (an array NULL while
+ * `n > 0`), `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (the table), and
+ * `TG_STATUS_INVALID_ARGUMENT` for `n` larger than any array can be.
+ *
+ * # Safety
+ *
+ * As `tg_table_decide`; `keys_hi` and `keys_lo` are NULL or valid for reads of `n` `uint64_t`,
+ * `out_decisions` NULL or valid for writes of `n` `tg_decision`s and `out_results` of `n`
+ * `int32_t`, none overlapping.
+ */
+tg_status tg_table_decide_many(struct tg_table *table,
+                               const uint64_t *keys_hi,
+                               const uint64_t *keys_lo,
+                               size_t n,
+                               size_t tier,
+                               uint64_t now,
+                               uint64_t cost,
+                               struct tg_decision *out_decisions,
+                               int32_t *out_results);
+
+/**
  * `tg_table_peek` with the key as its two halves (see `tg_table_check`), for bindings that
  * pass no struct by value.
  *

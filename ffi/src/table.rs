@@ -617,38 +617,108 @@ pub unsafe extern "C" fn tg_table_check_many(
         let lo = unsafe { slice_in(keys_lo, n) }?;
         // SAFETY: forwarded contract: NULL or valid for `n` writes, overlapping no input.
         let out = unsafe { slice_out(out_results, n) }?;
-        // The keys go to the table's batched decision a few at a time (on the stack, also on
-        // firmware): their groups are loaded together (see `Table::check_many`).
-        let mut keys = [Key::new(0); CHUNK];
         let mut outcomes: [Result<Outcome, Error>; CHUNK] = [Ok(Outcome::Allowed); CHUNK];
-        for ((hi, lo), out) in hi
-            .chunks(CHUNK)
-            .zip(lo.chunks(CHUNK))
-            .zip(out.chunks_mut(CHUNK))
-        {
-            let n = hi.len();
-            for ((k, &h), &l) in keys.iter_mut().zip(hi).zip(lo) {
-                *k = Key::from(tg_key { hi: h, lo: l });
-            }
-            let (keys, outcomes) = (&keys[..n], &mut outcomes[..n]);
+        in_chunks::<CHUNK>(hi, lo, |at, keys| {
+            let outcomes = &mut outcomes[..keys.len()];
             // An error of the whole call is each request's: what `tg_table_check` answers.
             let whole = match t {
                 Kind::Buckets(t) => t.check_many(keys, tier, now, cost, outcomes),
                 Kind::Windows(t) => t.check_many(keys, tier, now, cost, outcomes),
             };
-            for (o, &r) in out.iter_mut().zip(outcomes.iter()) {
+            for (o, &r) in out[at..].iter_mut().zip(outcomes.iter()) {
                 *o = match whole.and(r) {
                     Ok(outcome) => tg_outcome::from(outcome) as i32,
                     Err(e) => check_error(tg_status::from(e)),
                 };
             }
-        }
+        });
         Ok(())
     })
 }
 
 /// Keys `tg_table_check_many` hands to the table at a time.
 const CHUNK: usize = 16;
+
+/// Keys `tg_table_decide_many` hands to the table at a time (fewer: a decision is larger).
+const DECIDE_CHUNK: usize = 8;
+
+/// The keys of two arrays of halves, `N` at a time on the stack (also on firmware), each chunk
+/// passed with its first index to `each`. The table's batched calls take them from there: their
+/// groups are loaded together (`Table::check_many`).
+fn in_chunks<const N: usize>(hi: &[u64], lo: &[u64], mut each: impl FnMut(usize, &[Key])) {
+    let mut keys = [Key::new(0); N];
+    for (c, (hi, lo)) in hi.chunks(N).zip(lo.chunks(N)).enumerate() {
+        for ((k, &h), &l) in keys.iter_mut().zip(hi).zip(lo) {
+            *k = Key::from(tg_key { hi: h, lo: l });
+        }
+        each(c * N, &keys[..hi.len().min(lo.len())]);
+    }
+}
+
+/// Many full decisions in one call: for each `i` below `n`, exactly
+/// `tg_table_check(table, keys_hi[i], keys_lo[i], tier, now, cost, &out_decisions[i])`, in
+/// order. `out_results[i]` gets the `tg_outcome` or, for an error of that request alone, the
+/// negated `tg_status`; `out_decisions[i]` gets the decision when `out_results[i] >= 0`, and is
+/// left as it was otherwise. `n` may be 0. Like `tg_table_check_many`, it loads several keys'
+/// groups together, which makes it faster than the calls one by one in a table larger than the
+/// processor's cache.
+///
+/// Errors (nothing decided, nothing written): `TG_STATUS_NULL_POINTER` (an array NULL while
+/// `n > 0`), `TG_STATUS_MISALIGNED`, `TG_STATUS_UNINITIALIZED` (the table), and
+/// `TG_STATUS_INVALID_ARGUMENT` for `n` larger than any array can be.
+///
+/// # Safety
+///
+/// As `tg_table_decide`; `keys_hi` and `keys_lo` are NULL or valid for reads of `n` `uint64_t`,
+/// `out_decisions` NULL or valid for writes of `n` `tg_decision`s and `out_results` of `n`
+/// `int32_t`, none overlapping.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)] // the arrays and the request's scalars, as check_many
+pub unsafe extern "C" fn tg_table_decide_many(
+    table: *mut tg_table,
+    keys_hi: *const u64,
+    keys_lo: *const u64,
+    n: usize,
+    tier: usize,
+    now: u64,
+    cost: u64,
+    out_decisions: *mut tg_decision,
+    out_results: *mut i32,
+) -> tg_status {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let t = unsafe { kind(table) }?;
+        // SAFETY: forwarded contract: NULL or valid for `n` reads each.
+        let hi = unsafe { slice_in(keys_hi, n) }?;
+        // SAFETY: as above.
+        let lo = unsafe { slice_in(keys_lo, n) }?;
+        // SAFETY: forwarded contract: NULL or valid for `n` writes, overlapping no other array.
+        let decisions = unsafe { slice_out(out_decisions, n) }?;
+        // SAFETY: as above.
+        let results = unsafe { slice_out(out_results, n) }?;
+        let mut got: [Result<Decision, Error>; DECIDE_CHUNK] =
+            [Err(Error::InvalidArgument); DECIDE_CHUNK];
+        in_chunks::<DECIDE_CHUNK>(hi, lo, |at, keys| {
+            let got = &mut got[..keys.len()];
+            // An error of the whole call is each request's: what `tg_table_check` answers.
+            let whole = match t {
+                Kind::Buckets(t) => t.decide_many(keys, tier, now, cost, got),
+                Kind::Windows(t) => t.decide_many(keys, tier, now, cost, got),
+            };
+            let outs = decisions[at..].iter_mut().zip(results[at..].iter_mut());
+            for ((d, r), &g) in outs.zip(got.iter()) {
+                match whole.and(g) {
+                    Ok(decision) => {
+                        *d = tg_decision::from(decision);
+                        *r = tg_outcome::from(decision.outcome) as i32;
+                    }
+                    Err(e) => *r = check_error(tg_status::from(e)),
+                }
+            }
+        });
+        Ok(())
+    })
+}
 
 /// `n` values from C: an empty slice for `n == 0` (any pointer), else checked (not NULL,
 /// aligned, a size that fits).

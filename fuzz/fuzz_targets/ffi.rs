@@ -157,6 +157,7 @@ enum Op {
     TableCheck(TableP, u64, u64, u16, Param, Param, Option<OutP>),
     TablePeekKey(TableP, u64, u64, u16, Param, Param, OutP),
     TableCheckMany(TableP, Vec<(u64, u64)>, u16, Param, Param),
+    TableDecideMany(TableP, Vec<(u64, u64)>, u16, Param, Param),
     TableStats(TableP, OutP),
     TableProbeLen(TableP, u64, u64, OutP),
     KeyPair(u64, u64),
@@ -813,6 +814,53 @@ fn run(input: Input) {
                     );
                     if check(s) == tg_status::Ok {
                         out.iter().for_each(|&r| check_outcome(r));
+                    } else {
+                        assert!(
+                            out.iter().all(|&r| r == i32::MIN),
+                            "results written on {s:?}"
+                        );
+                    }
+                }
+                Op::TableDecideMany(t, keys, tier, now, cost) => {
+                    let t = w.table(t);
+                    let keys = &keys[..keys.len().min(64)];
+                    let hi: Vec<u64> = keys.iter().map(|k| k.0).collect();
+                    let lo: Vec<u64> = keys.iter().map(|k| k.1 % 64).collect();
+                    let mut out = vec![i32::MIN; keys.len()];
+                    let blank = tg_decision {
+                        outcome: 0,
+                        verdict: 0,
+                        flags: 0,
+                        reserved: 0,
+                        limit: 0,
+                        used: 0,
+                        remaining: 0,
+                        retry_after: 0,
+                        reset_after: 0,
+                    };
+                    let mut decisions = vec![blank; keys.len()];
+                    let s = tg_table_decide_many(
+                        t,
+                        hi.as_ptr(),
+                        lo.as_ptr(),
+                        keys.len(),
+                        usize::from(tier % 6),
+                        now.get(),
+                        cost.get(),
+                        decisions.as_mut_ptr(),
+                        out.as_mut_ptr(),
+                    );
+                    if check(s) == tg_status::Ok {
+                        for (&r, d) in out.iter().zip(&decisions) {
+                            check_outcome(r);
+                            // A decision is written exactly for a request that got an outcome
+                            // (a table's limit is never 0).
+                            if r < 0 {
+                                assert_eq!(*d, blank, "decision written on {r}");
+                            } else {
+                                assert!(d.outcome.cast_signed() == r && d.limit != 0, "{d:?}");
+                            }
+                        }
                     } else {
                         assert!(
                             out.iter().all(|&r| r == i32::MIN),

@@ -228,6 +228,29 @@ def test_allow_many_is_allow_in_order_in_one_call() -> None:
     assert shadow.allow_many([(1, 1)] * 3, now=0) == [True, True, True]
 
 
+def test_decide_many_is_decide_in_order_in_one_call() -> None:
+    one = tg.KeyTable(64, tg.Quota(2, 1, 100), seed=(3, 4))
+    many = tg.KeyTable(64, tg.Quota(2, 1, 100), seed=(3, 4))
+    # More keys than the library decides at a time, with repeats above the burst.
+    keys = [(1, 1), (1, 2), (1, 1), (1, 1), "shop-9", 12345, (1, 2, 3)] * 3
+    for now in (0, 0, 60, 250):
+        got = many.decide_many(keys, now=now)
+        assert got == [one.decide(k, now=now) for k in keys]
+    assert [d.used for d in many.decide_many([(5, 5)] * 3, now=400)] == [1, 2, 2]
+    assert many.decide_many([], now=400) == []
+    with pytest.raises(tg.InvalidArgumentError):
+        many.decide_many([(1, 1), (1, -5)], now=400)
+    with pytest.raises(tg.ZeroCostError):
+        many.decide_many([(1, 1)], 0, now=400)
+    shadow = tg.KeyTable(64, tg.Quota(1, 1, 100), shadow=True)
+    got = shadow.decide_many([(1, 1)] * 3, now=0)
+    assert [(d.allowed, d.shadow, d.would_limit) for d in got] == [
+        (True, True, False),
+        (True, True, True),
+        (True, True, True),
+    ]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_slot_claimed_by_a_killed_process_is_taken_again() -> None:
     """A table made by ``tg_table_init_buckets`` in memory shared with a forked child (an

@@ -996,6 +996,40 @@ static void test_table_check(void) {
         CHECK(limited == 7); /* keys 0 to 6 are listed four times: the fourth is over */
         CHECK(memcmp(check_mem, twin_mem, sizeof check_mem) == 0);
     }
+    /* Full decisions in bulk: each as tg_table_check with an out-parameter, in order. */
+    {
+        uint64_t hi[20], lo[20];
+        int32_t results[20], untouched[2] = {9, 9};
+        tg_decision ds[20], one;
+        for (i = 0; i < 20; i++) {
+            hi[i] = 10;
+            lo[i] = (uint64_t)(i % 6); /* keys 0 and 1 four times, above the burst of 3 */
+        }
+        CHECK_OK(tg_table_decide_many(t, hi, lo, 20, 0, 4000, 1, ds, results));
+        for (i = 0; i < 20; i++) {
+            CHECK(results[i] == tg_table_check(twin, hi[i], lo[i], 0, 4000, 1, &one));
+            CHECK(memcmp(&ds[i], &one, sizeof one) == 0);
+            CHECK(results[i] == (int32_t)ds[i].outcome);
+        }
+        CHECK(ds[18].outcome == TG_OUTCOME_LIMITED && ds[18].used == 3 && ds[18].limit == 3);
+        CHECK(memcmp(check_mem, twin_mem, sizeof check_mem) == 0);
+        /* A request's error: its result, its decision left as it was. */
+        memset(ds, 0xab, sizeof ds);
+        CHECK_OK(tg_table_decide_many(t, hi, lo, 2, 0, 4000, 0, ds, results));
+        CHECK(results[0] == -(int32_t)TG_STATUS_ZERO_COST &&
+              results[1] == -(int32_t)TG_STATUS_ZERO_COST);
+        CHECK(all_bytes((const unsigned char *)ds, sizeof ds, 0xab));
+        CHECK_OK(tg_table_decide_many(t, NULL, NULL, 0, 0, 4000, 1, NULL, NULL));
+        CHECK_STATUS(tg_table_decide_many(t, hi, lo, 2, 0, 4000, 1, NULL, untouched),
+                     TG_STATUS_NULL_POINTER);
+        CHECK_STATUS(tg_table_decide_many(t, hi, lo, 2, 0, 4000, 1, ds, NULL),
+                     TG_STATUS_NULL_POINTER);
+        CHECK_STATUS(tg_table_decide_many(t, hi, lo, SIZE_MAX, 0, 4000, 1, ds, untouched),
+                     TG_STATUS_INVALID_ARGUMENT);
+        CHECK(untouched[0] == 9 && untouched[1] == 9);
+        CHECK(all_bytes((const unsigned char *)ds, sizeof ds, 0xab));
+        CHECK(memcmp(check_mem, twin_mem, sizeof check_mem) == 0);
+    }
 }
 
 static void test_seed_random(void) {
