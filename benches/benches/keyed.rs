@@ -1,6 +1,7 @@
 //! Keyed decisions: 1 000 and 1 000 000 (app, shop) keys, drawn uniformly or Zipf-skewed
 //! (exponent 1) from pre-generated arrays of 2²⁰ keys: tollgate's `BucketTable` (full
-//! decisions, and `check`: the outcome alone) side by side with an open-addressing floor
+//! decisions, `check`: the outcome alone, and both for 64 keys per call, `decide_many` and
+//! `check_many`, timed per key) side by side with an open-addressing floor
 //! (`tollgate_benches::floor`: 32-byte slots, one 64-bit CAS) and
 //! governor 0.10's keyed `DashMap` limiter, with `FakeRelativeClock` and with its default
 //! clock.

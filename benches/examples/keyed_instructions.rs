@@ -1,13 +1,19 @@
-//! Instructions per keyed decision, for `valgrind --tool=callgrind`: runs `n` decisions on 1 000
-//! prepopulated (app, shop) keys drawn uniformly, with one limiter: `tollgate` (our
-//! `BucketTable` at load 0.8, full decisions), `tollgate_check` (the same, outcome only), `floor` (`tollgate_benches::floor`) or `governor` (keyed
-//! `DashMap`, `FakeRelativeClock`). Run it twice with different `n` and divide the difference of
-//! the instruction counts by the difference of `n`: setup cancels out.
+//! Instructions per keyed decision, for `valgrind --tool=callgrind`: runs `n` decisions on
+//! `keys` prepopulated (app, shop) keys (default 1 000) drawn uniformly, with one limiter:
+//! `tollgate` (our `BucketTable` at load 0.8, full decisions), `tollgate_check` (the same,
+//! outcome only), `tollgate_many` and `tollgate_check_many` (the same in batches of 64 keys:
+//! `decide_many`, `check_many`; give `n` as a multiple of 64), `floor`
+//! (`tollgate_benches::floor`) or `governor` (keyed `DashMap`, `FakeRelativeClock`). Run it twice
+//! with different `n` and divide the difference of the instruction counts by the difference of
+//! `n`: setup cancels out. It also prints the time per decision of its loop to standard error
+//! (one run, for quick paired comparisons; the criterion benches are the reference).
 //!
 //! ```sh
 //! cargo build --release -p tollgate-benches --example keyed_instructions
 //! for n in 100000 200000; do valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!   target/release/examples/keyed_instructions tollgate $n 2>&1 | grep refs; done
+//! # time per decision at a million keys
+//! target/release/examples/keyed_instructions tollgate_check_many 20000000 1000000
 //! ```
 
 use std::hint::black_box;
@@ -120,7 +126,9 @@ fn main() {
             }
             timed(n, started);
         }
-        _ => eprintln!("usage: keyed_instructions tollgate|tollgate_check|floor|governor N"),
+        _ => eprintln!(
+            "usage: keyed_instructions tollgate|tollgate_check|tollgate_many|tollgate_check_many|floor|governor N [KEYS]"
+        ),
     }
 }
 
