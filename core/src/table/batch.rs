@@ -3,11 +3,15 @@
 //! A decision on a key that is not in the processor's cache waits for memory: about 100 ns,
 //! most of a decision's cost in a table of a million keys. A processor overlaps the waits of
 //! consecutive decisions only as far as its instruction window reaches, a few decisions. A
-//! batch first finds the home groups of up to [`BATCH`] keys and loads them all, so their
+//! batch first finds the home groups of up to [`BATCH`] keys and asks for them all, so their
 //! misses overlap, then decides the keys in order on cached memory. It also checks the tier,
 //! the cost and the clock once for all of them.
+//!
+//! On x86 it asks with a prefetch hint (`prefetcht0`, through `safe_arch`), which waits for
+//! nothing; elsewhere (no prefetch in stable Rust without unsafe code) with plain loads of the
+//! groups' words, which overlap as well but hold the processor until the first arrives.
 
-use super::{hash, Key, Ordering, Table, TableQuota, GROUP_WORDS};
+use super::{hash, Key, Table, TableQuota, GROUP_WORDS};
 use crate::{Decision, Error, Outcome};
 
 /// Keys whose groups one batch loads together before deciding them.
@@ -105,13 +109,10 @@ impl<Q: TableQuota> Table<'_, Q> {
         }
         for (keys, out) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
             let mut homes = [0usize; BATCH];
-            let mut touched = 0u64;
             for (home, &key) in homes.iter_mut().zip(keys) {
                 *home = hash::home(self.secrets, key, self.groups);
-                touched ^= self.touch(*home);
+                self.fetch(*home);
             }
-            // The loads above must happen now, not be dropped as unused.
-            core::hint::black_box(touched);
             for ((out, &key), &home) in out.iter_mut().zip(keys).zip(&homes) {
                 *out = self.lookup(key, home, tier, now, &prepared, step, |table, now, home| {
                     cold(table, key, now, home)
@@ -121,15 +122,39 @@ impl<Q: TableQuota> Table<'_, Q> {
         Ok(())
     }
 
-    /// Loads group `g`'s two cache lines (the value is of no use: the load brings them in).
+    /// Asks for group `g`'s two cache lines without waiting for them: a prefetch hint on x86
+    /// (SSE, which every x86-64 processor has).
+    #[cfg(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse",
+        not(loom)
+    ))]
     #[inline]
-    fn touch(&self, g: usize) -> u64 {
+    fn fetch(&self, g: usize) {
+        let at = g * GROUP_WORDS;
+        if let Some(line) = self.slots.get(at) {
+            safe_arch::prefetch_t0(line);
+        }
+        if let Some(line) = self.slots.get(at + GROUP_WORDS / 2) {
+            safe_arch::prefetch_t0(line);
+        }
+    }
+
+    /// Loads group `g`'s two cache lines (elsewhere: no prefetch without unsafe code). The
+    /// values are of no use; the loads, issued together for the batch, bring the lines in.
+    #[cfg(not(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse",
+        not(loom)
+    )))]
+    #[inline]
+    fn fetch(&self, g: usize) {
         let at = g * GROUP_WORDS;
         let line = |i: usize| {
-            self.slots
-                .get(at + i)
-                .map_or(0, |w| w.load(Ordering::Relaxed))
+            let word = self.slots.get(at + i);
+            word.map_or(0, |w| w.load(super::Ordering::Relaxed))
         };
-        line(0) ^ line(GROUP_WORDS / 2)
+        // The loads must happen, not be dropped as unused.
+        core::hint::black_box(line(0) ^ line(GROUP_WORDS / 2));
     }
 }

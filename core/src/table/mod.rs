@@ -203,10 +203,10 @@
 //!
 //! [`Table::decide_many`] and [`Table::check_many`] decide a list of keys with one tier, time
 //! and cost, exactly as [`decide`](Table::decide) and [`check`](Table::check) on the keys in
-//! order would. They hash up to eight keys and load their home groups before deciding any, so
-//! the memory accesses of a table larger than the processor's cache overlap rather than queue
-//! one behind another; at a million keys that takes about half the time per key of the single
-//! calls (BENCHMARKS.md).
+//! order would. They hash up to eight keys and prefetch their home groups (on x86; elsewhere
+//! they load them) before deciding any, so the memory accesses of a table larger than the
+//! processor's cache overlap rather than queue one behind another; at a million keys that takes
+//! less than half the time per key of the single calls (BENCHMARKS.md).
 //!
 //! # Memory and load
 //!
