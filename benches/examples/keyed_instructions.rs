@@ -1,6 +1,7 @@
 //! Instructions per keyed decision, for `valgrind --tool=callgrind`: runs `n` decisions on
 //! `keys` prepopulated (app, shop) keys (default 1 000) drawn uniformly, with one limiter:
-//! `tollgate` (our `BucketTable` at load 0.8, full decisions), `tollgate_check` (the same,
+//! `tollgate` (our `BucketTable` at load 0.8, or at the load given in percent as a fourth
+//! argument; full decisions), `tollgate_check` (the same,
 //! outcome only), `tollgate_many` and `tollgate_check_many` (the same in batches of 64 keys:
 //! `decide_many`, `check_many`; give `n` as a multiple of 64), `floor`
 //! (`tollgate_benches::floor`) or `governor` (keyed `DashMap`, `FakeRelativeClock`). Run it twice
@@ -14,6 +15,8 @@
 //!   target/release/examples/keyed_instructions tollgate $n 2>&1 | grep refs; done
 //! # time per decision at a million keys
 //! target/release/examples/keyed_instructions tollgate_check_many 20000000 1000000
+//! # our table at the floor's load (0.5) instead of 0.8
+//! target/release/examples/keyed_instructions tollgate_check 20000000 1000 50
 //! ```
 
 use std::hint::black_box;
@@ -35,6 +38,11 @@ fn main() {
     let which = args.next().unwrap_or_default();
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let keys: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1_000);
+    let load_percent: usize = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .filter(|&p| (1..=100).contains(&p))
+        .unwrap_or(80);
     let all = keys_for(&(0..keys).collect::<Vec<_>>());
     let stream_len = (keys as usize).next_power_of_two().max(1 << 16);
     let stream = keys_for(&key_indices(keys, stream_len, Skew::Uniform, 0x7011_6a7e));
@@ -42,7 +50,7 @@ fn main() {
     match which.as_str() {
         "tollgate" | "tollgate_check" | "tollgate_many" | "tollgate_check_many" => {
             let tiers = [Quota::new(30, 2, SECOND).expect("quota")];
-            let words = table::words(keys as usize * 10 / 8 + 1, 1);
+            let words = table::words(keys as usize * 100 / load_percent + 1, 1);
             // Started at a 128-byte boundary, the table's recommended alignment, as in the
             // keyed bench.
             let memory: Vec<AtomicU64> = (0..words + 16).map(|_| AtomicU64::new(0)).collect();
@@ -127,7 +135,7 @@ fn main() {
             timed(n, started);
         }
         _ => eprintln!(
-            "usage: keyed_instructions tollgate|tollgate_check|tollgate_many|tollgate_check_many|floor|governor N [KEYS]"
+            "usage: keyed_instructions tollgate|tollgate_check|tollgate_many|tollgate_check_many|floor|governor N [KEYS [LOAD%]]"
         ),
     }
 }
