@@ -610,11 +610,7 @@ pub unsafe extern "C" fn tg_table_check_many(
 ) -> tg_status {
     guard(|| {
         // SAFETY: forwarded contract.
-        let t = unsafe { kind(table) }?;
-        // SAFETY: forwarded contract: NULL or valid for `n` reads each.
-        let hi = unsafe { slice_in(keys_hi, n) }?;
-        // SAFETY: as above.
-        let lo = unsafe { slice_in(keys_lo, n) }?;
+        let (t, hi, lo) = unsafe { many(table, keys_hi, keys_lo, n) }?;
         // SAFETY: forwarded contract: NULL or valid for `n` writes, overlapping no input.
         let out = unsafe { slice_out(out_results, n) }?;
         let mut outcomes: [Result<Outcome, Error>; CHUNK] = [Ok(Outcome::Allowed); CHUNK];
@@ -634,6 +630,27 @@ pub unsafe extern "C" fn tg_table_check_many(
         });
         Ok(())
     })
+}
+
+/// What both bulk calls check first: the table, then its two arrays of key halves.
+///
+/// # Safety
+///
+/// As [`kind`] for `table`; `keys_hi` and `keys_lo` are NULL or valid for reads of `n`
+/// `uint64_t`, not written meanwhile.
+unsafe fn many<'a>(
+    table: *const tg_table,
+    keys_hi: *const u64,
+    keys_lo: *const u64,
+    n: usize,
+) -> Result<(Kind<'a>, &'a [u64], &'a [u64]), tg_status> {
+    // SAFETY: forwarded contract.
+    let t = unsafe { kind(table) }?;
+    // SAFETY: forwarded contract: NULL or valid for `n` reads each.
+    let hi = unsafe { slice_in(keys_hi, n) }?;
+    // SAFETY: as above.
+    let lo = unsafe { slice_in(keys_lo, n) }?;
+    Ok((t, hi, lo))
 }
 
 /// Keys `tg_table_check_many` hands to the table at a time.
@@ -687,11 +704,7 @@ pub unsafe extern "C" fn tg_table_decide_many(
 ) -> tg_status {
     guard(|| {
         // SAFETY: forwarded contract.
-        let t = unsafe { kind(table) }?;
-        // SAFETY: forwarded contract: NULL or valid for `n` reads each.
-        let hi = unsafe { slice_in(keys_hi, n) }?;
-        // SAFETY: as above.
-        let lo = unsafe { slice_in(keys_lo, n) }?;
+        let (t, hi, lo) = unsafe { many(table, keys_hi, keys_lo, n) }?;
         // SAFETY: forwarded contract: NULL or valid for `n` writes, overlapping no other array.
         let decisions = unsafe { slice_out(out_decisions, n) }?;
         // SAFETY: as above.

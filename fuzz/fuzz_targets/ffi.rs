@@ -332,6 +332,13 @@ fn check(status: tg_status) -> tg_status {
     status
 }
 
+/// The bulk calls' arrays of key halves: at most 64 keys, low halves below 64 as in the other
+/// table operations.
+fn key_halves(keys: &[(u64, u64)]) -> (Vec<u64>, Vec<u64>) {
+    let keys = &keys[..keys.len().min(64)];
+    keys.iter().map(|&(hi, lo)| (hi, lo % 64)).unzip()
+}
+
 /// An outcome-only call's result: a `tg_outcome` (0 to 3) or a negated status that `check`
 /// accepts.
 fn check_outcome(r: i32) {
@@ -798,15 +805,13 @@ fn run(input: Input) {
                 }
                 Op::TableCheckMany(t, keys, tier, now, cost) => {
                     let t = w.table(t);
-                    let keys = &keys[..keys.len().min(64)];
-                    let hi: Vec<u64> = keys.iter().map(|k| k.0).collect();
-                    let lo: Vec<u64> = keys.iter().map(|k| k.1 % 64).collect();
-                    let mut out = vec![i32::MIN; keys.len()];
+                    let (hi, lo) = key_halves(&keys);
+                    let mut out = vec![i32::MIN; hi.len()];
                     let s = tg_table_check_many(
                         t,
                         hi.as_ptr(),
                         lo.as_ptr(),
-                        keys.len(),
+                        hi.len(),
                         usize::from(tier % 6),
                         now.get(),
                         cost.get(),
@@ -823,10 +828,8 @@ fn run(input: Input) {
                 }
                 Op::TableDecideMany(t, keys, tier, now, cost) => {
                     let t = w.table(t);
-                    let keys = &keys[..keys.len().min(64)];
-                    let hi: Vec<u64> = keys.iter().map(|k| k.0).collect();
-                    let lo: Vec<u64> = keys.iter().map(|k| k.1 % 64).collect();
-                    let mut out = vec![i32::MIN; keys.len()];
+                    let (hi, lo) = key_halves(&keys);
+                    let mut out = vec![i32::MIN; hi.len()];
                     let blank = tg_decision {
                         outcome: 0,
                         verdict: 0,
@@ -838,12 +841,12 @@ fn run(input: Input) {
                         retry_after: 0,
                         reset_after: 0,
                     };
-                    let mut decisions = vec![blank; keys.len()];
+                    let mut decisions = vec![blank; hi.len()];
                     let s = tg_table_decide_many(
                         t,
                         hi.as_ptr(),
                         lo.as_ptr(),
-                        keys.len(),
+                        hi.len(),
                         usize::from(tier % 6),
                         now.get(),
                         cost.get(),
