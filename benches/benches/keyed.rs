@@ -14,7 +14,9 @@
 //! governor with its default clock (the TSC, via quanta) runs on real time instead.
 //!
 //! Our table is sized for a load of 0.8 (32 bytes per key, `tollgate::table` docs) in one
-//! block aligned to 128 bytes; the floor at a load of at most 0.5.
+//! block aligned to 128 bytes, and again, in the rows whose names end in `_load50`, for the
+//! floor's load of 0.5 (51 bytes per key); the floor at a load of at most 0.5 (64 bytes per
+//! key).
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -34,9 +36,9 @@ const SECOND: u64 = 1_000_000_000;
 const BATCH_GAP: u64 = 20 * SECOND;
 const STREAM: usize = 1 << 20;
 
-/// Slots for `keys` keys at load 0.8.
-fn slots_for(keys: u32) -> usize {
-    keys as usize * 10 / 8 + 1
+/// Slots for `keys` keys at a load of `load_percent` %.
+fn slots_for(keys: u32, load_percent: usize) -> usize {
+    keys as usize * 100 / load_percent + 1
 }
 
 /// Zeroed words with room to start a table at a 128-byte boundary (the table's recommended
@@ -62,76 +64,38 @@ fn keyed(c: &mut Criterion) {
         for (skew_name, skew) in [("uniform", Skew::Uniform), ("zipf", Skew::Zipf(1.0))] {
             let stream = keys_for(&key_indices(keys, STREAM, skew, 0x7011_6a7e));
             let param = format!("{keys}/{skew_name}");
-
-            // Ours.
-            let words = table::words(slots_for(keys), 1);
-            let memory = zeroed(words);
-            let table = BucketTable::init(
-                aligned(&memory, words),
-                &tiers,
-                Seed::new(0x5eed, 0xcafe),
-                FullPolicy::FailClosed,
-            )
-            .expect("table");
-            for &(app, shop) in &all {
-                let _ = table.decide(Key::pair(app, shop), 0, 0, 1).expect("decide");
-            }
-            let stats = table.stats();
-            println!(
-                "keyed/tollgate/{param}: {} keys held in {} slots ({} bytes), {} found no room",
-                stats.occupied,
-                stats.capacity,
-                words * 8,
-                stats.rejected
-            );
-            let ours: Vec<Key> = stream.iter().map(|&(a, s)| Key::pair(a, s)).collect();
             let mut now = 0u64;
             let mut tick = || {
                 now += BATCH_GAP;
                 now
             };
-            row(&mut g, "tollgate", &param, &ours, &mut tick, |&key, now| {
-                table.decide(key, 0, now, 1).is_ok_and(|d| d.is_allowed())
-            });
-            // Ours, the outcome alone (`check`): the floor's answer.
-            row(
-                &mut g,
-                "tollgate_check",
-                &param,
-                &ours,
-                &mut tick,
-                |&key, now| table.check(key, 0, now, 1).is_ok_and(Outcome::is_allowed),
-            );
-            // Ours, in batches of 64 keys (`decide_many`, `check_many`): their groups loaded
-            // together, their memory accesses overlapped. Time per key.
-            let chunks: Vec<&[Key]> = ours.chunks(BATCH_KEYS).collect();
-            let mut decisions = vec![Err(tollgate::Error::Malformed); BATCH_KEYS];
-            batch_row(
-                &mut g,
-                "tollgate_many",
-                &param,
-                &chunks,
-                &mut tick,
-                |keys, now| {
-                    table.decide_many(keys, 0, now, 1, &mut decisions).is_ok()
-                        && decisions
-                            .first()
-                            .is_some_and(|d| d.is_ok_and(|d| d.is_allowed()))
-                },
-            );
-            let mut outcomes = vec![Err(tollgate::Error::Malformed); BATCH_KEYS];
-            batch_row(
-                &mut g,
-                "tollgate_check_many",
-                &param,
-                &chunks,
-                &mut tick,
-                |keys, now| {
-                    table.check_many(keys, 0, now, 1, &mut outcomes).is_ok()
-                        && outcomes.first() == Some(&Ok(Outcome::Allowed))
-                },
-            );
-            drop(memory);
+
+            // Ours, sized for a load of 0.8 (32 bytes per key) and, in the rows named `…_load50`,
+            // for the floor's load of 0.5 (51 bytes per key; the floor's are 64).
+            for (suffix, load_percent) in [("", 80), ("_load50", 50)] {
+                let words = table::words(slots_for(keys, load_percent), 1);
+                let memory = zeroed(words);
+                let table = BucketTable::init(
+                    aligned(&memory, words),
+                    &tiers,
+                    Seed::new(0x5eed, 0xcafe),
+                    FullPolicy::FailClosed,
+                )
+                .expect("table");
+                for &(app, shop) in &all {
+                    let _ = table.decide(Key::pair(app, shop), 0, 0, 1).expect("decide");
+                }
+                let stats = table.stats();
+                println!(
+                    "keyed/tollgate{suffix}/{param}: {} keys held in {} slots ({} bytes), {} found no room",
+                    stats.occupied,
+                    stats.capacity,
+                    words * 8,
+                    stats.rejected
+                );
+                ours_rows(&mut g, &table, suffix, &param, &stream, &mut tick);
+                drop(memory);
+            }
 
             // The floor.
             let floor = Floor::new(keys as usize, 30, SECOND / 2);
@@ -184,6 +148,65 @@ fn keyed(c: &mut Criterion) {
         }
     }
     g.finish();
+}
+
+/// Our four rows on `table`: full decisions (`decide`), the outcome alone (`check`), and both
+/// for 64 keys per call (`decide_many`, `check_many`), named `tollgate…{suffix}`.
+fn ours_rows(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    table: &BucketTable<'_>,
+    suffix: &str,
+    param: &str,
+    stream: &[AppShop],
+    tick: &mut impl FnMut() -> u64,
+) {
+    let ours: Vec<Key> = stream.iter().map(|&(a, s)| Key::pair(a, s)).collect();
+    row(
+        g,
+        &format!("tollgate{suffix}"),
+        param,
+        &ours,
+        tick,
+        |&key, now| table.decide(key, 0, now, 1).is_ok_and(|d| d.is_allowed()),
+    );
+    // The outcome alone (`check`): the floor's answer.
+    row(
+        g,
+        &format!("tollgate_check{suffix}"),
+        param,
+        &ours,
+        tick,
+        |&key, now| table.check(key, 0, now, 1).is_ok_and(Outcome::is_allowed),
+    );
+    // In batches of 64 keys (`decide_many`, `check_many`): their groups loaded together, their
+    // memory accesses overlapped. Time per key.
+    let chunks: Vec<&[Key]> = ours.chunks(BATCH_KEYS).collect();
+    let mut decisions = vec![Err(tollgate::Error::Malformed); BATCH_KEYS];
+    batch_row(
+        g,
+        &format!("tollgate_many{suffix}"),
+        param,
+        &chunks,
+        tick,
+        |keys, now| {
+            table.decide_many(keys, 0, now, 1, &mut decisions).is_ok()
+                && decisions
+                    .first()
+                    .is_some_and(|d| d.is_ok_and(|d| d.is_allowed()))
+        },
+    );
+    let mut outcomes = vec![Err(tollgate::Error::Malformed); BATCH_KEYS];
+    batch_row(
+        g,
+        &format!("tollgate_check_many{suffix}"),
+        param,
+        &chunks,
+        tick,
+        |keys, now| {
+            table.check_many(keys, 0, now, 1, &mut outcomes).is_ok()
+                && outcomes.first() == Some(&Ok(Outcome::Allowed))
+        },
+    );
 }
 
 /// One limiter's row: `decide(item, now)` on the stream's items in turn, `batch()` called

@@ -36,13 +36,9 @@ const SECOND: u64 = 1_000_000_000;
 fn main() {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_default();
-    let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let keys: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1_000);
-    let load_percent: usize = args
-        .next()
-        .and_then(|s| s.parse().ok())
-        .filter(|&p| (1..=100).contains(&p))
-        .unwrap_or(80);
+    let n: usize = next_or(&mut args, 100_000);
+    let keys: u32 = next_or(&mut args, 1_000);
+    let load_percent: usize = next_or(&mut args, 80).clamp(1, 100);
     let all = keys_for(&(0..keys).collect::<Vec<_>>());
     let stream_len = (keys as usize).next_power_of_two().max(1 << 16);
     let stream = keys_for(&key_indices(keys, stream_len, Skew::Uniform, 0x7011_6a7e));
@@ -138,6 +134,11 @@ fn main() {
             "usage: keyed_instructions tollgate|tollgate_check|tollgate_many|tollgate_check_many|floor|governor N [KEYS [LOAD%]]"
         ),
     }
+}
+
+/// The next argument parsed, or `default` when there is none (or it does not parse).
+fn next_or<T: std::str::FromStr>(args: &mut impl Iterator<Item = String>, default: T) -> T {
+    args.next().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
 /// Prints the time per decision of the `n` decisions since `started` (to standard error, so
