@@ -123,38 +123,29 @@ impl<Q: TableQuota> Table<'_, Q> {
     }
 
     /// Asks for group `g`'s two cache lines without waiting for them: a prefetch hint on x86
-    /// (SSE, which every x86-64 processor has).
-    #[cfg(all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse",
-        not(loom)
-    ))]
+    /// (SSE, which every x86-64 processor has); elsewhere (no prefetch in stable Rust without
+    /// unsafe code) a load of each line's first word, whose value is of no use: the loads,
+    /// issued together for the batch, bring the lines in.
     #[inline]
     fn fetch(&self, g: usize) {
         let at = g * GROUP_WORDS;
-        if let Some(line) = self.slots.get(at) {
-            safe_arch::prefetch_t0(line);
-        }
-        if let Some(line) = self.slots.get(at + GROUP_WORDS / 2) {
-            safe_arch::prefetch_t0(line);
-        }
-    }
-
-    /// Loads group `g`'s two cache lines (elsewhere: no prefetch without unsafe code). The
-    /// values are of no use; the loads, issued together for the batch, bring the lines in.
-    #[cfg(not(all(
-        any(target_arch = "x86", target_arch = "x86_64"),
-        target_feature = "sse",
-        not(loom)
-    )))]
-    #[inline]
-    fn fetch(&self, g: usize) {
-        let at = g * GROUP_WORDS;
-        let line = |i: usize| {
-            let word = self.slots.get(at + i);
-            word.map_or(0, |w| w.load(super::Ordering::Relaxed))
+        let Some(group) = self.slots.get(at..at + GROUP_WORDS) else {
+            return;
         };
-        // The loads must happen, not be dropped as unused.
-        core::hint::black_box(line(0) ^ line(GROUP_WORDS / 2));
+        for line in [&group[0], &group[GROUP_WORDS / 2]] {
+            #[cfg(all(
+                any(target_arch = "x86", target_arch = "x86_64"),
+                target_feature = "sse",
+                not(loom)
+            ))]
+            safe_arch::prefetch_t0(line);
+            // The load must happen, not be dropped as unused.
+            #[cfg(not(all(
+                any(target_arch = "x86", target_arch = "x86_64"),
+                target_feature = "sse",
+                not(loom)
+            )))]
+            core::hint::black_box(line.load(super::Ordering::Relaxed));
+        }
     }
 }
