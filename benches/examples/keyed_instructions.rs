@@ -1,12 +1,11 @@
 //! Instructions per keyed decision, for `valgrind --tool=callgrind`: runs `n` decisions on
 //! `keys` prepopulated (app, shop) keys (default 1 000) drawn uniformly, with one limiter:
 //! `tollgate` (our `BucketTable` at load 0.8, or at the load given in percent as a fourth
-//! argument; full decisions), `tollgate_check` (the same,
-//! outcome only), `tollgate_many` and `tollgate_check_many` (the same in batches of 64 keys:
-//! `decide_many`, `check_many`; give `n` as a multiple of 64), `floor`
-//! (`tollgate_benches::floor`) or `governor` (keyed `DashMap`, `FakeRelativeClock`). Run it twice
-//! with different `n` and divide the difference of the instruction counts by the difference of
-//! `n`: setup cancels out. It also prints the time per decision of its loop to standard error
+//! argument; full decisions), `tollgate_check` (the same, outcome only), `tollgate_many` and
+//! `tollgate_check_many` (the same in batches of 64 keys: `decide_many`, `check_many`; give `n`
+//! as a multiple of 64), `floor` (`tollgate_benches::floor`) or `governor` (keyed `DashMap`,
+//! `FakeRelativeClock`). Run it twice with different `n` and divide the difference of the
+//! instruction counts by the difference of `n`: setup cancels out. It also prints the time per decision of its loop to standard error
 //! (one run, for quick paired comparisons; the criterion benches are the reference).
 //!
 //! ```sh
