@@ -190,7 +190,8 @@ def parse_wrk(out):
 
 def server_log(ngx):
     """nginx's own account of every answer (TEST_LOG in nginx.conf.in): {(location, key):
-    {status: n, "first200": us, "last200": us, "windows": {second: admitted}}}. Unlike wrk's
+    {status: n, "first200": us, "last200": us, "windows": {second: admitted}}}, each admitted
+    request counted in the second whose window judged it (TEST_LOG). Unlike wrk's
     view, it has every answer whose request completed, whether or not wrk read it before its
     time was up."""
     out = {}
